@@ -1,0 +1,401 @@
+"""The CRM gateway over Salesforce's REST API, through simple-salesforce.
+
+The only module that imports simple_salesforce. It owns session expiry (re-login once and re-send
+with the same headers: simple-salesforce's own refresh drops them) and translates every error into
+the worker's classes. Reads are batched into one composite call; writes into sObject Collections,
+Composite Graph and one emailSimple call per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import format_datetime as http_date
+from typing import Any, TypeVar
+from urllib.parse import quote as url_quote
+
+import requests
+import simple_salesforce
+from requests.adapters import HTTPAdapter
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+
+from sync.adapters import salesforce_queries as soql
+from sync.adapters.salesforce_auth import AccessToken, fetch_token
+from sync.adapters.salesforce_records import RecordCodec
+from sync.core.actions import CreatePayment
+from sync.errors import PermanentError, RetryableError
+from sync.logs import log, mask_secrets
+from sync.mapping import Mapping
+from sync.models import CrmSnapshot, Payment, PaymentStatus, StripeSetup
+from sync.ports import OutboundEmail, PaymentUpdate, WriteResult
+from sync.settings import Settings
+
+T = TypeVar("T")
+
+COLLECTION_LIMIT = 200  # sObject Collections: at most 200 records a call
+GRAPH_LIMIT = 75  # Composite Graph: at most 75 graphs a call
+EMAIL_INPUTS_LIMIT = 100
+_RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Give every request a timeout: simple-salesforce's sObject methods accept none, and
+    requests passes timeout=None explicitly, so a default must be filled in here."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_maxsize=8)
+        self._timeout = timeout
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+def build_http_session(settings: Settings) -> requests.Session:
+    session = requests.Session()
+    adapter = _TimeoutAdapter(settings.salesforce_timeout_seconds)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if settings.salesforce_ca_bundle is not None:
+        session.verify = str(settings.salesforce_ca_bundle)
+    return session
+
+
+class SalesforceCrm:
+    """CrmGateway for one org."""
+
+    def __init__(self, *, settings: Settings, mapping: Mapping, http: requests.Session | None = None) -> None:
+        self._settings = settings
+        self._m = mapping
+        self._codec = RecordCodec(mapping)
+        self._http = http or build_http_session(settings)
+        self._token: AccessToken | None = None
+        self._sf: simple_salesforce.Salesforce | None = None
+        self.api_calls = 0
+
+    # --- session ---------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Log in now, so that bad credentials stop the worker at start-up (ConfigError)."""
+        self._login()
+
+    def _login(self) -> simple_salesforce.Salesforce:
+        self._token = fetch_token(self._settings, self._http)
+        self._sf = simple_salesforce.Salesforce(
+            instance_url=self._token.instance_url,
+            session_id=self._token.value,
+            session=self._http,
+            version=self._settings.salesforce_api_version,
+            parse_float=Decimal,
+            object_pairs_hook=dict,
+        )
+        log.info("salesforce.logged_in", instance_url=self._token.instance_url)
+        return self._sf
+
+    def _call(self, fn: Callable[[simple_salesforce.Salesforce], T]) -> T:
+        """Run one API call; on an expired session log in again once and re-send it unchanged."""
+        sf = self._sf or self._login()
+        try:
+            self.api_calls += 1
+            return fn(sf)
+        except SalesforceExpiredSession:
+            log.info("salesforce.session_expired")
+        except Exception as exc:
+            raise _translate(exc) from exc
+        sf = self._login()
+        try:
+            self.api_calls += 1
+            return fn(sf)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    @property
+    def _data_path(self) -> str:
+        return f"/services/data/v{self._settings.salesforce_api_version}/"
+
+    # --- reads -----------------------------------------------------------------------------------
+    def read_snapshot(self) -> CrmSnapshot:
+        """Read Setup, flagged Projects and Requested Payments in one composite call."""
+        limit = self._settings.batch_size
+        queries = {
+            "setups": soql.active_setups(self._m),
+            "projects": soql.flagged_projects(self._m, limit=limit),
+            "payments": soql.payments_in_status(
+                self._m, status=self._codec.status_word(PaymentStatus.REQUESTED), limit=limit
+            ),
+        }
+        results = self._composite_queries(queries)
+        return CrmSnapshot(
+            setups=tuple(self._codec.setup(r) for r in results["setups"]),
+            project_requests=tuple(self._codec.project_request(r) for r in results["projects"]),
+            requested_payments=tuple(self._codec.payment(r) for r in results["payments"]),
+        )
+
+    def read_requested_payments(self) -> tuple[Payment, ...]:
+        status = self._codec.status_word(PaymentStatus.REQUESTED)
+        query = soql.payments_in_status(self._m, status=status, limit=self._settings.batch_size)
+        return tuple(self._codec.payment(r) for r in self.query_all(query))
+
+    def read_active_setups(self) -> tuple[StripeSetup, ...]:
+        return tuple(self._codec.setup(r) for r in self.query_all(soql.active_setups(self._m)))
+
+    def query_all(self, query: str) -> Iterator[dict[str, Any]]:
+        page = self._call(lambda sf: sf.query(query))
+        yield from self._pages(page)
+
+    def _pages(self, page: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            yield from page.get("records", [])
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True))
+
+    def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": f"{self._data_path}query/?q={url_quote(q)}", "referenceId": ref}
+                for ref, q in queries.items()
+            ],
+        }
+        response = self._call(lambda sf: sf.restful("composite", method="POST", json=body))
+        results: dict[str, list[dict[str, Any]]] = {}
+        for sub in response["compositeResponse"]:
+            ref, status, sub_body = sub["referenceId"], sub["httpStatusCode"], sub["body"]
+            if status >= 300:
+                raise _classify_body(status, sub_body, what=f"query {ref}")
+            results[ref] = list(self._pages(sub_body))
+        return results
+
+    def describe(self, sobject: str) -> dict[str, Any] | None:
+        """The object's describe, or None when the object does not exist for the worker's user."""
+        try:
+            return self._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe/"))
+        except PermanentError as exc:
+            if "NOT_FOUND" in str(exc):
+                return None
+            raise
+
+    # --- writes ----------------------------------------------------------------------------------
+    def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
+        """Create each Payment and clear its Project's flag together (one graph per request)."""
+        results: list[WriteResult] = []
+        for start in range(0, len(actions), GRAPH_LIMIT):
+            chunk = actions[start : start + GRAPH_LIMIT]
+            graphs = [self._intake_graph(i, a) for i, a in enumerate(chunk)]
+            response = self._call(
+                lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g})
+            )
+            by_id = {g["graphId"]: g for g in response["graphs"]}
+            for i, _ in enumerate(chunk):
+                results.append(_graph_result(by_id.get(f"g{i}")))
+        return results
+
+    def _intake_graph(self, index: int, action: CreatePayment) -> dict[str, Any]:
+        d = action.draft
+        fields = {
+            "project": d.project_id,
+            "request_key": d.request_key,
+            "type": d.type,
+            "amount": d.amount,
+            "currency": d.currency,
+            "description": d.description,
+            "customer_email": d.customer_email,
+            "status": d.status,
+            "sync_error": d.sync_error,
+            "link_revision": 0,
+        }
+        payment = {k: v for k, v in self._codec.payment_values(fields).items() if v is not None}
+        pf = self._m.project.fields
+        clear = {
+            pf.request_payment: False,
+            pf.requested_amount: None,
+            pf.request_type: None,
+            pf.request_description: None,
+        }
+        # If staff changed the Project after we read it, Salesforce answers 412 and the whole graph
+        # rolls back: the next cycle reads the new request instead of clearing it unseen.
+        unmodified_since = http_date(action.project_last_modified.astimezone(UTC), usegmt=True)
+        return {
+            "graphId": f"g{index}",
+            "compositeRequest": [
+                {
+                    "method": "POST",
+                    "url": f"{self._data_path}sobjects/{self._m.payment.object}/",
+                    "referenceId": "payment",
+                    "body": payment,
+                },
+                {
+                    "method": "PATCH",
+                    "url": f"{self._data_path}sobjects/{self._m.project.object}/{action.project_id}",
+                    "referenceId": "project",
+                    "body": clear,
+                    "httpHeaders": {"If-Unmodified-Since": unmodified_since},
+                },
+            ],
+        }
+
+    def clear_request_flag(self, project_id: str) -> None:
+        """Clear a Project's flag whose request already has its Payment (found by its intake key)."""
+        pf = self._m.project.fields
+        body = {pf.request_payment: False}
+        self._call(
+            lambda sf: sf.restful(
+                f"sobjects/{self._m.project.object}/{project_id}", method="PATCH", json=body
+            )
+        )
+
+    def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
+        """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""
+        results: list[WriteResult] = []
+        for start in range(0, len(updates), COLLECTION_LIMIT):
+            chunk = updates[start : start + COLLECTION_LIMIT]
+            records = [
+                {
+                    "attributes": {"type": self._m.payment.object},
+                    "id": u.payment_id,
+                    **self._codec.payment_values(u.fields),
+                }
+                for u in chunk
+            ]
+            body = {"allOrNone": False, "records": records}
+            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
+            for update, saved in zip(chunk, response, strict=True):
+                results.append(_save_result(update.payment_id, saved))
+        return results
+
+    def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]:
+        """Send through the org's emailSimple action, logged on the related record's activity."""
+        results: list[WriteResult] = []
+        for start in range(0, len(emails), EMAIL_INPUTS_LIMIT):
+            chunk = emails[start : start + EMAIL_INPUTS_LIMIT]
+            inputs = [
+                {
+                    "emailAddresses": e.to,
+                    "emailSubject": e.subject,
+                    "emailBody": e.body,
+                    "senderType": "CurrentUser",
+                    "relatedRecordId": e.related_record_id,
+                    "logEmailOnSend": True,
+                }
+                for e in chunk
+            ]
+            response = self._call(
+                lambda sf, i=inputs: sf.restful(
+                    "actions/standard/emailSimple", method="POST", json={"inputs": i}
+                )
+            )
+            for email, outcome in zip(chunk, response, strict=True):
+                ok = bool(outcome.get("isSuccess"))
+                results.append(
+                    WriteResult(
+                        record_id=email.related_record_id,
+                        error=None if ok else _errors_text(outcome.get("errors")),
+                    )
+                )
+        return results
+
+    def update_setup(
+        self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None
+    ) -> None:
+        f = self._m.setup.fields
+        body: dict[str, Any] = {
+            f.connection_status: status,
+            f.last_error: mask_secrets(error) if error else None,
+        }
+        if verified_at is not None:
+            body[f.last_verified_at] = self._codec.wire_value(verified_at)
+        self._call(
+            lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body)
+        )
+
+
+def _errors_text(errors: Any) -> str:
+    if not errors:
+        return "unknown error"
+    parts = []
+    for err in errors if isinstance(errors, list) else [errors]:
+        if isinstance(err, dict):
+            code = err.get("statusCode") or err.get("errorCode") or ""
+            parts.append(f"{code}: {err.get('message', '')}".strip(": "))
+        else:
+            parts.append(str(err))
+    return mask_secrets("; ".join(parts))[:1000]
+
+
+def _error_codes(errors: Any) -> set[str]:
+    if not isinstance(errors, list):
+        return set()
+    return {str(e.get("statusCode") or e.get("errorCode")) for e in errors if isinstance(e, dict)}
+
+
+def _save_result(record_id: str, saved: dict[str, Any]) -> WriteResult:
+    if saved.get("success"):
+        return WriteResult(record_id=saved.get("id") or record_id)
+    codes = _error_codes(saved.get("errors"))
+    if codes & _RETRYABLE_CODES:
+        return WriteResult(record_id=record_id, error="retryable: " + _errors_text(saved.get("errors")))
+    return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")))
+
+
+def _graph_result(graph: dict[str, Any] | None) -> WriteResult:
+    if graph is None:
+        return WriteResult(record_id=None, error="retryable: graph missing from the response")
+    subs = graph["graphResponse"]["compositeResponse"]
+    if graph.get("isSuccessful"):
+        payment = next(s for s in subs if s["referenceId"] == "payment")
+        return WriteResult(record_id=payment["body"]["id"])
+    failing = [
+        s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])
+    ]
+    bodies = [s["body"] for s in failing] or [subs[0]["body"]]
+    codes = set().union(*(_error_codes(b) for b in bodies))
+    text = "; ".join(_errors_text(b) for b in bodies)
+    if "DUPLICATE_VALUE" in codes:
+        return WriteResult(record_id=None, error=text, duplicate=True)
+    if codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"}) or any(
+        s["httpStatusCode"] == 412 for s in failing
+    ):
+        return WriteResult(record_id=None, error="retryable: " + text)
+    return WriteResult(record_id=None, error=text)
+
+
+def _classify_body(status: int, body: Any, *, what: str) -> Exception:
+    codes = _error_codes(body)
+    text = f"Salesforce {what}: HTTP {status} {_errors_text(body)}"
+    if status >= 500 or status in (401, 412) or codes & _RETRYABLE_CODES:
+        return RetryableError(text, retry_after=60.0 if "REQUEST_LIMIT_EXCEEDED" in codes else None)
+    return PermanentError(text)
+
+
+def _translate(exc: Exception) -> Exception:
+    """Map a simple-salesforce or requests error to RetryableError or PermanentError."""
+    if isinstance(exc, (RetryableError, PermanentError)):
+        return exc
+    if isinstance(exc, requests.RequestException):
+        return RetryableError(f"Salesforce unreachable: {type(exc).__name__}")
+    if isinstance(exc, SalesforceExpiredSession):
+        return RetryableError("Salesforce session expired again right after logging in")
+    if isinstance(exc, SalesforceError):
+        content = exc.content
+        if isinstance(content, (bytes, str)):
+            try:
+                content = json.loads(content)
+            except ValueError:
+                content = [{"errorCode": "", "message": str(content)[:200]}]
+        if isinstance(exc, SalesforceResourceNotFound):
+            return PermanentError(f"Salesforce {exc.resource_name}: NOT_FOUND {_errors_text(content)}")
+        if isinstance(exc, (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceGeneralError)):
+            return _classify_body(exc.status, content, what=str(exc.resource_name))
+        return _classify_body(exc.status, content, what=str(exc.resource_name))
+    return exc

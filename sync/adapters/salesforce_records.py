@@ -1,0 +1,171 @@
+"""Translate Salesforce records (JSON dicts) to the worker's models and back, by the mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as AnyMapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import SecretStr
+
+from sync.adapters.salesforce_queries import relationship_of
+from sync.mapping import Mapping
+from sync.models import (
+    ExistingPayment,
+    Payment,
+    PaymentStatus,
+    PaymentType,
+    ProjectRequest,
+    StripeMode,
+    StripeSetup,
+)
+
+
+def get_path(record: AnyMapping[str, Any] | None, path: str) -> Any:
+    """Read `A__r.B__r.Email` from nested relationship objects, matching names case-insensitively."""
+    current: Any = record
+    for part in path.split("."):
+        if not isinstance(current, AnyMapping):
+            return None
+        lowered = part.lower()
+        current = next((v for k, v in current.items() if k.lower() == lowered), None)
+    return current
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Salesforce datetimes look like `2026-11-26T15:03:09.000+0000`; always UTC-aware."""
+    if value in (None, ""):
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    # Records are decoded with parse_float=Decimal; str() keeps an int or a stray float exact enough.
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+class RecordCodec:
+    """Reads and writes the mapped fields of records."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.m = mapping
+        pay = mapping.payment
+        self._status_by_word = {
+            getattr(pay.status, s.value): s for s in PaymentStatus if s.value != "unknown"
+        }
+        self._type_by_word = {getattr(pay.type, t.value).lower(): t for t in PaymentType}
+        self._mode_by_word = {getattr(mapping.setup.mode, mo.value).lower(): mo for mo in StripeMode}
+
+    # --- words <-> enums -------------------------------------------------------------------------
+    def status_word(self, status: PaymentStatus) -> str:
+        return getattr(self.m.payment.status, status.value)
+
+    def type_word(self, payment_type: PaymentType) -> str:
+        return getattr(self.m.payment.type, payment_type.value)
+
+    def _type(self, raw: Any) -> PaymentType | None:
+        return self._type_by_word.get(str(raw).strip().lower()) if raw else None
+
+    # --- reading ---------------------------------------------------------------------------------
+    def setup(self, rec: AnyMapping[str, Any]) -> StripeSetup:
+        f = self.m.setup.fields
+        mode_raw = _text(get_path(rec, f.mode))
+        key = _text(get_path(rec, f.secret_key))
+        return StripeSetup(
+            id=rec["Id"],
+            mode=self._mode_by_word.get(mode_raw.lower()) if mode_raw else None,
+            mode_raw=mode_raw,
+            secret_key=SecretStr(key) if key else None,
+            default_currency=_text(get_path(rec, f.default_currency)),
+            statement_descriptor_suffix=_text(get_path(rec, f.statement_descriptor_suffix)),
+            after_payment_message=_text(get_path(rec, f.after_payment_message)),
+            connection_status=_text(get_path(rec, f.connection_status)),
+            last_error=_text(get_path(rec, f.last_error)),
+            last_modified=parse_datetime(rec["LastModifiedDate"]),
+        )
+
+    def project_request(self, rec: AnyMapping[str, Any]) -> ProjectRequest:
+        f = self.m.project.fields
+        p = self.m.payment.fields
+        children = get_path(rec, self.m.payment.child_relationship) or {}
+        type_raw = _text(get_path(rec, f.request_type))
+        return ProjectRequest(
+            project_id=rec["Id"],
+            project_name=_text(get_path(rec, f.name)) or rec["Id"],
+            customer_email=_text(get_path(rec, f.customer_email)),
+            contract_amount=parse_decimal(get_path(rec, f.contract_amount)),
+            currency=_text(get_path(rec, f.currency)),
+            requested_amount=parse_decimal(get_path(rec, f.requested_amount)),
+            request_type=self._type(type_raw),
+            request_type_raw=type_raw,
+            description=_text(get_path(rec, f.request_description)),
+            requested_at=parse_datetime(get_path(rec, f.requested_at)),
+            last_modified=parse_datetime(rec["LastModifiedDate"]),
+            payments=tuple(
+                ExistingPayment(
+                    amount=parse_decimal(get_path(child, p.amount)),
+                    status=self._status_by_word.get(str(get_path(child, p.status)), PaymentStatus.UNKNOWN),
+                )
+                for child in children.get("records", [])
+            ),
+        )
+
+    def payment(self, rec: AnyMapping[str, Any]) -> Payment:
+        p = self.m.payment.fields
+        pf = self.m.project.fields
+        project = get_path(rec, relationship_of(p.project))
+        revision = parse_decimal(get_path(rec, p.link_revision))
+        return Payment(
+            id=rec["Id"],
+            project_id=_text(get_path(rec, p.project)) if project is not None else None,
+            project_name=_text(get_path(project, pf.name)),
+            project_customer_email=_text(get_path(project, pf.customer_email)),
+            project_currency=_text(get_path(project, pf.currency)),
+            type=self._type(get_path(rec, p.type)),
+            amount=parse_decimal(get_path(rec, p.amount)),
+            currency=_text(get_path(rec, p.currency)),
+            description=_text(get_path(rec, p.description)),
+            status=self._status_by_word.get(str(get_path(rec, p.status)), PaymentStatus.UNKNOWN),
+            customer_email=_text(get_path(rec, p.customer_email)),
+            link_url=_text(get_path(rec, p.link_url)),
+            payment_link_id=_text(get_path(rec, p.payment_link_id)),
+            link_revision=int(revision or 0),
+            sync_error=_text(get_path(rec, p.sync_error)),
+            last_modified=parse_datetime(rec["LastModifiedDate"]),
+        )
+
+    # --- writing ---------------------------------------------------------------------------------
+    def payment_values(self, fields: AnyMapping[str, Any]) -> dict[str, Any]:
+        """Logical Payment fields -> API names and wire values."""
+        names = self.m.payment.fields
+        return {getattr(names, key): self.wire_value(value) for key, value in fields.items()}
+
+    def wire_value(self, value: Any) -> Any:
+        if isinstance(value, PaymentStatus):
+            return self.status_word(value)
+        if isinstance(value, PaymentType):
+            return self.type_word(value)
+        if isinstance(value, datetime):
+            return format_datetime(value)
+        if isinstance(value, Decimal):
+            as_float = float(value)
+            # JSON carries numbers; refuse any amount a float would not carry exactly.
+            if Decimal(repr(as_float)) != value:
+                raise ValueError(f"{value} cannot be sent to Salesforce exactly")
+            return as_float
+        return value

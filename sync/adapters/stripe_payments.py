@@ -1,0 +1,139 @@
+"""The payments gateway over Stripe's API, through stripe-python's StripeClient.
+
+The only module that imports stripe. The worker's own retry layer (sync.retry) is the only one:
+the client is built with max_network_retries=0 so retries are not stacked, and every write carries
+a deterministic idempotency key, so a retry at any level can never create a second link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+import stripe
+from pydantic import SecretStr
+
+from sync.core.actions import LinkSpec
+from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.logs import mask_secrets
+from sync.models import CreatedLink
+
+INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
+# Scanning for a Payment's links is a rare repair; bound it so it can never run away.
+_MAX_LINKS_SCANNED = 1000
+
+
+def link_params(spec: LinkSpec) -> dict[str, Any]:
+    """The POST /v1/payment_links body for one single-use link with an inline price."""
+    intent: dict[str, Any] = {"metadata": dict(spec.metadata), "description": spec.payment_description}
+    if spec.statement_descriptor_suffix:
+        intent["statement_descriptor_suffix"] = spec.statement_descriptor_suffix
+    params: dict[str, Any] = {
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": spec.currency,
+                    "unit_amount": spec.amount_minor,
+                    "product_data": {"name": spec.product_name},
+                },
+            }
+        ],
+        # One completed payment deactivates the link (docs.stripe.com/payment-links/customize).
+        "restrictions": {"completed_sessions": {"limit": 1}},
+        # Stripe copies link metadata to Checkout Sessions only; the PaymentIntent needs its own.
+        "metadata": dict(spec.metadata),
+        "payment_intent_data": intent,
+        # Cards settle at once; delayed methods would complete with payment_status=unpaid.
+        "payment_method_types": ["card"],
+        "inactive_message": INACTIVE_MESSAGE,
+    }
+    if spec.after_payment_message:
+        params["after_completion"] = {
+            "type": "hosted_confirmation",
+            "hosted_confirmation": {"custom_message": spec.after_payment_message[:500]},
+        }
+    return params
+
+
+class StripePayments:
+    """PaymentsGateway for one Stripe key."""
+
+    def __init__(self, *, key: SecretStr, api_base: str, timeout: float) -> None:
+        http = stripe.RequestsClient(session=requests.Session(), timeout=timeout)
+        self._client = stripe.StripeClient(
+            key.get_secret_value(),
+            base_addresses={"api": api_base.rstrip("/")},
+            http_client=http,
+            max_network_retries=0,
+        )
+
+    def verify_key(self) -> None:
+        """Prove the key works with one call that needs the permission the worker needs most."""
+        _call(lambda: self._client.v1.payment_links.list(params={"limit": 1}))
+
+    def create_payment_link(self, spec: LinkSpec) -> CreatedLink:
+        link = _call(
+            lambda: self._client.v1.payment_links.create(
+                params=link_params(spec),  # type: ignore[arg-type]
+                options={"idempotency_key": spec.idempotency_key},
+            )
+        )
+        return CreatedLink(id=link.id, url=link.url, active=link.active)
+
+    def deactivate_link(self, link_id: str) -> None:
+        _call(
+            lambda: self._client.v1.payment_links.update(
+                link_id, params={"active": False, "inactive_message": INACTIVE_MESSAGE}
+            )
+        )
+
+    def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
+        """Active links whose metadata names this Payment (Stripe cannot filter links by metadata)."""
+        page = _call(lambda: self._client.v1.payment_links.list(params={"active": True, "limit": 100}))
+        found: list[CreatedLink] = []
+        for scanned, link in enumerate(page.auto_paging_iter()):
+            if scanned >= _MAX_LINKS_SCANNED:
+                break
+            metadata = link.metadata.to_dict() if link.metadata else {}
+            if metadata.get("crm_payment_id") == payment_id:
+                found.append(CreatedLink(id=link.id, url=link.url, active=link.active))
+        return found
+
+
+def _call(fn: Any) -> Any:
+    try:
+        return fn()
+    except stripe.StripeError as exc:
+        raise _translate(exc) from None
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    """Map a Stripe error to what the worker should do about it. Never echo the key."""
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code = error.get("code") or exc.code or ""
+    message = mask_secrets(str(error.get("message") or exc.user_message or type(exc).__name__))[:500]
+    status = exc.http_status
+    if isinstance(exc, stripe.AuthenticationError):
+        return StripeKeyRejected("Stripe rejected the API key")
+    if isinstance(exc, stripe.PermissionError):
+        return StripeKeyRejected(message, missing_permission=True)
+    if isinstance(exc, stripe.IdempotencyError):
+        return IdempotencyConflict(message)
+    if isinstance(exc, (stripe.RateLimitError, stripe.APIConnectionError)):
+        return RetryableError(f"Stripe: {code or type(exc).__name__}", retry_after=_retry_after(exc))
+    if status is not None and (status >= 500 or status in (409, 429)):
+        return RetryableError(f"Stripe HTTP {status}: {code or message}", retry_after=_retry_after(exc))
+    if status is None:
+        return RetryableError(f"Stripe: {type(exc).__name__}")
+    return PermanentError(f"{message}" + (f" ({code})" if code else ""))
+
+
+def _retry_after(exc: stripe.StripeError) -> float | None:
+    headers = exc.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

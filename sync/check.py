@@ -1,0 +1,183 @@
+"""`sync check`: tell an admin, in plain words, what the org is missing for the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sync.adapters.salesforce import SalesforceCrm
+from sync.app import stripe_factory
+from sync.core.stripe_setup import judge_setups
+from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.mapping import (
+    FieldSpec,
+    Mapping,
+    PaymentFields,
+    ProjectFields,
+    SetupFields,
+    field_specs,
+    load_mapping,
+)
+from sync.settings import Settings
+
+# Describe types that can hold what a FieldSpec kind needs.
+_COMPATIBLE = {
+    "string": {"string", "textarea", "picklist", "email", "url", "phone", "encryptedstring"},
+    "textarea": {"textarea", "string"},
+    "email": {"email", "string"},
+    "url": {"url", "string"},
+    "currency": {"currency", "double"},
+    "double": {"double", "int", "currency", "percent"},
+    "boolean": {"boolean"},
+    "picklist": {"picklist", "string"},
+    "datetime": {"datetime"},
+    "reference": {"reference"},
+    "encryptedstring": {"encryptedstring", "string"},
+}
+
+
+@dataclass
+class Findings:
+    problems: list[str]
+    notes: list[str]
+
+
+def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
+    """Describe every mapped object and report what is missing or not accessible."""
+    findings = Findings(problems=[], notes=[])
+    described: dict[str, dict[str, Any] | None] = {}
+
+    def describe(name: str) -> dict[str, Any] | None:
+        if name not in described:
+            described[name] = crm.describe(name)
+        return described[name]
+
+    sections = (
+        ("Project", mapping.project.object, mapping.project.fields, ProjectFields, False),
+        ("Payment", mapping.payment.object, mapping.payment.fields, PaymentFields, True),
+        ("Stripe Setup", mapping.setup.object, mapping.setup.fields, SetupFields, False),
+    )
+    for label, obj, names, model, creates in sections:
+        info = describe(obj)
+        if info is None:
+            findings.problems.append(
+                f"The {label} object {obj} is missing, or the worker's user cannot see it."
+            )
+            continue
+        if creates and not info.get("createable", False):
+            findings.problems.append(f"The worker's user cannot create {label} records ({obj}).")
+        specs = field_specs(model)
+        for logical, spec in specs.items():
+            api_name = getattr(names, logical)
+            problem = _field_problem(label, obj, api_name, spec, info, describe, creates)
+            if problem:
+                findings.problems.append(problem)
+    payment_info = describe(mapping.payment.object)
+    if payment_info is not None:
+        findings.problems.extend(_picklist_problems(mapping, payment_info))
+        project_info = describe(mapping.project.object)
+        rels = {r.get("relationshipName") for r in (project_info or {}).get("childRelationships", [])}
+        if project_info is not None and mapping.payment.child_relationship not in rels:
+            findings.problems.append(
+                f"The Project object has no child relationship {mapping.payment.child_relationship} "
+                f"for its Payments (set payment.child_relationship in the mapping)."
+            )
+    return findings
+
+
+def _field_problem(
+    label: str, obj: str, api_name: str, spec: FieldSpec, info: dict[str, Any], describe: Any, creates: bool
+) -> str | None:
+    parts = api_name.split(".")
+    current, where = info, obj
+    for relationship in parts[:-1]:
+        ref = next(
+            (
+                f
+                for f in current["fields"]
+                if (f.get("relationshipName") or "").lower() == relationship.lower()
+            ),
+            None,
+        )
+        if ref is None or not ref.get("referenceTo"):
+            return f"{label} field {api_name}: {where} has no lookup {relationship} the worker can read."
+        target = describe(ref["referenceTo"][0])
+        if target is None:
+            return f"{label} field {api_name}: the object {ref['referenceTo'][0]} is not visible to the worker's user."
+        current, where = target, ref["referenceTo"][0]
+    field = next((f for f in current["fields"] if f["name"].lower() == parts[-1].lower()), None)
+    if field is None:
+        return f"{label} field {where}.{parts[-1]} is missing, or the worker's user cannot read it."
+    if spec.kind in _COMPATIBLE and field.get("type") not in _COMPATIBLE[spec.kind]:
+        return f"{label} field {where}.{field['name']} is of type {field.get('type')}; the worker needs {spec.kind}."
+    if spec.access == "write" and len(parts) == 1:
+        if not field.get("updateable", False):
+            return f"{label} field {where}.{field['name']} is not editable by the worker's user."
+        if creates and not field.get("createable", False):
+            return f"{label} field {where}.{field['name']} cannot be set on new records by the worker's user."
+    return None
+
+
+def _picklist_problems(mapping: Mapping, payment_info: dict[str, Any]) -> list[str]:
+    problems = []
+    for field_name, words in (
+        (mapping.payment.fields.status, mapping.payment.status.model_dump().values()),
+        (mapping.payment.fields.type, mapping.payment.type.model_dump().values()),
+    ):
+        field = next((f for f in payment_info["fields"] if f["name"] == field_name), None)
+        if field is None or field.get("type") != "picklist":
+            continue
+        values = {v["value"] for v in field.get("picklistValues", []) if v.get("active", True)}
+        missing = [w for w in words if w not in values]
+        if missing:
+            problems.append(f"Payment picklist {field_name} lacks the values: {', '.join(missing)}.")
+    return problems
+
+
+def check_stripe(*, crm: SalesforceCrm, mapping: Mapping, settings: Settings) -> Findings:
+    findings = Findings(problems=[], notes=[])
+    setups = crm.read_active_setups()
+    verdict = judge_setups(setups)
+    if verdict.warning:
+        findings.notes.append(verdict.warning)
+    if verdict.setup is None or verdict.problem:
+        findings.problems.append(f"Stripe Setup: {verdict.problem}")
+        return findings
+    assert verdict.setup.secret_key is not None
+    try:
+        stripe_factory(settings)(verdict.setup.secret_key).verify_key()
+    except StripeKeyRejected as exc:
+        findings.problems.append(
+            f"Stripe Setup: Stripe refused the key ({'missing permission: ' + str(exc) if exc.missing_permission else 'invalid or revoked'})."
+        )
+        return findings
+    except RetryableError as exc:
+        findings.problems.append(f"Stripe Setup: Stripe could not be reached ({exc}).")
+        return findings
+    mode = verdict.setup.mode.value if verdict.setup.mode else "?"
+    findings.notes.append(f"Stripe Setup: the {mode}-mode key works.")
+    return findings
+
+
+def run_check(settings: Settings) -> int:
+    mapping = load_mapping(settings.crm_mapping_file)
+    crm = SalesforceCrm(settings=settings, mapping=mapping)
+    try:
+        crm.connect()
+        org = check_org(crm=crm, mapping=mapping)
+        stripe = check_stripe(crm=crm, mapping=mapping, settings=settings)
+    except (RetryableError, PermanentError) as exc:
+        print(f"Could not finish the check: {exc}")
+        return 1
+    problems = org.problems + stripe.problems
+    print(f"Checked the org at {settings.salesforce_login_url} against {settings.crm_mapping_file}.")
+    for note in org.notes + stripe.notes:
+        print(f"  ok: {note}")
+    for problem in problems:
+        print(f"  PROBLEM: {problem}")
+    print(
+        "All mapped objects and fields are present and accessible."
+        if not org.problems
+        else f"{len(org.problems)} problem(s) with objects and fields."
+    )
+    return 0 if not problems else 1

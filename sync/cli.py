@@ -1,0 +1,176 @@
+"""`python -m sync` / `crm-stripe-sync`: run the worker, check an org, or try it on the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1  # `check` found problems; `demo` missed an expected outcome
+EXIT_CONFIG = 2  # bad worker configuration: one message, nothing done
+EXIT_UNSETTLED = 3  # `run --once` left a record in a state that needs another cycle
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-stripe-sync",
+        description="Turn payment requests in a Salesforce CRM into Stripe payment links, and keep both in step.",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="read settings from this file as well as the environment (default: .env if present)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the worker: poll the CRM, act, sleep",
+        description=("Run the worker loop until SIGTERM or SIGINT (then it stops within 10 s)."),
+    )
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help=(
+            "run one cycle and exit: 0 when every record it touched is settled, 3 when some need another cycle"
+        ),
+    )
+
+    commands.add_parser(
+        "check",
+        help="check the org's objects, fields, permissions and Stripe Setup",
+        description=(
+            "Connect to the org and report every mapped object or field that is missing or not readable/"
+            "writable by the worker's user, and whether the Stripe Setup record is present and its key works."
+        ),
+    )
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the local Salesforce and Stripe emulators",
+        description=(
+            "Start the local Salesforce org and Stripe API emulators on 127.0.0.1, seed them, print their URLs and "
+            "credentials, write the worker's settings to an env file, and serve until interrupted."
+        ),
+    )
+    sandbox.add_argument(
+        "--env-out",
+        type=Path,
+        default=Path("sandbox.env"),
+        help="where to write the worker's settings for this sandbox (default: sandbox.env)",
+    )
+    sandbox.add_argument("--db", type=Path, help="keep the sandbox state in SQLite files in this folder")
+    sandbox.add_argument(
+        "--salesforce-port", type=int, default=0, help="port for the org emulator (default: any)"
+    )
+    sandbox.add_argument(
+        "--stripe-port", type=int, default=0, help="port for the Stripe emulator (default: any)"
+    )
+    sandbox.add_argument(
+        "--mapping",
+        type=Path,
+        default=Path("mappings/default.toml"),
+        help="the mapping whose objects the sandbox org has (default: mappings/default.toml)",
+    )
+    sandbox.add_argument(
+        "--no-setup", action="store_true", help="seed no Stripe Setup record (to see requests wait for one)"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="show the whole request-to-link lifecycle on the sandbox",
+        description=(
+            "Start the sandbox, seed an org, run the real worker loop against it, act as staff and an admin, and show "
+            "what happens. Exits 0 only when every expected outcome happened."
+        ),
+    )
+    demo.add_argument("--quiet", action="store_true", help="print only the narrative and the final table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.env_file is not None:
+        if not args.env_file.is_file():
+            print(
+                f"crm-stripe-sync: configuration error: --env-file {args.env_file}: no such file",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        _load_env_file(args.env_file)
+    if args.command == "sandbox":
+        from sync.sandbox.cli import serve
+
+        return serve(args)
+    if args.command == "demo":
+        from sync.demo import run_demo
+
+        return run_demo(quiet=args.quiet)
+    return _worker_command(args)
+
+
+def _load_env_file(path: Path) -> None:
+    """Values from the file fill in what the environment does not already set."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.partition("=")
+        os.environ.setdefault(name.strip(), value.strip().strip("'\""))
+
+
+def _worker_command(args: argparse.Namespace) -> int:
+    from sync.errors import ConfigError, RetryableError
+    from sync.logs import configure_logging, log
+    from sync.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"crm-stripe-sync: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    try:
+        if args.command == "check":
+            from sync.check import run_check
+
+            return run_check(settings)
+        return _run(settings, once=args.once)
+    except ConfigError as exc:
+        log.error("worker.config_error", error=str(exc))
+        print(f"crm-stripe-sync: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RetryableError as exc:
+        log.error("worker.unreachable", error=str(exc))
+        print(f"crm-stripe-sync: could not reach Salesforce: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+
+def _run(settings: object, *, once: bool) -> int:
+    import threading
+
+    from sync.app import build_app
+    from sync.logs import log
+    from sync.retry import call_with_retries
+    from sync.worker import run_loop, run_until_signalled
+
+    def work(stop: threading.Event) -> None:
+        app = build_app(settings, stop=stop)  # type: ignore[arg-type]
+        call_with_retries(app.crm.connect, attempts=5, max_seconds=60)
+        log.info("worker.started", once=once, poll_interval_seconds=app.settings.poll_interval_seconds)
+        if once:
+            report = app.runner.run_cycle()
+            result.append(EXIT_OK if report.all_stable else EXIT_UNSETTLED)
+            return
+        run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop)
+
+    result: list[int] = []
+    code = run_until_signalled(work)
+    return result[0] if result else code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

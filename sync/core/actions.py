@@ -1,0 +1,96 @@
+"""What the core asks the runner to do. Each action is a frozen value the runner applies once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sync.models import PaymentStatus, PaymentType
+
+
+@dataclass(frozen=True)
+class PaymentDraft:
+    """The fields of a Payment that intake creates."""
+
+    project_id: str
+    request_key: str
+    type: PaymentType | None
+    amount: Decimal | None
+    currency: str
+    description: str | None
+    customer_email: str | None
+    status: PaymentStatus
+    sync_error: str | None
+
+
+@dataclass(frozen=True)
+class CreatePayment:
+    """Create one Payment for a flagged Project and clear the flag, both or neither."""
+
+    project_id: str
+    project_last_modified: datetime
+    draft: PaymentDraft
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """Everything Stripe needs to create one single-use payment link."""
+
+    idempotency_key: str
+    amount_minor: int
+    currency: str
+    product_name: str
+    payment_description: str
+    metadata: dict[str, str] = field(hash=False)
+    statement_descriptor_suffix: str | None = None
+    after_payment_message: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailContext:
+    """What the link email's template may show."""
+
+    to: str
+    project_name: str
+    payment_type: str
+    amount: str  # formatted for people, e.g. "$5,000.00"
+    description: str
+
+
+@dataclass(frozen=True)
+class CreatePaymentLink:
+    """Create the link, write it back, email it, then mark the Payment Link Sent."""
+
+    payment_id: str
+    link_revision: int
+    spec: LinkSpec
+    email: EmailContext
+
+
+@dataclass(frozen=True)
+class EmailExistingLink:
+    """The link exists and is on the record but was never marked sent: email it and mark it."""
+
+    payment_id: str
+    link_url: str
+    email: EmailContext
+
+
+@dataclass(frozen=True)
+class ReportError:
+    """Set the Payment to Error with a sentence staff understand; nothing goes to Stripe."""
+
+    payment_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WaitForStripe:
+    """Leave the Payment Requested, saying on it that Stripe is not connected yet."""
+
+    payment_id: str
+    message: str
+
+
+Action = CreatePayment | CreatePaymentLink | EmailExistingLink | ReportError | WaitForStripe

@@ -1,0 +1,180 @@
+"""Decide the actions of one cycle from the CRM snapshot and Stripe's readiness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from sync import money
+from sync.core import messages
+from sync.core.actions import (
+    Action,
+    CreatePayment,
+    CreatePaymentLink,
+    EmailContext,
+    EmailExistingLink,
+    LinkSpec,
+    PaymentDraft,
+    ReportError,
+    WaitForStripe,
+)
+from sync.core.validation import (
+    amount_problem,
+    description_problem,
+    email_problem,
+    normalise_currency,
+)
+from sync.models import CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
+
+# Payments that no longer claim part of the contract when working out a Final balance.
+_RELEASED = frozenset({PaymentStatus.CANCELED, PaymentStatus.ERROR})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The knobs of the decision, from settings and the Stripe Setup record."""
+
+    deposit_percent: Decimal = Decimal(50)
+    default_currency: str = "usd"
+    stripe_ready: bool = False
+    statement_descriptor_suffix: str | None = None
+    after_payment_message: str | None = None
+
+
+def decide(snapshot: CrmSnapshot, *, policy: Policy) -> list[Action]:
+    """Return the actions for every flagged Project and every Requested Payment."""
+    actions: list[Action] = [plan_intake(r, policy=policy) for r in snapshot.project_requests]
+    for payment in snapshot.requested_payments:
+        action = plan_payment(payment, policy=policy)
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def request_key(project_id: str, requested_at: datetime) -> str:
+    """The intake key: one Payment per Project per click of Request Payment."""
+    return f"{project_id}:{requested_at.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z"
+
+
+def link_idempotency_key(payment_id: str, revision: int) -> str:
+    """Stripe idempotency key for a Payment's link; a new revision is a new link."""
+    return f"crm-stripe-sync:payment-link:{payment_id}:r{revision}"
+
+
+def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
+    """Turn a flagged Project into one Payment draft: Requested if valid, Error with a reason if not."""
+    currency = normalise_currency(request.currency, policy.default_currency)
+    amount, problem = _requested_amount(request, policy=policy)
+    if problem is None and request.request_type is None and request.request_type_raw:
+        allowed = ", ".join(t.value.title() for t in PaymentType)
+        problem = messages.TYPE_UNKNOWN.format(value=request.request_type_raw, allowed=allowed)
+    problem = (
+        problem
+        or amount_problem(amount, currency)
+        or email_problem(request.customer_email)
+        or description_problem(request.description)
+    )
+    # Store the amount only when the CRM's 2-decimal currency field can hold it exactly.
+    storable = amount if amount is not None and amount == amount.quantize(Decimal("0.01")) else None
+    draft = PaymentDraft(
+        project_id=request.project_id,
+        request_key=request_key(request.project_id, request.requested_at or request.last_modified),
+        type=request.request_type or PaymentType.CUSTOM,
+        amount=storable,
+        currency=currency,
+        description=request.description,
+        customer_email=(request.customer_email or "").strip() or None,
+        status=PaymentStatus.ERROR if problem else PaymentStatus.REQUESTED,
+        sync_error=problem,
+    )
+    return CreatePayment(
+        project_id=request.project_id, project_last_modified=request.last_modified, draft=draft
+    )
+
+
+def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decimal | None, str | None]:
+    if request.requested_amount is not None:
+        return request.requested_amount, None
+    if request.request_type not in (PaymentType.DEPOSIT, PaymentType.FINAL):
+        return None, messages.AMOUNT_MISSING
+    contract = request.contract_amount
+    if contract is None:
+        return None, messages.NO_CONTRACT_AMOUNT.format(type=request.request_type.value)
+    if request.request_type is PaymentType.DEPOSIT:
+        share = contract * policy.deposit_percent / Decimal(100)
+        return share.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
+    requested = sum(
+        (p.amount or Decimal(0) for p in request.payments if p.status not in _RELEASED), Decimal(0)
+    )
+    balance = contract - requested
+    if balance <= 0:
+        return None, messages.NOTHING_LEFT_TO_REQUEST.format(contract=contract, requested=requested)
+    return balance, None
+
+
+def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
+    """Decide what a Requested Payment needs next."""
+    if payment.status is not PaymentStatus.REQUESTED:
+        return None
+    currency = normalise_currency(payment.currency or payment.project_currency, policy.default_currency)
+    email = (payment.customer_email or payment.project_customer_email or "").strip() or None
+    problem = (
+        (messages.PROJECT_NOT_FOUND if payment.project_id is None else None)
+        or amount_problem(payment.amount, currency)
+        or email_problem(email)
+        or description_problem(payment.description)
+    )
+    if problem is not None:
+        return ReportError(payment_id=payment.id, message=problem)
+    assert payment.amount is not None and email is not None  # checked above
+    context = _email_context(payment, email=email, currency=currency)
+    if payment.payment_link_id and payment.link_url:
+        return EmailExistingLink(payment_id=payment.id, link_url=payment.link_url, email=context)
+    if not policy.stripe_ready:
+        if payment.sync_error == messages.STRIPE_NOT_CONNECTED:
+            return None  # already says so; nothing to write
+        return WaitForStripe(payment_id=payment.id, message=messages.STRIPE_NOT_CONNECTED)
+    return CreatePaymentLink(
+        payment_id=payment.id,
+        link_revision=payment.link_revision,
+        spec=_link_spec(payment, currency=currency, policy=policy),
+        email=context,
+    )
+
+
+def _label(payment: Payment) -> str:
+    return (payment.type or PaymentType.CUSTOM).value.title()
+
+
+def _link_spec(payment: Payment, *, currency: str, policy: Policy) -> LinkSpec:
+    assert payment.amount is not None and payment.project_id is not None
+    description = " ".join((payment.description or "").split())
+    project = payment.project_name or "your project"
+    product_name = description or f"{_label(payment)} payment – {project}"
+    metadata = {
+        "crm_payment_id": payment.id,
+        "crm_project_id": payment.project_id,
+        "crm_link_revision": str(payment.link_revision),
+    }
+    return LinkSpec(
+        idempotency_key=link_idempotency_key(payment.id, payment.link_revision),
+        amount_minor=money.to_minor_units(payment.amount, currency),
+        currency=currency,
+        product_name=product_name,
+        payment_description=f"{project}: {product_name}"[:1000],
+        metadata=metadata,
+        statement_descriptor_suffix=policy.statement_descriptor_suffix or None,
+        after_payment_message=policy.after_payment_message or None,
+    )
+
+
+def _email_context(payment: Payment, *, email: str, currency: str) -> EmailContext:
+    assert payment.amount is not None
+    return EmailContext(
+        to=email,
+        project_name=payment.project_name or "",
+        payment_type=_label(payment),
+        amount=money.format_amount(payment.amount, currency),
+        description=" ".join((payment.description or "").split()),
+    )

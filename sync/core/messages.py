@@ -1,0 +1,59 @@
+"""Every sentence the worker writes on a CRM record for staff or admins, in one place."""
+
+from __future__ import annotations
+
+STRIPE_NOT_CONNECTED = (
+    "Stripe is not connected: an administrator must configure Stripe in Setup. "
+    "This request will be sent automatically once Stripe is connected."
+)
+
+# Setup record problems (written to the Setup record's Last Error).
+NO_ACTIVE_SETUP = "No active Stripe Setup record: create one and tick Active."
+SEVERAL_ACTIVE_SETUPS = (
+    "{count} Stripe Setup records are active; the most recently changed one is used. "
+    "Untick Active on the others."
+)
+NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk_) key."
+NO_MODE = "Mode is empty: choose Test or Live."
+PUBLISHABLE_KEY = (
+    "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
+)
+MALFORMED_KEY = "The Secret Key does not look like a Stripe key: it must start with sk_ or rk_."
+MODE_MISMATCH = (
+    "The Secret Key is a {key_mode} key but Mode is {record_mode}: use a {record_mode} key, or change Mode."
+)
+KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mistyped): paste a current key."
+KEY_LACKS_PERMISSION = (
+    "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
+    "Give the restricted key Write access to Payment Links."
+)
+STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
+
+# Request and Payment problems (written to the Payment's Sync Error with status Error).
+AMOUNT_MISSING = "The amount is missing: enter the amount to request."
+AMOUNT_NOT_POSITIVE = "The amount must be more than zero (it is {amount})."
+AMOUNT_TOO_PRECISE = "The amount {amount} has more than {places} decimal places for {currency}."
+AMOUNT_UNDER_MINIMUM = "The amount {amount} is under Stripe's minimum of {minimum} for {currency}."
+AMOUNT_OVER_MAXIMUM = (
+    "The amount {amount} is over the {maximum} a single payment link allows: split it into several requests."
+)
+CURRENCY_UNSUPPORTED = "The currency '{currency}' is not supported; use a three-letter code such as USD."
+EMAIL_MISSING = "There is no customer email: add one to the Payment or to the Project's customer."
+EMAIL_MALFORMED = "The customer email '{email}' is not a valid email address."
+DESCRIPTION_TOO_LONG = "The description is {length} characters long; shorten it to {limit} or fewer."
+DESCRIPTION_CONTROL_CHARS = "The description contains control characters; retype it as plain text."
+PROJECT_NOT_FOUND = "The Payment is not linked to an existing Project: set its Project."
+TYPE_UNKNOWN = "The payment type '{value}' is not one of {allowed}."
+NO_CONTRACT_AMOUNT = (
+    "A {type} without an amount takes its amount from the Project's contract amount, which is empty: "
+    "enter an amount, or fill in the contract amount."
+)
+NOTHING_LEFT_TO_REQUEST = (
+    "A Final payment without an amount requests the balance still unrequested, and nothing is left "
+    "(contract {contract}, already requested {requested})."
+)
+EDITED_DURING_LINK_CREATION = (
+    "The request was edited while its payment link was being created; a fresh link will be created."
+)
+STRIPE_REJECTED_LINK = "Stripe refused to create the payment link: {detail}"
+EMAIL_REJECTED = "The CRM could not email the link to {email}: {detail}"

@@ -1,0 +1,60 @@
+"""The customer emails' subject and body, from a TOML template file with $placeholders."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from sync.core.actions import EmailContext
+from sync.errors import ConfigError
+
+PLACEHOLDERS = frozenset({"project_name", "payment_type", "amount", "description", "link_url"})
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    subject: Template
+    body: Template
+
+    def render(self, context: EmailContext, *, link_url: str) -> tuple[str, str]:
+        values = {
+            "project_name": context.project_name,
+            "payment_type": context.payment_type,
+            "amount": context.amount,
+            "description": context.description or f"{context.payment_type} payment",
+            "link_url": link_url,
+        }
+        # The subject is one line whatever staff typed into the description.
+        subject = " ".join(self.subject.substitute(values).split())
+        return subject, self.body.substitute(values)
+
+
+@dataclass(frozen=True)
+class EmailTemplates:
+    payment_link: EmailTemplate
+
+
+def load_templates(path: Path) -> EmailTemplates:
+    """Read the template file; ConfigError naming EMAIL_TEMPLATE_FILE when it is unusable."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: cannot read {path}: {exc}") from None
+    section = raw.get("payment_link")
+    if not isinstance(section, dict) or not {"subject", "body"} <= section.keys():
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path} needs [payment_link] with subject and body")
+    template = EmailTemplate(subject=Template(section["subject"]), body=Template(section["body"]))
+    for part in (template.subject, template.body):
+        if not part.is_valid():
+            raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path} has a malformed $placeholder")
+        unknown = set(part.get_identifiers()) - PLACEHOLDERS
+        if unknown:
+            raise ConfigError(
+                f"EMAIL_TEMPLATE_FILE: {path} uses unknown placeholders {sorted(unknown)}; "
+                f"known: {sorted(PLACEHOLDERS)}"
+            )
+    if "link_url" not in template.body.get_identifiers():
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: the body must include $link_url")
+    return EmailTemplates(payment_link=template)

@@ -1,0 +1,209 @@
+"""The CRM's object, field and picklist names, read from `mappings/*.toml`.
+
+Every API name the worker uses comes from here, so an org with other names (or a managed
+package's namespace prefix) needs a new mapping file, not new code. Each field also declares the
+Salesforce type it must have and whether the worker reads or writes it; `sync check` and the
+sandbox's org set-up both read those declarations.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sync.errors import ConfigError
+
+Access = Literal["read", "write"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the worker needs of a mapped field: its Salesforce type, access and size."""
+
+    kind: str  # a Salesforce describe type: string, currency, boolean, picklist, ...
+    access: Access
+    length: int | None = None
+    required: bool = False  # the worker cannot run without it
+    reference_to: str | None = None  # logical object name, for lookups
+    unique_external_id: bool = False
+
+
+def _f(kind: str, access: Access, **kw: Any) -> Any:
+    return Field(json_schema_extra={"spec": FieldSpec(kind, access, **kw).__dict__})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectFields(_Strict):
+    name: Annotated[str, _f("string", "read")] = "Name"
+    customer_email: Annotated[str, _f("email", "read")]
+    contract_amount: Annotated[str, _f("currency", "read")]
+    currency: Annotated[str, _f("string", "read", length=3)]
+    request_payment: Annotated[str, _f("boolean", "write")]
+    requested_amount: Annotated[str, _f("currency", "write")]
+    request_type: Annotated[str, _f("picklist", "write")]
+    request_description: Annotated[str, _f("textarea", "write")]
+    requested_at: Annotated[str, _f("datetime", "write")]
+
+
+class PaymentFields(_Strict):
+    project: Annotated[str, _f("reference", "write", reference_to="project")]
+    type: Annotated[str, _f("picklist", "write")]
+    amount: Annotated[str, _f("currency", "write")]
+    currency: Annotated[str, _f("string", "write", length=3)]
+    description: Annotated[str, _f("string", "write", length=255)]
+    status: Annotated[str, _f("picklist", "write")]
+    customer_email: Annotated[str, _f("email", "write")]
+    link_url: Annotated[str, _f("url", "write", length=255)]
+    payment_link_id: Annotated[str, _f("string", "write", length=255)]
+    link_revision: Annotated[str, _f("double", "write")]
+    request_key: Annotated[str, _f("string", "write", length=255, unique_external_id=True)]
+    last_sent_at: Annotated[str, _f("datetime", "write")]
+    sync_error: Annotated[str, _f("textarea", "write", length=32768)]
+    last_synced_at: Annotated[str, _f("datetime", "write")]
+
+
+class SetupFields(_Strict):
+    active: Annotated[str, _f("boolean", "read")]
+    mode: Annotated[str, _f("picklist", "read")]
+    secret_key: Annotated[str, _f("encryptedstring", "read", length=175)]
+    default_currency: Annotated[str, _f("string", "read", length=3)]
+    statement_descriptor_suffix: Annotated[str, _f("string", "read", length=22)]
+    after_payment_message: Annotated[str, _f("textarea", "read", length=500)]
+    connection_status: Annotated[str, _f("picklist", "write")]
+    last_verified_at: Annotated[str, _f("datetime", "write")]
+    last_error: Annotated[str, _f("textarea", "write", length=32768)]
+
+
+class PaymentStatuses(_Strict):
+    requested: str = "Requested"
+    link_sent: str = "Link Sent"
+    payment_failed: str = "Payment Failed"
+    paid: str = "Paid"
+    partially_refunded: str = "Partially Refunded"
+    refunded: str = "Refunded"
+    disputed: str = "Disputed"
+    canceled: str = "Canceled"
+    error: str = "Error"
+
+
+class PaymentTypes(_Strict):
+    deposit: str = "Deposit"
+    progress: str = "Progress"
+    final: str = "Final"
+    custom: str = "Custom"
+
+
+class SetupModes(_Strict):
+    test: str = "Test"
+    live: str = "Live"
+
+
+class ConnectionStatuses(_Strict):
+    connected: str = "Connected"
+    invalid_key: str = "Invalid Key"
+    mode_mismatch: str = "Mode Mismatch"
+    error: str = "Error"
+
+
+class ProjectMapping(_Strict):
+    object: str
+    fields: ProjectFields
+
+
+class PaymentMapping(_Strict):
+    object: str
+    # The Project's child relationship name for Payments, used in subqueries.
+    child_relationship: str
+    fields: PaymentFields
+    status: PaymentStatuses = PaymentStatuses()
+    type: PaymentTypes = PaymentTypes()
+
+
+class SetupMapping(_Strict):
+    object: str
+    fields: SetupFields
+    mode: SetupModes = SetupModes()
+    connection_status: ConnectionStatuses = ConnectionStatuses()
+
+
+class Mapping(_Strict):
+    """A whole mapping file, with names as written (before the namespace prefix is applied)."""
+
+    namespace: str = ""
+    project: ProjectMapping
+    payment: PaymentMapping
+    setup: SetupMapping
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_an_identifier(cls, value: str) -> str:
+        if value and not (value.isidentifier() and "__" not in value):
+            raise ValueError("must be a namespace prefix such as 'bpm' (letters, digits, underscores)")
+        return value
+
+    def qualified(self) -> Mapping:
+        """Return the mapping with the namespace prefix applied to every custom API name."""
+        if not self.namespace:
+            return self
+        data = self.model_dump()
+        for section in ("project", "payment", "setup"):
+            part = data[section]
+            part["object"] = qualify(part["object"], self.namespace)
+            if "child_relationship" in part:
+                part["child_relationship"] = qualify(part["child_relationship"], self.namespace)
+            part["fields"] = {k: qualify(v, self.namespace) for k, v in part["fields"].items()}
+        data["namespace"] = ""
+        return Mapping.model_validate(data)
+
+
+def qualify(name: str, namespace: str) -> str:
+    """Prefix each custom segment of an API name or path (`Customer__r.Email`) with `namespace__`."""
+    if not namespace:
+        return name
+    return ".".join(_qualify_segment(part, namespace) for part in name.split("."))
+
+
+def _qualify_segment(segment: str, namespace: str) -> str:
+    is_custom = segment.endswith(("__c", "__r"))
+    already_prefixed = segment.count("__") > 1
+    return f"{namespace}__{segment}" if is_custom and not already_prefixed else segment
+
+
+def field_specs(model: type[BaseModel]) -> dict[str, FieldSpec]:
+    """The FieldSpec of every field of a `*Fields` model, by logical name."""
+    specs = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict)
+        specs[name] = FieldSpec(**extra["spec"])  # type: ignore[arg-type]
+    return specs
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and validate a mapping file; raise ConfigError naming the file and what is wrong."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"CRM_MAPPING_FILE: no mapping file at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"CRM_MAPPING_FILE: {path} is not valid TOML: {exc}") from None
+    try:
+        return Mapping.model_validate(raw).qualified()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_plain(err)}" for err in exc.errors())
+        raise ConfigError(f"CRM_MAPPING_FILE: {path} is not a valid mapping: {problems}") from None
+
+
+def _plain(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (a typo?)"
+    if err["type"] == "missing":
+        return "missing"
+    return str(err["msg"])

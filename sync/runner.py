@@ -1,0 +1,340 @@
+"""One cycle of the worker: gather what the CRM says, decide, apply, and log each outcome once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+
+from sync.core import messages
+from sync.core.actions import (
+    Action,
+    CreatePayment,
+    CreatePaymentLink,
+    EmailExistingLink,
+    ReportError,
+    WaitForStripe,
+)
+from sync.core.decide import Policy, decide
+from sync.email_templates import EmailTemplates
+from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.logs import log
+from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
+from sync.ports import CrmGateway, OutboundEmail, PaymentUpdate, WriteResult
+from sync.retry import call_with_retries
+from sync.stripe_connection import StripeConnection, StripeReadiness
+
+
+class Outcome:
+    """Where a record stands at the end of a cycle."""
+
+    LINK_SENT = "link_sent"
+    ERROR = "error"  # waiting for staff: stable
+    CREATED = "created"  # intake made a Payment; it moves on in the same or the next cycle
+    WAITING = "waiting"  # Stripe not connected: not stable
+    PENDING = "pending"  # a passing fault: retried next cycle, not stable
+
+
+STABLE = frozenset({Outcome.LINK_SENT, Outcome.ERROR})
+
+
+@dataclass
+class CycleReport:
+    cycle_id: str
+    outcomes: dict[str, str] = field(default_factory=dict)
+    full_batch: bool = False  # more work may be waiting: run again without sleeping
+
+    def set(self, record_id: str, outcome: str) -> None:
+        self.outcomes[record_id] = outcome
+
+    @property
+    def all_stable(self) -> bool:
+        return all(o in STABLE for rid, o in self.outcomes.items() if o != Outcome.CREATED)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    deposit_percent: Decimal
+    batch_size: int
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        crm: CrmGateway,
+        stripe: StripeConnection,
+        templates: EmailTemplates,
+        config: RunnerConfig,
+        now: Callable[[], datetime],
+        stop: threading.Event | None = None,
+        retry_sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._crm = crm
+        self._stripe = stripe
+        self._templates = templates
+        self._config = config
+        self._now = now
+        self._stop = stop or threading.Event()
+        self._retry_sleep = retry_sleep
+
+    def _retry(self, fn: Callable[[], object]) -> object:
+        return call_with_retries(fn, sleep=self._retry_sleep)
+
+    def run_cycle(self) -> CycleReport:
+        """Run one cycle; a failing record is reported and the others go on."""
+        report = CycleReport(cycle_id=uuid.uuid4().hex[:12])
+        structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
+        try:
+            snapshot: CrmSnapshot = self._retry(self._crm.read_snapshot)  # type: ignore[assignment]
+            readiness = self._stripe.refresh(snapshot.setups)
+            policy = self._policy(readiness)
+            intake = [a for a in decide(snapshot, policy=policy) if isinstance(a, CreatePayment)]
+            payments = snapshot.requested_payments
+            if intake:
+                created = self._apply_intake(intake, report)
+                if created and not self._stop.is_set():
+                    payments = self._retry(self._crm.read_requested_payments)  # type: ignore[assignment]
+            actions = decide(
+                CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=payments),
+                policy=policy,
+            )
+            self._apply_payment_actions(actions, readiness, report)
+            report.full_batch = (
+                len(snapshot.project_requests) >= self._config.batch_size
+                or len(payments) >= self._config.batch_size
+            )
+            log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("cycle_id")
+
+    def _policy(self, readiness: StripeReadiness) -> Policy:
+        setup = readiness.setup
+        return Policy(
+            deposit_percent=self._config.deposit_percent,
+            default_currency=(setup.default_currency if setup and setup.default_currency else "usd").lower(),
+            stripe_ready=readiness.ready,
+            statement_descriptor_suffix=setup.statement_descriptor_suffix if setup else None,
+            after_payment_message=setup.after_payment_message if setup else None,
+        )
+
+    # --- intake ----------------------------------------------------------------------------------
+    def _apply_intake(self, actions: list[CreatePayment], report: CycleReport) -> int:
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.create_payments(actions))  # type: ignore[assignment]
+        except (RetryableError, PermanentError) as exc:
+            log.warning("intake.failed", projects=len(actions), error=str(exc))
+            for action in actions:
+                report.set(action.project_id, Outcome.PENDING)
+            return 0
+        created = 0
+        for action, result in zip(actions, results, strict=True):
+            bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
+            if result.error is None:
+                created += 1
+                report.set(action.project_id, Outcome.CREATED)
+                event = (
+                    "intake.payment_created" if action.draft.sync_error is None else "intake.payment_invalid"
+                )
+                bound.info(
+                    event,
+                    payment_id=result.record_id,
+                    status=action.draft.status.value,
+                    reason=action.draft.sync_error,
+                )
+            elif result.duplicate:
+                # Another worker (or an earlier crash-free run) took this request already.
+                self._clear_flag_of_taken_request(action, report)
+            else:
+                report.set(action.project_id, Outcome.PENDING)
+                bound.warning("intake.deferred", error=result.error)
+        return created
+
+    def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
+        clear = getattr(self._crm, "clear_request_flag", None)
+        try:
+            if clear is not None:
+                self._retry(lambda: clear(action.project_id))
+            report.set(action.project_id, Outcome.CREATED)
+            log.info(
+                "intake.already_taken", project_id=action.project_id, request_key=action.draft.request_key
+            )
+        except (RetryableError, PermanentError) as exc:
+            report.set(action.project_id, Outcome.PENDING)
+            log.warning("intake.flag_not_cleared", project_id=action.project_id, error=str(exc))
+
+    # --- payments --------------------------------------------------------------------------------
+    def _apply_payment_actions(
+        self, actions: list[Action], readiness: StripeReadiness, report: CycleReport
+    ) -> None:
+        updates: list[PaymentUpdate] = []
+        to_email: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]] = []
+        now = self._now()
+        for action in actions:
+            if isinstance(action, ReportError):
+                updates.append(self._error_update(action.payment_id, action.message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                log.info("payment.invalid", payment_id=action.payment_id, reason=action.message)
+            elif isinstance(action, WaitForStripe):
+                updates.append(
+                    PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now})
+                )
+                report.set(action.payment_id, Outcome.WAITING)
+                log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
+            elif isinstance(action, EmailExistingLink):
+                to_email.append((action.payment_id, action.link_url, action))
+        self._write_updates(updates, report)
+
+        created = self._create_links(
+            [a for a in actions if isinstance(a, CreatePaymentLink)], readiness, report
+        )
+        to_email.extend(created)
+        for action in actions:
+            if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
+                report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
+        self._email_and_mark_sent(to_email, report)
+
+    def _create_links(
+        self, actions: list[CreatePaymentLink], readiness: StripeReadiness, report: CycleReport
+    ) -> list[tuple[str, str, CreatePaymentLink]]:
+        """Create each link (Stripe), then write every new link back in one batch before emailing."""
+        if not actions or readiness.gateway is None:
+            return []
+        gateway = readiness.gateway
+        made: list[tuple[CreatePaymentLink, CreatedLink]] = []
+        errors: list[PaymentUpdate] = []
+        now = self._now()
+        for action in actions:
+            if self._stop.is_set():
+                log.info("cycle.stopping", skipped_payment_id=action.payment_id)
+                break
+            bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
+            try:
+                link: CreatedLink = self._retry(lambda a=action: gateway.create_payment_link(a.spec))  # type: ignore[assignment]
+            except IdempotencyConflict:
+                errors.append(self._replace_edited_request(action, gateway, now))
+                report.set(action.payment_id, Outcome.PENDING)
+                continue
+            except StripeKeyRejected as exc:
+                bound.warning("payment_link.key_rejected", error=str(exc))
+                if readiness.setup is not None:
+                    self._stripe.key_rejected(readiness.setup)
+                break
+            except RetryableError as exc:
+                bound.warning("payment_link.deferred", error=str(exc))
+                report.set(action.payment_id, Outcome.PENDING)
+                continue
+            except PermanentError as exc:
+                message = messages.STRIPE_REJECTED_LINK.format(detail=str(exc))
+                errors.append(self._error_update(action.payment_id, message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                bound.warning("payment_link.rejected", error=str(exc))
+                continue
+            bound.info("payment_link.created", payment_link_id=link.id)
+            made.append((action, link))
+        write_back = [
+            PaymentUpdate(
+                a.payment_id,
+                {"link_url": link.url, "payment_link_id": link.id, "sync_error": None, "last_synced_at": now},
+            )
+            for a, link in made
+        ]
+        results = self._write_updates(write_back + errors, report)
+        written = {r.record_id for r in results if r.error is None}
+        return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
+
+    def _replace_edited_request(
+        self, action: CreatePaymentLink, gateway: object, now: datetime
+    ) -> PaymentUpdate:
+        """The request changed after a link was made under this key: retire that link, bump the revision."""
+        bound = log.bind(payment_id=action.payment_id)
+        try:
+            for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):  # type: ignore[attr-defined]
+                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))  # type: ignore[attr-defined]
+                bound.info("payment_link.orphan_deactivated", payment_link_id=link.id)
+        except (RetryableError, PermanentError) as exc:
+            bound.warning("payment_link.orphan_scan_failed", error=str(exc))
+            return PaymentUpdate(action.payment_id, {"last_synced_at": now})
+        bound.info("payment_link.revision_bumped", revision=action.link_revision + 1)
+        return PaymentUpdate(
+            action.payment_id,
+            {
+                "link_revision": Decimal(action.link_revision + 1),
+                "sync_error": messages.EDITED_DURING_LINK_CREATION,
+                "last_synced_at": now,
+            },
+        )
+
+    def _email_and_mark_sent(
+        self, items: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]], report: CycleReport
+    ) -> None:
+        if not items:
+            return
+        emails = []
+        for payment_id, url, action in items:
+            subject, body = self._templates.payment_link.render(action.email, link_url=url)
+            emails.append(
+                OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id)
+            )
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))  # type: ignore[assignment]
+        except (RetryableError, PermanentError) as exc:
+            log.warning("email.deferred", payments=len(emails), error=str(exc))
+            for payment_id, _, _ in items:
+                report.set(payment_id, Outcome.PENDING)
+            return
+        now = self._now()
+        updates = []
+        for (payment_id, _, action), result in zip(items, results, strict=True):
+            if result.error is None:
+                updates.append(
+                    PaymentUpdate(
+                        payment_id,
+                        {
+                            "status": PaymentStatus.LINK_SENT,
+                            "last_sent_at": now,
+                            "sync_error": None,
+                            "last_synced_at": now,
+                        },
+                    )
+                )
+                report.set(payment_id, Outcome.LINK_SENT)
+                log.info(
+                    "payment_link.emailed",
+                    payment_id=payment_id,
+                    to_domain=action.email.to.rsplit("@", 1)[-1],
+                )
+            else:
+                message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)
+                updates.append(self._error_update(payment_id, message, now))
+                report.set(payment_id, Outcome.ERROR)
+                log.warning("email.rejected", payment_id=payment_id, error=result.error)
+        self._write_updates(updates, report)
+
+    @staticmethod
+    def _error_update(payment_id: str, message: str, now: datetime) -> PaymentUpdate:
+        return PaymentUpdate(
+            payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now}
+        )
+
+    def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
+        if not updates:
+            return []
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.update_payments(updates))  # type: ignore[assignment]
+        except (RetryableError, PermanentError) as exc:
+            log.warning("crm.write_failed", records=len(updates), error=str(exc))
+            for update in updates:
+                report.set(update.payment_id, Outcome.PENDING)
+            return [WriteResult(record_id=u.payment_id, error=str(exc)) for u in updates]
+        for update, result in zip(updates, results, strict=True):
+            if result.error is not None:
+                report.set(update.payment_id, Outcome.PENDING)
+                log.warning("crm.record_write_failed", payment_id=update.payment_id, error=result.error)
+        return results

@@ -1,0 +1,115 @@
+"""The sandbox org's objects, made from a mapping file the way an admin would create them.
+
+This is the README's "what the admin creates in the CRM", as data: the Project, Payment and Stripe
+Setup objects with every mapped field at the type the worker needs, plus a Contact for the
+customer's email when the mapping reads it through a lookup.
+"""
+
+from __future__ import annotations
+
+from sync.mapping import (
+    FieldSpec,
+    Mapping,
+    PaymentFields,
+    ProjectFields,
+    SetupFields,
+    field_specs,
+)
+from sync.sandbox.salesforce.schema import FieldSchema, OrgSchema, SObjectSchema
+
+CONTACT = SObjectSchema(
+    name="Contact",
+    label="Contact",
+    key_prefix="003",
+    fields=(
+        FieldSchema("FirstName", "string", "First Name", length=40),
+        FieldSchema("LastName", "string", "Last Name", length=80, required=True),
+        FieldSchema("Email", "email", "Email", length=80),
+        FieldSchema("Phone", "phone", "Phone", length=40),
+    ),
+)
+
+_PRECISION = {"currency": (16, 2), "double": (18, 0)}
+
+
+def _relationship(field_name: str) -> str:
+    return field_name[:-3] + "__r" if field_name.endswith("__c") else field_name.removesuffix("Id")
+
+
+def _field(name: str, spec: FieldSpec, label: str, **extra: object) -> FieldSchema:
+    kind = spec.kind
+    length = spec.length
+    if kind in ("string", "url", "email", "encryptedstring") and length is None:
+        length = 255 if kind != "encryptedstring" else 175
+    if kind == "textarea" and length is None:
+        length = 32768
+    precision, scale = _PRECISION.get(kind, (None, None))
+    return FieldSchema(
+        name=name,
+        type=kind,
+        label=label,
+        length=length,
+        precision=precision,
+        scale=scale,
+        external_id=spec.unique_external_id,
+        unique=spec.unique_external_id,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def org_schema_for(mapping: Mapping) -> OrgSchema:
+    """Build the org an admin would set up for `mapping` (names already namespace-qualified)."""
+    project_fields: list[FieldSchema] = []
+    specs = field_specs(ProjectFields)
+    type_words = tuple(mapping.payment.type.model_dump().values())
+    for logical, api_name in mapping.project.fields.model_dump().items():
+        spec = specs[logical]
+        if api_name == "Name":
+            continue
+        if "." in api_name:  # a lookup path such as Customer__r.Email: create the lookup to Contact
+            relationship = api_name.split(".")[0]
+            lookup = relationship[:-3] + "__c" if relationship.endswith("__r") else relationship + "Id"
+            project_fields.append(
+                FieldSchema(lookup, "reference", "Customer", reference_to="Contact", relationship_name=relationship)
+            )
+            continue
+        extra = {"picklist_values": type_words} if logical == "request_type" else {}
+        project_fields.append(_field(api_name, spec, logical.replace("_", " ").title(), **extra))
+
+    pay = mapping.payment
+    payment_fields: list[FieldSchema] = []
+    pay_specs = field_specs(PaymentFields)
+    picklists = {"status": tuple(pay.status.model_dump().values()), "type": type_words}
+    for logical, api_name in pay.fields.model_dump().items():
+        spec = pay_specs[logical]
+        label = logical.replace("_", " ").title()
+        if logical == "project":
+            payment_fields.append(
+                FieldSchema(
+                    api_name, "reference", "Project", reference_to=mapping.project.object,
+                    relationship_name=_relationship(api_name), child_relationship_name=pay.child_relationship,
+                )
+            )  # fmt: skip
+            continue
+        extra = {"picklist_values": picklists[logical]} if logical in picklists else {}
+        payment_fields.append(_field(api_name, spec, label, **extra))
+
+    setup = mapping.setup
+    setup_fields: list[FieldSchema] = []
+    setup_specs = field_specs(SetupFields)
+    setup_picklists = {
+        "mode": tuple(setup.mode.model_dump().values()),
+        "connection_status": tuple(setup.connection_status.model_dump().values()),
+    }
+    for logical, api_name in setup.fields.model_dump().items():
+        extra = {"picklist_values": setup_picklists[logical]} if logical in setup_picklists else {}
+        setup_fields.append(_field(api_name, setup_specs[logical], logical.replace("_", " ").title(), **extra))
+
+    return OrgSchema(
+        objects=(
+            CONTACT,
+            SObjectSchema(mapping.project.object, "Project", "a01", tuple(project_fields)),
+            SObjectSchema(pay.object, "Payment", "a02", tuple(payment_fields), name_field_autonumber="PAY-{00000}"),
+            SObjectSchema(setup.object, "Stripe Setup", "a03", tuple(setup_fields)),
+        )
+    )

@@ -1,0 +1,101 @@
+"""The worker's settings, read once from environment variables (and an optional `.env`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sync.errors import ConfigError
+
+PINNED_SALESFORCE_API_VERSION = "64.0"
+
+
+class SalesforceAuth(StrEnum):
+    CLIENT_CREDENTIALS = "client_credentials"
+    JWT = "jwt"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # JSON when stdout is not a terminal, readable console otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Environment variables, by the field name in upper case (see README "Settings")."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    salesforce_auth: SalesforceAuth = SalesforceAuth.CLIENT_CREDENTIALS
+    salesforce_login_url: AnyHttpUrl
+    salesforce_instance_url: AnyHttpUrl | None = None
+    salesforce_client_id: SecretStr
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_api_version: str = Field(PINNED_SALESFORCE_API_VERSION, pattern=r"^\d{2}\.0$")
+    salesforce_ca_bundle: Path | None = None
+    salesforce_timeout_seconds: float = Field(20.0, gt=0, le=120)
+
+    stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
+    stripe_timeout_seconds: float = Field(20.0, gt=0, le=120)
+
+    crm_mapping_file: Path = Path("mappings/default.toml")
+    email_template_file: Path = Path("config/email_templates.toml")
+    poll_interval_seconds: float = Field(30.0, ge=1, le=3600)
+    deposit_percent: Decimal = Field(Decimal(50), gt=0, le=100)
+    batch_size: int = Field(200, ge=1, le=200)
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = Field("info", pattern=r"^(?i:debug|info|warning|error)$")
+
+    @model_validator(mode="after")
+    def _auth_has_what_it_needs(self) -> Settings:
+        if (
+            self.salesforce_auth is SalesforceAuth.CLIENT_CREDENTIALS
+            and self.salesforce_client_secret is None
+        ):
+            raise _Missing("salesforce_client_secret", "required when SALESFORCE_AUTH=client_credentials")
+        if self.salesforce_auth is SalesforceAuth.JWT:
+            if not self.salesforce_username:
+                raise _Missing("salesforce_username", "required when SALESFORCE_AUTH=jwt")
+            if self.salesforce_private_key_file is None:
+                raise _Missing("salesforce_private_key_file", "required when SALESFORCE_AUTH=jwt")
+            if not self.salesforce_private_key_file.is_file():
+                raise _Missing("salesforce_private_key_file", "no such file")
+        for name in ("crm_mapping_file", "email_template_file"):
+            if not getattr(self, name).is_file():
+                raise _Missing(name, f"no such file ({getattr(self, name)})")
+        if self.salesforce_ca_bundle is not None and not self.salesforce_ca_bundle.is_file():
+            raise _Missing("salesforce_ca_bundle", "no such file")
+        return self
+
+
+class _Missing(ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field.upper()}: {problem}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; raise ConfigError whose message names each bad variable, never a value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _Missing):
+            problems.append(str(ctx_error))
+            continue
+        name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+        problems.append(f"{name}: {'missing' if err['type'] == 'missing' else err['msg']}")
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,115 @@
+"""Keep the worker's Stripe connection in step with the CRM's Setup record.
+
+The key is re-read every cycle, so a key rotated in the CRM takes effect at the next cycle without a
+restart. It is verified with one Stripe call when it changes (and again after a passing failure),
+and the outcome is written back to the Setup record only when it changes what the record says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sync.core import messages
+from sync.core.stripe_setup import judge_setups
+from sync.errors import RetryableError, StripeKeyRejected
+from sync.logs import log
+from sync.mapping import ConnectionStatuses
+from sync.models import StripeSetup
+from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
+
+
+@dataclass(frozen=True)
+class StripeReadiness:
+    gateway: PaymentsGateway | None
+    setup: StripeSetup | None
+
+    @property
+    def ready(self) -> bool:
+        return self.gateway is not None
+
+
+class StripeConnection:
+    def __init__(
+        self,
+        *,
+        crm: CrmGateway,
+        factory: PaymentsGatewayFactory,
+        statuses: ConnectionStatuses,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._crm = crm
+        self._factory = factory
+        self._statuses = statuses
+        self._now = now
+        self._fingerprint: str | None = None
+        self._gateway: PaymentsGateway | None = None
+
+    def refresh(self, setups: tuple[StripeSetup, ...]) -> StripeReadiness:
+        """Return a verified gateway for the active Setup, or None and the reason on the record."""
+        verdict = judge_setups(setups)
+        setup = verdict.setup
+        if verdict.warning:
+            log.warning("stripe_setup.several_active", count=len(setups))
+        if setup is None:
+            self._forget()
+            log.warning("stripe_setup.missing")
+            return StripeReadiness(None, None)
+        if verdict.problem is not None:
+            self._forget()
+            status = self._statuses.mode_mismatch if verdict.mode_mismatch else self._statuses.invalid_key
+            self._write(setup, status=status, error=verdict.problem, verified=False)
+            log.warning("stripe_setup.unusable", setup_id=setup.id, reason=verdict.problem)
+            return StripeReadiness(None, setup)
+        fingerprint = _fingerprint(setup)
+        if fingerprint == self._fingerprint and self._gateway is not None:
+            return StripeReadiness(self._gateway, setup)
+        assert setup.secret_key is not None
+        gateway = self._factory(setup.secret_key)
+        try:
+            gateway.verify_key()
+        except StripeKeyRejected as exc:
+            self._forget()
+            error = (
+                messages.KEY_LACKS_PERMISSION.format(detail=str(exc))
+                if exc.missing_permission
+                else messages.KEY_REJECTED
+            )
+            self._write(setup, status=self._statuses.invalid_key, error=error, verified=False)
+            log.warning("stripe_setup.key_rejected", setup_id=setup.id)
+            return StripeReadiness(None, setup)
+        except RetryableError as exc:
+            self._forget()
+            self._write(setup, status=self._statuses.error, error=messages.STRIPE_UNREACHABLE, verified=False)
+            log.warning("stripe_setup.verify_failed", setup_id=setup.id, error=str(exc))
+            return StripeReadiness(None, setup)
+        self._fingerprint, self._gateway = fingerprint, gateway
+        self._write(setup, status=self._statuses.connected, error=None, verified=True)
+        log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
+        return StripeReadiness(gateway, setup)
+
+    def key_rejected(self, setup: StripeSetup) -> None:
+        """A call with the verified key was refused mid-run (revoked): stop using it."""
+        self._forget()
+        self._write(setup, status=self._statuses.invalid_key, error=messages.KEY_REJECTED, verified=False)
+
+    def _forget(self) -> None:
+        self._fingerprint, self._gateway = None, None
+
+    def _write(self, setup: StripeSetup, *, status: str, error: str | None, verified: bool) -> None:
+        if not verified and setup.connection_status == status and setup.last_error == error:
+            return  # the record already says so: do not spend an API call a cycle repeating it
+        try:
+            self._crm.update_setup(
+                setup.id, status=status, error=error, verified_at=self._now() if verified else None
+            )
+        except Exception as exc:  # the status write is informative; never let it stop the cycle
+            log.warning("stripe_setup.write_failed", setup_id=setup.id, error=str(exc))
+
+
+def _fingerprint(setup: StripeSetup) -> str:
+    assert setup.secret_key is not None
+    material = f"{setup.id}|{setup.mode}|{setup.secret_key.get_secret_value()}".encode()
+    return hashlib.sha256(material).hexdigest()

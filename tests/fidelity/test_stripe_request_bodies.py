@@ -1,0 +1,50 @@
+"""Every body the worker sends to Stripe matches the TypedDicts of the installed stripe package."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stripe.params import PaymentLinkCreateParams, PaymentLinkListParams, PaymentLinkUpdateParams
+
+from sync.adapters.stripe_payments import INACTIVE_MESSAGE, link_params
+from sync.core.decide import Policy, plan_payment
+from tests.fidelity.typeddict_check import problems
+from tests.unit.factories import payment
+
+
+def test_the_checker_catches_what_stripe_would_refuse():
+    good = link_params(plan_payment(payment(), policy=Policy(stripe_ready=True)).spec)
+    assert problems(good, PaymentLinkCreateParams) == []
+    bad_amount = {**good, "line_items": [{**good["line_items"][0], "quantity": "1"}]}
+    assert any("quantity" in p for p in problems(bad_amount, PaymentLinkCreateParams))
+    assert any("restrictionz" in p for p in problems({**good, "restrictionz": {}}, PaymentLinkCreateParams))
+    no_items = {k: v for k, v in good.items() if k != "line_items"}
+    assert any("line_items" in p for p in problems(no_items, PaymentLinkCreateParams))
+
+
+@given(
+    cents=st.integers(min_value=50, max_value=99_999_999),
+    description=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=255),
+    suffix=st.one_of(st.none(), st.text(min_size=1, max_size=22)),
+    message=st.one_of(st.none(), st.text(min_size=1, max_size=600)),
+)
+def test_payment_link_bodies_match_stripe_types(cents, description, suffix, message):
+    policy = Policy(stripe_ready=True, statement_descriptor_suffix=suffix, after_payment_message=message)
+    action = plan_payment(payment(amount=Decimal(cents).scaleb(-2), description=description or None), policy=policy)
+    body = link_params(action.spec)
+    assert problems(body, PaymentLinkCreateParams) == []
+    assert body["restrictions"] == {"completed_sessions": {"limit": 1}}
+    assert body["metadata"] == body["payment_intent_data"]["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ({"active": False, "inactive_message": INACTIVE_MESSAGE}, PaymentLinkUpdateParams),
+        ({"limit": 1}, PaymentLinkListParams),
+        ({"active": True, "limit": 100}, PaymentLinkListParams),
+    ],
+)
+def test_other_bodies_match_stripe_types(body, params):
+    assert problems(body, params) == []

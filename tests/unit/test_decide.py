@@ -1,0 +1,197 @@
+"""The pure core, table by table: CRM state x Stripe readiness -> actions."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync import money
+from sync.core import messages
+from sync.core.actions import CreatePaymentLink, EmailExistingLink, ReportError, WaitForStripe
+from sync.core.decide import Policy, decide, link_idempotency_key, plan_intake, plan_payment
+from sync.models import CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
+from tests.unit.factories import T0, payment, project_request
+
+READY = Policy(stripe_ready=True)
+
+
+# --- intake ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "amount", "status"),
+    [
+        ({}, Decimal("5000.00"), PaymentStatus.REQUESTED),
+        ({"requested_amount": None, "request_type": PaymentType.DEPOSIT}, Decimal("20000.00"), PaymentStatus.REQUESTED),
+        (
+            {"requested_amount": None, "request_type": PaymentType.DEPOSIT, "contract_amount": Decimal("333.33")},
+            Decimal("166.67"),  # half of 333.33, rounded half-up to the cent
+            PaymentStatus.REQUESTED,
+        ),
+        (
+            {
+                "requested_amount": None,
+                "request_type": PaymentType.FINAL,
+                "payments": (
+                    ExistingPayment(amount=Decimal("20000.00"), status=PaymentStatus.PAID),
+                    ExistingPayment(amount=Decimal("5000.00"), status=PaymentStatus.LINK_SENT),
+                    ExistingPayment(amount=Decimal("9999.00"), status=PaymentStatus.CANCELED),
+                    ExistingPayment(amount=Decimal("7777.00"), status=PaymentStatus.ERROR),
+                ),
+            },
+            Decimal("15000.00"),
+            PaymentStatus.REQUESTED,
+        ),
+        ({"requested_amount": None, "request_type": PaymentType.PROGRESS}, None, PaymentStatus.ERROR),
+        ({"requested_amount": Decimal("10.005")}, None, PaymentStatus.ERROR),
+        ({"requested_amount": Decimal("-1")}, Decimal("-1"), PaymentStatus.ERROR),
+        ({"customer_email": None}, Decimal("5000.00"), PaymentStatus.ERROR),
+    ],
+)
+def test_intake_makes_one_payment_draft(overrides, amount, status):
+    action = plan_intake(project_request(**overrides), policy=READY)
+    assert action.draft.amount == amount
+    assert action.draft.status is status
+    assert (action.draft.sync_error is None) is (status is PaymentStatus.REQUESTED)
+
+
+def test_deposit_percentage_is_configurable():
+    req = project_request(requested_amount=None, request_type=PaymentType.DEPOSIT)
+    action = plan_intake(req, policy=Policy(deposit_percent=Decimal(30)))
+    assert action.draft.amount == Decimal("12000.00")
+
+
+def test_final_with_nothing_left_explains_the_numbers():
+    req = project_request(
+        requested_amount=None,
+        request_type=PaymentType.FINAL,
+        payments=(ExistingPayment(amount=Decimal("40000.00"), status=PaymentStatus.PAID),),
+    )
+    action = plan_intake(req, policy=READY)
+    assert action.draft.status is PaymentStatus.ERROR
+    assert "nothing is left" in action.draft.sync_error
+    assert "40000.00" in action.draft.sync_error
+
+
+def test_deposit_without_contract_amount_says_so():
+    req = project_request(requested_amount=None, request_type=PaymentType.DEPOSIT, contract_amount=None)
+    assert "contract amount, which is empty" in plan_intake(req, policy=READY).draft.sync_error
+
+
+def test_unknown_request_type_is_named():
+    req = project_request(request_type=None, request_type_raw="Tip")
+    assert "'Tip' is not one of" in plan_intake(req, policy=READY).draft.sync_error
+
+
+def test_intake_key_is_the_same_for_the_same_click_and_differs_for_the_next():
+    first = plan_intake(project_request(), policy=READY).draft.request_key
+    again = plan_intake(project_request(), policy=READY).draft.request_key
+    later = plan_intake(project_request(requested_at=T0.replace(minute=5)), policy=READY).draft.request_key
+    assert first == again != later
+    assert first.startswith("a01000000000001AAA:")
+
+
+def test_intake_falls_back_to_last_modified_when_requested_at_is_blank():
+    a = plan_intake(project_request(requested_at=None), policy=READY).draft.request_key
+    assert a == plan_intake(project_request(requested_at=None), policy=READY).draft.request_key
+
+
+def test_intake_currency_falls_back_to_the_setup_default():
+    action = plan_intake(project_request(currency=None), policy=Policy(default_currency="cad"))
+    assert action.draft.currency == "cad"
+
+
+# --- payments -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"project_id": None}, messages.PROJECT_NOT_FOUND),
+        ({"amount": None}, messages.AMOUNT_MISSING),
+        ({"amount": Decimal("0")}, "more than zero"),
+        ({"amount": Decimal("0.10")}, "under Stripe's minimum"),
+        ({"amount": Decimal("1000000")}, "over the $999,999.99"),
+        ({"currency": "zzz"}, "'ZZZ' is not supported"),
+        ({"customer_email": None, "project_customer_email": None}, messages.EMAIL_MISSING),
+        ({"customer_email": "not-an-email"}, "not a valid email address"),
+        ({"description": "d" * 300}, "300 characters long"),
+    ],
+)
+def test_invalid_payment_is_reported_and_never_reaches_stripe(overrides, expected):
+    action = plan_payment(payment(**overrides), policy=READY)
+    assert isinstance(action, ReportError)
+    assert expected in action.message
+
+
+def test_valid_payment_gets_one_single_use_link_with_crm_ids():
+    action = plan_payment(payment(), policy=Policy(stripe_ready=True, after_payment_message="Thanks!"))
+    assert isinstance(action, CreatePaymentLink)
+    spec = action.spec
+    assert spec.amount_minor == 2_000_000
+    assert spec.currency == "usd"
+    assert spec.idempotency_key == link_idempotency_key("a02000000000001AAA", 0)
+    assert spec.metadata == {
+        "crm_payment_id": "a02000000000001AAA",
+        "crm_project_id": "a01000000000001AAA",
+        "crm_link_revision": "0",
+    }
+    assert spec.after_payment_message == "Thanks!"
+    assert action.email.to == "pat@example.com"
+    assert action.email.amount == "$20,000.00"
+
+
+def test_payment_email_overrides_project_email():
+    action = plan_payment(payment(customer_email="ap@client.example"), policy=READY)
+    assert action.email.to == "ap@client.example"
+
+
+def test_a_new_revision_gets_a_new_idempotency_key():
+    a = plan_payment(payment(link_revision=0), policy=READY)
+    b = plan_payment(payment(link_revision=1), policy=READY)
+    assert a.spec.idempotency_key != b.spec.idempotency_key
+
+
+def test_payment_waits_when_stripe_is_not_connected():
+    action = plan_payment(payment(), policy=Policy(stripe_ready=False))
+    assert isinstance(action, WaitForStripe)
+    assert action.message == messages.STRIPE_NOT_CONNECTED
+
+
+def test_waiting_payment_is_not_rewritten_every_cycle():
+    waiting = payment(sync_error=messages.STRIPE_NOT_CONNECTED)
+    assert plan_payment(waiting, policy=Policy(stripe_ready=False)) is None
+
+
+def test_invalid_payment_is_reported_even_while_stripe_is_down():
+    assert isinstance(plan_payment(payment(amount=None), policy=Policy(stripe_ready=False)), ReportError)
+
+
+def test_link_already_on_the_record_is_emailed_not_recreated():
+    existing = payment(payment_link_id="plink_1", link_url="https://pay.example/x")
+    for ready in (True, False):
+        action = plan_payment(existing, policy=Policy(stripe_ready=ready))
+        assert isinstance(action, EmailExistingLink)
+        assert action.link_url == "https://pay.example/x"
+
+
+@pytest.mark.parametrize("status", [s for s in PaymentStatus if s is not PaymentStatus.REQUESTED])
+def test_only_requested_payments_are_acted_on(status):
+    assert plan_payment(payment(status=status), policy=READY) is None
+
+
+def test_decide_covers_projects_and_payments():
+    snapshot = CrmSnapshot(setups=(), project_requests=(project_request(),), requested_payments=(payment(),))
+    kinds = [type(a).__name__ for a in decide(snapshot, policy=READY)]
+    assert kinds == ["CreatePayment", "CreatePaymentLink"]
+
+
+@given(
+    cents=st.integers(min_value=-10_000, max_value=200_000_000),
+    currency=st.sampled_from(sorted(money.SUPPORTED_CURRENCIES)),
+)
+def test_every_amount_either_becomes_exact_minor_units_or_an_error(cents, currency):
+    amount = Decimal(cents).scaleb(-2)
+    action = plan_payment(payment(amount=amount, currency=currency), policy=READY)
+    if isinstance(action, CreatePaymentLink):
+        assert money.from_minor_units(action.spec.amount_minor, currency) == amount
+        assert 0 < action.spec.amount_minor <= money.MAX_MINOR_UNITS
+    else:
+        assert isinstance(action, ReportError)

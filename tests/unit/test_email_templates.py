@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+
+from sync.core.actions import EmailContext
+from sync.email_templates import load_templates
+from sync.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTEXT = EmailContext(to="pat@example.com", project_name="Kitchen", payment_type="Deposit",
+                       amount="$20,000.00", description="Deposit\non signing")
+
+
+def test_shipped_template_renders_with_the_link():
+    templates = load_templates(ROOT / "config/email_templates.toml")
+    subject, body = templates.payment_link.render(CONTEXT, link_url="https://pay.example/abc")
+    assert "\n" not in subject and "$20,000.00" in subject
+    assert "https://pay.example/abc" in body and "Kitchen" in body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[payment_link]\nsubject='x'\n", "needs [payment_link] with subject and body"),
+        ("[payment_link]\nsubject='$nope'\nbody='$link_url'\n", "unknown placeholders ['nope']"),
+        ("[payment_link]\nsubject='x'\nbody='no link'\n", "must include $link_url"),
+        ("[payment_link]\nsubject='x'\nbody='$link_url $'\n", "malformed"),
+        ("not toml [", "cannot read"),
+    ],
+)
+def test_bad_template_file_stops_the_worker_with_a_named_reason(tmp_path, text, expected):
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_templates(path)
+    assert "EMAIL_TEMPLATE_FILE" in str(err.value) and expected in str(err.value)

@@ -1,0 +1,77 @@
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from sync.core import messages
+from sync.core.stripe_setup import judge_setups, key_mode
+from sync.models import StripeMode, StripeSetup
+from tests.unit.factories import T0
+
+
+def setup(key: str | None = "rk_test_abc123", mode: StripeMode | None = StripeMode.TEST, **kw) -> StripeSetup:
+    values = dict(
+        id="a03000000000001AAA",
+        mode=mode,
+        mode_raw=mode.value.title() if mode else None,
+        secret_key=SecretStr(key) if key else None,
+        default_currency="usd",
+        statement_descriptor_suffix=None,
+        after_payment_message=None,
+        connection_status=None,
+        last_error=None,
+        last_modified=T0,
+    )
+    values.update(kw)
+    return StripeSetup(**values)
+
+
+@pytest.mark.parametrize(
+    ("key", "mode"),
+    [("sk_test_1", StripeMode.TEST), ("rk_test_1", StripeMode.TEST), ("sk_live_1", StripeMode.LIVE),
+     ("rk_live_1", StripeMode.LIVE), ("pk_test_1", None), ("sk_test_", None), ("whatever", None)],
+)
+def test_key_mode_comes_from_the_prefix(key, mode):
+    assert key_mode(key) is mode
+
+
+@pytest.mark.parametrize(
+    ("record", "problem", "mismatch"),
+    [
+        (setup(), None, False),
+        (setup(key="sk_live_abc", mode=StripeMode.LIVE), None, False),
+        (setup(key="sk_live_abc"), "a live key but Mode is test", True),
+        (setup(key="rk_test_abc", mode=StripeMode.LIVE), "a test key but Mode is live", True),
+        (setup(key=None), messages.NO_KEY, False),
+        (setup(key="   "), messages.NO_KEY, False),
+        (setup(mode=None), messages.NO_MODE, False),
+        (setup(key="pk_test_abc"), messages.PUBLISHABLE_KEY, False),
+        (setup(key="hunter2"), messages.MALFORMED_KEY, False),
+    ],
+)
+def test_test_keys_never_serve_a_live_setup_and_vice_versa(record, problem, mismatch):
+    verdict = judge_setups((record,))
+    if problem is None:
+        assert verdict.problem is None
+    else:
+        assert problem in verdict.problem
+    assert verdict.mode_mismatch is mismatch
+
+
+def test_no_setup_is_a_problem_with_a_clear_message():
+    verdict = judge_setups(())
+    assert verdict.setup is None and verdict.problem == messages.NO_ACTIVE_SETUP
+
+
+def test_newest_of_several_active_setups_is_used_with_a_warning():
+    old = setup(id="old", last_modified=T0)
+    new = setup(id="new", last_modified=T0 + timedelta(hours=1))
+    verdict = judge_setups((old, new))
+    assert verdict.setup.id == "new"
+    assert "2 Stripe Setup records are active" in verdict.warning
+
+
+def test_problem_messages_never_contain_the_key():
+    for key in ("sk_live_SECRETVALUE", "pk_test_SECRETVALUE", "hunter2SECRETVALUE"):
+        verdict = judge_setups((setup(key=key),))
+        assert "SECRETVALUE" not in (verdict.problem or "")
