@@ -34,9 +34,7 @@ class App:
 
 def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
     def build(key: SecretStr) -> PaymentsGateway:
-        return StripePayments(
-            key=key, api_base=str(settings.stripe_api_base), timeout=settings.stripe_timeout_seconds
-        )
+        return StripePayments(key=key, api_base=str(settings.stripe_api_base), timeout=settings.stripe_timeout_seconds)
 
     return build
 

@@ -60,9 +60,7 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
     for label, obj, names, model, creates in sections:
         info = describe(obj)
         if info is None:
-            findings.problems.append(
-                f"The {label} object {obj} is missing, or the worker's user cannot see it."
-            )
+            findings.problems.append(f"The {label} object {obj} is missing, or the worker's user cannot see it.")
             continue
         if creates and not info.get("createable", False):
             findings.problems.append(f"The worker's user cannot create {label} records ({obj}).")
@@ -92,11 +90,7 @@ def _field_problem(
     current, where = info, obj
     for relationship in parts[:-1]:
         ref = next(
-            (
-                f
-                for f in current["fields"]
-                if (f.get("relationshipName") or "").lower() == relationship.lower()
-            ),
+            (f for f in current["fields"] if (f.get("relationshipName") or "").lower() == relationship.lower()),
             None,
         )
         if ref is None or not ref.get("referenceTo"):
@@ -147,9 +141,8 @@ def check_stripe(*, crm: SalesforceCrm, mapping: Mapping, settings: Settings) ->
     try:
         stripe_factory(settings)(verdict.setup.secret_key).verify_key()
     except StripeKeyRejected as exc:
-        findings.problems.append(
-            f"Stripe Setup: Stripe refused the key ({'missing permission: ' + str(exc) if exc.missing_permission else 'invalid or revoked'})."
-        )
+        reason = f"missing permission: {exc}" if exc.missing_permission else "invalid or revoked"
+        findings.problems.append(f"Stripe Setup: Stripe refused the key ({reason}).")
         return findings
     except RetryableError as exc:
         findings.problems.append(f"Stripe Setup: Stripe could not be reached ({exc}).")

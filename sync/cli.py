@@ -34,9 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--once",
         action="store_true",
-        help=(
-            "run one cycle and exit: 0 when every record it touched is settled, 3 when some need another cycle"
-        ),
+        help=("run one cycle and exit: 0 when every record it touched is settled, 3 when some need another cycle"),
     )
 
     commands.add_parser(
@@ -63,12 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         help="where to write the worker's settings for this sandbox (default: sandbox.env)",
     )
     sandbox.add_argument("--db", type=Path, help="keep the sandbox state in SQLite files in this folder")
-    sandbox.add_argument(
-        "--salesforce-port", type=int, default=0, help="port for the org emulator (default: any)"
-    )
-    sandbox.add_argument(
-        "--stripe-port", type=int, default=0, help="port for the Stripe emulator (default: any)"
-    )
+    sandbox.add_argument("--salesforce-port", type=int, default=0, help="port for the org emulator (default: any)")
+    sandbox.add_argument("--stripe-port", type=int, default=0, help="port for the Stripe emulator (default: any)")
     sandbox.add_argument(
         "--mapping",
         type=Path,

@@ -48,9 +48,7 @@ def _redact_value(value: Any) -> Any:
 def configure_logging(*, fmt: LogFormat = LogFormat.AUTO, level: str = "info") -> None:
     """Set structlog up for the process; call once, from the composition root."""
     as_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stdout.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -30,6 +30,7 @@ class FieldSpec:
     required: bool = False  # the worker cannot run without it
     reference_to: str | None = None  # logical object name, for lookups
     unique_external_id: bool = False
+    scale: int | None = None  # decimal places, for numbers
 
 
 def _f(kind: str, access: Access, **kw: Any) -> Any:
@@ -46,7 +47,9 @@ class ProjectFields(_Strict):
     contract_amount: Annotated[str, _f("currency", "read")]
     currency: Annotated[str, _f("string", "read", length=3)]
     request_payment: Annotated[str, _f("boolean", "write")]
-    requested_amount: Annotated[str, _f("currency", "write")]
+    # Four decimal places, so that an amount staff typed too precisely reaches the worker as typed
+    # and is refused with a reason, instead of being silently rounded by the field.
+    requested_amount: Annotated[str, _f("currency", "write", scale=4)]
     request_type: Annotated[str, _f("picklist", "write")]
     request_description: Annotated[str, _f("textarea", "write")]
     requested_at: Annotated[str, _f("datetime", "write")]

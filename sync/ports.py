@@ -49,9 +49,7 @@ class CrmGateway(Protocol):
 
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]: ...
 
-    def update_setup(
-        self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None
-    ) -> None: ...
+    def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None: ...
 
 
 class PaymentsGateway(Protocol):

@@ -20,7 +20,7 @@ from sync.core.actions import (
     ReportError,
     WaitForStripe,
 )
-from sync.core.decide import Policy, decide
+from sync.core.decide import Policy, decide, fallback_intake
 from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
@@ -106,8 +106,7 @@ class Runner:
             )
             self._apply_payment_actions(actions, readiness, report)
             report.full_batch = (
-                len(snapshot.project_requests) >= self._config.batch_size
-                or len(payments) >= self._config.batch_size
+                len(snapshot.project_requests) >= self._config.batch_size or len(payments) >= self._config.batch_size
             )
             log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
             return report
@@ -133,15 +132,20 @@ class Runner:
             for action in actions:
                 report.set(action.project_id, Outcome.PENDING)
             return 0
+        refused = [
+            (i, a, r)
+            for i, (a, r) in enumerate(zip(actions, results, strict=True))
+            if r.error is not None and not r.duplicate and not r.error.startswith("retryable")
+        ]
+        if refused:
+            results = self._record_refused_requests(refused, results)
         created = 0
         for action, result in zip(actions, results, strict=True):
             bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
             if result.error is None:
                 created += 1
                 report.set(action.project_id, Outcome.CREATED)
-                event = (
-                    "intake.payment_created" if action.draft.sync_error is None else "intake.payment_invalid"
-                )
+                event = "intake.payment_created" if action.draft.sync_error is None else "intake.payment_invalid"
                 bound.info(
                     event,
                     payment_id=result.record_id,
@@ -156,23 +160,35 @@ class Runner:
                 bound.warning("intake.deferred", error=result.error)
         return created
 
+    def _record_refused_requests(
+        self, refused: list[tuple[int, CreatePayment, WriteResult]], results: list[WriteResult]
+    ) -> list[WriteResult]:
+        """Record each request the CRM refused as an Error Payment that says why, so none is lost."""
+        fallbacks = [fallback_intake(a, reason=r.error or "") for _, a, r in refused]
+        try:
+            retried: list[WriteResult] = self._retry(lambda: self._crm.create_payments(fallbacks))  # type: ignore[assignment]
+        except (RetryableError, PermanentError) as exc:
+            log.warning("intake.fallback_failed", projects=len(fallbacks), error=str(exc))
+            return results
+        merged = list(results)
+        for (index, action, first), result in zip(refused, retried, strict=True):
+            log.warning("intake.draft_refused", project_id=action.project_id, error=first.error)
+            merged[index] = result
+        return merged
+
     def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
         clear = getattr(self._crm, "clear_request_flag", None)
         try:
             if clear is not None:
                 self._retry(lambda: clear(action.project_id))
             report.set(action.project_id, Outcome.CREATED)
-            log.info(
-                "intake.already_taken", project_id=action.project_id, request_key=action.draft.request_key
-            )
+            log.info("intake.already_taken", project_id=action.project_id, request_key=action.draft.request_key)
         except (RetryableError, PermanentError) as exc:
             report.set(action.project_id, Outcome.PENDING)
             log.warning("intake.flag_not_cleared", project_id=action.project_id, error=str(exc))
 
     # --- payments --------------------------------------------------------------------------------
-    def _apply_payment_actions(
-        self, actions: list[Action], readiness: StripeReadiness, report: CycleReport
-    ) -> None:
+    def _apply_payment_actions(self, actions: list[Action], readiness: StripeReadiness, report: CycleReport) -> None:
         updates: list[PaymentUpdate] = []
         to_email: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]] = []
         now = self._now()
@@ -182,18 +198,14 @@ class Runner:
                 report.set(action.payment_id, Outcome.ERROR)
                 log.info("payment.invalid", payment_id=action.payment_id, reason=action.message)
             elif isinstance(action, WaitForStripe):
-                updates.append(
-                    PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now})
-                )
+                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
                 report.set(action.payment_id, Outcome.WAITING)
                 log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
             elif isinstance(action, EmailExistingLink):
                 to_email.append((action.payment_id, action.link_url, action))
         self._write_updates(updates, report)
 
-        created = self._create_links(
-            [a for a in actions if isinstance(a, CreatePaymentLink)], readiness, report
-        )
+        created = self._create_links([a for a in actions if isinstance(a, CreatePaymentLink)], readiness, report)
         to_email.extend(created)
         for action in actions:
             if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
@@ -249,9 +261,7 @@ class Runner:
         written = {r.record_id for r in results if r.error is None}
         return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
 
-    def _replace_edited_request(
-        self, action: CreatePaymentLink, gateway: object, now: datetime
-    ) -> PaymentUpdate:
+    def _replace_edited_request(self, action: CreatePaymentLink, gateway: object, now: datetime) -> PaymentUpdate:
         """The request changed after a link was made under this key: retire that link, bump the revision."""
         bound = log.bind(payment_id=action.payment_id)
         try:
@@ -279,9 +289,7 @@ class Runner:
         emails = []
         for payment_id, url, action in items:
             subject, body = self._templates.payment_link.render(action.email, link_url=url)
-            emails.append(
-                OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id)
-            )
+            emails.append(OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id))
         try:
             results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))  # type: ignore[assignment]
         except (RetryableError, PermanentError) as exc:
@@ -319,9 +327,7 @@ class Runner:
 
     @staticmethod
     def _error_update(payment_id: str, message: str, now: datetime) -> PaymentUpdate:
-        return PaymentUpdate(
-            payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now}
-        )
+        return PaymentUpdate(payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now})
 
     def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
         if not updates:

@@ -56,10 +56,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auth_has_what_it_needs(self) -> Settings:
-        if (
-            self.salesforce_auth is SalesforceAuth.CLIENT_CREDENTIALS
-            and self.salesforce_client_secret is None
-        ):
+        if self.salesforce_auth is SalesforceAuth.CLIENT_CREDENTIALS and self.salesforce_client_secret is None:
             raise _Missing("salesforce_client_secret", "required when SALESFORCE_AUTH=client_credentials")
         if self.salesforce_auth is SalesforceAuth.JWT:
             if not self.salesforce_username:

@@ -46,6 +46,7 @@ class StripeConnection:
         self._now = now
         self._fingerprint: str | None = None
         self._gateway: PaymentsGateway | None = None
+        self._last_problem: str | None = None  # log a standing problem once, not every cycle
 
     def refresh(self, setups: tuple[StripeSetup, ...]) -> StripeReadiness:
         """Return a verified gateway for the active Setup, or None and the reason on the record."""
@@ -55,13 +56,15 @@ class StripeConnection:
             log.warning("stripe_setup.several_active", count=len(setups))
         if setup is None:
             self._forget()
-            log.warning("stripe_setup.missing")
+            if self._changed("missing"):
+                log.warning("stripe_setup.missing")
             return StripeReadiness(None, None)
         if verdict.problem is not None:
             self._forget()
             status = self._statuses.mode_mismatch if verdict.mode_mismatch else self._statuses.invalid_key
             self._write(setup, status=status, error=verdict.problem, verified=False)
-            log.warning("stripe_setup.unusable", setup_id=setup.id, reason=verdict.problem)
+            if self._changed(verdict.problem):
+                log.warning("stripe_setup.unusable", setup_id=setup.id, reason=verdict.problem)
             return StripeReadiness(None, setup)
         fingerprint = _fingerprint(setup)
         if fingerprint == self._fingerprint and self._gateway is not None:
@@ -86,6 +89,7 @@ class StripeConnection:
             log.warning("stripe_setup.verify_failed", setup_id=setup.id, error=str(exc))
             return StripeReadiness(None, setup)
         self._fingerprint, self._gateway = fingerprint, gateway
+        self._last_problem = None
         self._write(setup, status=self._statuses.connected, error=None, verified=True)
         log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
         return StripeReadiness(gateway, setup)
@@ -95,6 +99,10 @@ class StripeConnection:
         self._forget()
         self._write(setup, status=self._statuses.invalid_key, error=messages.KEY_REJECTED, verified=False)
 
+    def _changed(self, problem: str) -> bool:
+        changed, self._last_problem = problem != self._last_problem, problem
+        return changed
+
     def _forget(self) -> None:
         self._fingerprint, self._gateway = None, None
 
@@ -102,9 +110,7 @@ class StripeConnection:
         if not verified and setup.connection_status == status and setup.last_error == error:
             return  # the record already says so: do not spend an API call a cycle repeating it
         try:
-            self._crm.update_setup(
-                setup.id, status=status, error=error, verified_at=self._now() if verified else None
-            )
+            self._crm.update_setup(setup.id, status=status, error=error, verified_at=self._now() if verified else None)
         except Exception as exc:  # the status write is informative; never let it stop the cycle
             log.warning("stripe_setup.write_failed", setup_id=setup.id, error=str(exc))
 

@@ -47,27 +47,34 @@ EMAIL_INPUTS_LIMIT = 100
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Give every request a timeout: simple-salesforce's sObject methods accept none, and
-    requests passes timeout=None explicitly, so a default must be filled in here."""
+class _SalesforceTransport(HTTPAdapter):
+    """Give every request a timeout and the configured CA bundle.
 
-    def __init__(self, timeout: float) -> None:
+    simple-salesforce's sObject methods take no timeout and requests passes timeout=None
+    explicitly, so a default must be filled in here. `Session.verify` loses to a
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE environment variable (psf/requests#3829), so an explicit
+    SALESFORCE_CA_BUNDLE is applied at the transport, where it always wins.
+    """
+
+    def __init__(self, *, timeout: float, ca_bundle: str | None) -> None:
         super().__init__(pool_maxsize=8)
         self._timeout = timeout
+        self._ca_bundle = ca_bundle
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        if self._ca_bundle is not None:
+            kwargs["verify"] = self._ca_bundle
         return super().send(request, **kwargs)
 
 
 def build_http_session(settings: Settings) -> requests.Session:
     session = requests.Session()
-    adapter = _TimeoutAdapter(settings.salesforce_timeout_seconds)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    if settings.salesforce_ca_bundle is not None:
-        session.verify = str(settings.salesforce_ca_bundle)
+    ca_bundle = str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else None
+    transport = _SalesforceTransport(timeout=settings.salesforce_timeout_seconds, ca_bundle=ca_bundle)
+    session.mount("https://", transport)
+    session.mount("http://", transport)
     return session
 
 
@@ -158,7 +165,7 @@ class SalesforceCrm:
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
             next_url = page["nextRecordsUrl"]
-            page = self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True))
+            page = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
 
     def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         body = {
@@ -193,9 +200,7 @@ class SalesforceCrm:
         for start in range(0, len(actions), GRAPH_LIMIT):
             chunk = actions[start : start + GRAPH_LIMIT]
             graphs = [self._intake_graph(i, a) for i, a in enumerate(chunk)]
-            response = self._call(
-                lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g})
-            )
+            response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
             by_id = {g["graphId"]: g for g in response["graphs"]}
             for i, _ in enumerate(chunk):
                 results.append(_graph_result(by_id.get(f"g{i}")))
@@ -249,11 +254,7 @@ class SalesforceCrm:
         """Clear a Project's flag whose request already has its Payment (found by its intake key)."""
         pf = self._m.project.fields
         body = {pf.request_payment: False}
-        self._call(
-            lambda sf: sf.restful(
-                f"sobjects/{self._m.project.object}/{project_id}", method="PATCH", json=body
-            )
-        )
+        self._call(lambda sf: sf.restful(f"sobjects/{self._m.project.object}/{project_id}", method="PATCH", json=body))
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""
@@ -291,9 +292,7 @@ class SalesforceCrm:
                 for e in chunk
             ]
             response = self._call(
-                lambda sf, i=inputs: sf.restful(
-                    "actions/standard/emailSimple", method="POST", json={"inputs": i}
-                )
+                lambda sf, i=inputs: sf.restful("actions/standard/emailSimple", method="POST", json={"inputs": i})
             )
             for email, outcome in zip(chunk, response, strict=True):
                 ok = bool(outcome.get("isSuccess"))
@@ -305,9 +304,7 @@ class SalesforceCrm:
                 )
         return results
 
-    def update_setup(
-        self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None
-    ) -> None:
+    def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None:
         f = self._m.setup.fields
         body: dict[str, Any] = {
             f.connection_status: status,
@@ -315,9 +312,7 @@ class SalesforceCrm:
         }
         if verified_at is not None:
             body[f.last_verified_at] = self._codec.wire_value(verified_at)
-        self._call(
-            lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body)
-        )
+        self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
 
 
 def _errors_text(errors: Any) -> str:
@@ -355,17 +350,13 @@ def _graph_result(graph: dict[str, Any] | None) -> WriteResult:
     if graph.get("isSuccessful"):
         payment = next(s for s in subs if s["referenceId"] == "payment")
         return WriteResult(record_id=payment["body"]["id"])
-    failing = [
-        s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])
-    ]
+    failing = [s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
     bodies = [s["body"] for s in failing] or [subs[0]["body"]]
     codes = set().union(*(_error_codes(b) for b in bodies))
     text = "; ".join(_errors_text(b) for b in bodies)
     if "DUPLICATE_VALUE" in codes:
         return WriteResult(record_id=None, error=text, duplicate=True)
-    if codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"}) or any(
-        s["httpStatusCode"] == 412 for s in failing
-    ):
+    if codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"}) or any(s["httpStatusCode"] == 412 for s in failing):
         return WriteResult(record_id=None, error="retryable: " + text)
     return WriteResult(record_id=None, error=text)
 

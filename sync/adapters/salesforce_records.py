@@ -65,9 +65,7 @@ class RecordCodec:
     def __init__(self, mapping: Mapping) -> None:
         self.m = mapping
         pay = mapping.payment
-        self._status_by_word = {
-            getattr(pay.status, s.value): s for s in PaymentStatus if s.value != "unknown"
-        }
+        self._status_by_word = {getattr(pay.status, s.value): s for s in PaymentStatus if s.value != "unknown"}
         self._type_by_word = {getattr(pay.type, t.value).lower(): t for t in PaymentType}
         self._mode_by_word = {getattr(mapping.setup.mode, mo.value).lower(): mo for mo in StripeMode}
 

@@ -17,7 +17,7 @@ class PaymentDraft:
     request_key: str
     type: PaymentType | None
     amount: Decimal | None
-    currency: str
+    currency: str | None
     description: str | None
     customer_email: str | None
     status: PaymentStatus

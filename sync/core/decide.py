@@ -20,6 +20,7 @@ from sync.core.actions import (
     WaitForStripe,
 )
 from sync.core.validation import (
+    DESCRIPTION_LIMIT,
     amount_problem,
     description_problem,
     email_problem,
@@ -62,6 +63,23 @@ def link_idempotency_key(payment_id: str, revision: int) -> str:
     return f"crm-stripe-sync:payment-link:{payment_id}:r{revision}"
 
 
+def fallback_intake(action: CreatePayment, *, reason: str) -> CreatePayment:
+    """The same request recorded with only its key and the reason, when the CRM refused the draft."""
+    d = action.draft
+    draft = PaymentDraft(
+        project_id=d.project_id,
+        request_key=d.request_key,
+        type=d.type,
+        amount=None,
+        currency=None,
+        description=None,
+        customer_email=None,
+        status=PaymentStatus.ERROR,
+        sync_error=messages.REQUEST_NOT_RECORDABLE.format(detail=reason)[:1000],
+    )
+    return CreatePayment(project_id=action.project_id, project_last_modified=action.project_last_modified, draft=draft)
+
+
 def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
     """Turn a flagged Project into one Payment draft: Requested if valid, Error with a reason if not."""
     currency = normalise_currency(request.currency, policy.default_currency)
@@ -75,22 +93,26 @@ def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
         or email_problem(request.customer_email)
         or description_problem(request.description)
     )
-    # Store the amount only when the CRM's 2-decimal currency field can hold it exactly.
+    # Copy onto the Payment only what its fields can hold as given, so that an invalid request is
+    # still recorded (with its reason) rather than refused by the CRM: an amount the 2-decimal
+    # field would round, an email the email field would reject, an over-long description.
     storable = amount if amount is not None and amount == amount.quantize(Decimal("0.01")) else None
+    email = (request.customer_email or "").strip() or None
+    description = request.description
+    if description is not None and len(description) > DESCRIPTION_LIMIT:
+        description = description[: DESCRIPTION_LIMIT - 1] + "…"
     draft = PaymentDraft(
         project_id=request.project_id,
         request_key=request_key(request.project_id, request.requested_at or request.last_modified),
         type=request.request_type or PaymentType.CUSTOM,
         amount=storable,
-        currency=currency,
-        description=request.description,
-        customer_email=(request.customer_email or "").strip() or None,
+        currency=currency if len(currency) == 3 and currency.isalpha() else None,
+        description=description,
+        customer_email=email if email_problem(email) is None else None,
         status=PaymentStatus.ERROR if problem else PaymentStatus.REQUESTED,
         sync_error=problem,
     )
-    return CreatePayment(
-        project_id=request.project_id, project_last_modified=request.last_modified, draft=draft
-    )
+    return CreatePayment(project_id=request.project_id, project_last_modified=request.last_modified, draft=draft)
 
 
 def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decimal | None, str | None]:
@@ -104,9 +126,7 @@ def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decim
     if request.request_type is PaymentType.DEPOSIT:
         share = contract * policy.deposit_percent / Decimal(100)
         return share.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
-    requested = sum(
-        (p.amount or Decimal(0) for p in request.payments if p.status not in _RELEASED), Decimal(0)
-    )
+    requested = sum((p.amount or Decimal(0) for p in request.payments if p.status not in _RELEASED), Decimal(0))
     balance = contract - requested
     if balance <= 0:
         return None, messages.NOTHING_LEFT_TO_REQUEST.format(contract=contract, requested=requested)

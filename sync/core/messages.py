@@ -10,18 +10,13 @@ STRIPE_NOT_CONNECTED = (
 # Setup record problems (written to the Setup record's Last Error).
 NO_ACTIVE_SETUP = "No active Stripe Setup record: create one and tick Active."
 SEVERAL_ACTIVE_SETUPS = (
-    "{count} Stripe Setup records are active; the most recently changed one is used. "
-    "Untick Active on the others."
+    "{count} Stripe Setup records are active; the most recently changed one is used. Untick Active on the others."
 )
 NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk_) key."
 NO_MODE = "Mode is empty: choose Test or Live."
-PUBLISHABLE_KEY = (
-    "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
-)
+PUBLISHABLE_KEY = "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
 MALFORMED_KEY = "The Secret Key does not look like a Stripe key: it must start with sk_ or rk_."
-MODE_MISMATCH = (
-    "The Secret Key is a {key_mode} key but Mode is {record_mode}: use a {record_mode} key, or change Mode."
-)
+MODE_MISMATCH = "The Secret Key is a {key_mode} key but Mode is {record_mode}: use a {record_mode} key, or change Mode."
 KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mistyped): paste a current key."
 KEY_LACKS_PERMISSION = (
     "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
@@ -51,6 +46,10 @@ NO_CONTRACT_AMOUNT = (
 NOTHING_LEFT_TO_REQUEST = (
     "A Final payment without an amount requests the balance still unrequested, and nothing is left "
     "(contract {contract}, already requested {requested})."
+)
+REQUEST_NOT_RECORDABLE = (
+    "The CRM refused the request as entered ({detail}); correct the Project's request fields or this "
+    "Payment, then set it to Requested."
 )
 EDITED_DURING_LINK_CREATION = (
     "The request was edited while its payment link was being created; a fresh link will be created."

@@ -12,9 +12,7 @@ from sync.core import messages
 DESCRIPTION_LIMIT = 255
 
 # Deliberately plain: one address, a dot in the domain, no spaces or control characters.
-_EMAIL = re.compile(
-    r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
-)
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 
 
 def normalise_currency(raw: str | None, default: str) -> str:

@@ -44,6 +44,8 @@ def _field(name: str, spec: FieldSpec, label: str, **extra: object) -> FieldSche
     if kind == "textarea" and length is None:
         length = 32768
     precision, scale = _PRECISION.get(kind, (None, None))
+    if spec.scale is not None:
+        scale = spec.scale
     return FieldSchema(
         name=name,
         type=kind,

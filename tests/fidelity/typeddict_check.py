@@ -5,9 +5,9 @@ from __future__ import annotations
 import types
 import typing
 from decimal import Decimal
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
-from typing_extensions import NotRequired, Required, is_typeddict
+from typing_extensions import is_typeddict
 
 
 def problems(value: Any, annotation: Any, path: str = "") -> list[str]:

@@ -7,8 +7,13 @@ from sync.email_templates import load_templates
 from sync.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTEXT = EmailContext(to="pat@example.com", project_name="Kitchen", payment_type="Deposit",
-                       amount="$20,000.00", description="Deposit\non signing")
+CONTEXT = EmailContext(
+    to="pat@example.com",
+    project_name="Kitchen",
+    payment_type="Deposit",
+    amount="$20,000.00",
+    description="Deposit\non signing",
+)
 
 
 def test_shipped_template_renders_with_the_link():

@@ -12,7 +12,13 @@ def test_mask_secrets_hides_keys_tokens_and_jwts():
         "jwt eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl"
     )
     masked = mask_secrets(text)
-    for secret in ("sk_live_51HxYzAbC", "rk_test_abc123", "whsec_abc", "00Dxx0000001gPL!AQ4AQFoo", "eyJhbGciOiJSUzI1NiJ9"):
+    for secret in (
+        "sk_live_51HxYzAbC",
+        "rk_test_abc123",
+        "whsec_abc",
+        "00Dxx0000001gPL!AQ4AQFoo",
+        "eyJhbGciOiJSUzI1NiJ9",
+    ):
         assert secret not in masked
 
 

@@ -59,7 +59,7 @@ def test_a_typo_in_a_mapping_key_is_named(tmp_path):
 
 
 def test_a_mapping_that_is_not_toml_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="CRM_MAPPING_FILE: .* is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"CRM_MAPPING_FILE: .* is not valid TOML"):
         load_mapping(_write(tmp_path, "namespace = \n"))
 
 

@@ -36,7 +36,10 @@ def test_valid_settings_load(env):
     [
         ({"SALESFORCE_LOGIN_URL": None}, "SALESFORCE_LOGIN_URL: missing"),
         ({"SALESFORCE_LOGIN_URL": "not a url"}, "SALESFORCE_LOGIN_URL:"),
-        ({"SALESFORCE_CLIENT_SECRET": None}, "SALESFORCE_CLIENT_SECRET: required when SALESFORCE_AUTH=client_credentials"),
+        (
+            {"SALESFORCE_CLIENT_SECRET": None},
+            "SALESFORCE_CLIENT_SECRET: required when SALESFORCE_AUTH=client_credentials",
+        ),
         ({"SALESFORCE_AUTH": "password"}, "SALESFORCE_AUTH:"),
         ({"SALESFORCE_AUTH": "jwt"}, "SALESFORCE_USERNAME: required when SALESFORCE_AUTH=jwt"),
         ({"POLL_INTERVAL_SECONDS": "0"}, "POLL_INTERVAL_SECONDS:"),

@@ -28,8 +28,15 @@ def setup(key: str | None = "rk_test_abc123", mode: StripeMode | None = StripeMo
 
 @pytest.mark.parametrize(
     ("key", "mode"),
-    [("sk_test_1", StripeMode.TEST), ("rk_test_1", StripeMode.TEST), ("sk_live_1", StripeMode.LIVE),
-     ("rk_live_1", StripeMode.LIVE), ("pk_test_1", None), ("sk_test_", None), ("whatever", None)],
+    [
+        ("sk_test_1", StripeMode.TEST),
+        ("rk_test_1", StripeMode.TEST),
+        ("sk_live_1", StripeMode.LIVE),
+        ("rk_live_1", StripeMode.LIVE),
+        ("pk_test_1", None),
+        ("sk_test_", None),
+        ("whatever", None),
+    ],
 )
 def test_key_mode_comes_from_the_prefix(key, mode):
     assert key_mode(key) is mode

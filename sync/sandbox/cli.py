@@ -1,0 +1,50 @@
+"""`python -m sync sandbox`: run both emulators standing alone until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from sync.sandbox.environment import Sandbox
+from sync.sandbox.seed import seed_projects
+
+
+def serve(args: argparse.Namespace) -> int:
+    sandbox = Sandbox(
+        mapping_file=args.mapping.resolve(),
+        state_dir=args.db.resolve() if args.db else None,
+        salesforce_port=args.salesforce_port,
+        stripe_port=args.stripe_port,
+    ).start()
+    seeded = None
+    if not sandbox.payments() and not _has_projects(sandbox):
+        seeded = seed_projects(sandbox)
+        if not args.no_setup:
+            sandbox.add_setup()
+    env = sandbox.worker_env(POLL_INTERVAL_SECONDS="5")
+    args.env_out.write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
+    args.env_out.chmod(0o600)
+    c = sandbox.credentials
+    print(f"Salesforce org emulator: {sandbox.salesforce_url}  (HTTPS; CA certificate {sandbox.tls.ca_bundle})")
+    print(f"  OAuth client credentials: client id {c.client_id}, client secret {c.client_secret}")
+    print(f"  control API: {sandbox.salesforce_url}/__sandbox/")
+    print(f"Stripe API emulator:     {sandbox.stripe_url}")
+    print(f"  keys: test {c.stripe_test_key}, live {c.stripe_live_key}")
+    print(f"  control API: {sandbox.stripe_url}/__sandbox/")
+    print(f"State: {'SQLite files in ' + str(sandbox.dir) if args.db else 'in memory'}")
+    if seeded:
+        print("Seeded 4 projects" + ("" if args.no_setup else " and an active Stripe Setup record (test mode)") + ".")
+    print(f"Worker settings written to {args.env_out}. In another terminal:")
+    print(f"  python -m sync --env-file {args.env_out} run --once")
+    print("Press Ctrl-C to stop.", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+def _has_projects(sandbox: Sandbox) -> bool:
+    return bool(sandbox.salesforce.query(f"SELECT Id FROM {sandbox.mapping.project.object} LIMIT 1")["records"])

@@ -1,0 +1,100 @@
+"""Record rows in SQLite: one table for all objects, values kept as typed JSON per the schema."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db import Database
+from .catalog import Catalog
+from .ids import make_id
+from .schema import SObjectSchema
+from .values import from_storage, to_storage
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS sf_records (
+    id TEXT PRIMARY KEY,
+    sobject TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sf_records_by_object ON sf_records (sobject, seq);
+CREATE TABLE IF NOT EXISTS sf_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass
+class Row:
+    """One record: canonical field name -> Python value (Decimal, date, datetime, bool, str, int)."""
+
+    id: str
+    sobject: str
+    seq: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.values.get("IsDeleted"))
+
+
+class Store:
+    """Reads and writes rows inside a caller's transaction (`conn` from Database.transaction())."""
+
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self.db = db
+        self.catalog = catalog
+        db.executescript(_TABLES)
+
+    def next_value(self, conn: sqlite3.Connection, name: str) -> int:
+        """Increment and return a named counter (ids, auto-numbers, locators)."""
+        conn.execute(
+            "INSERT INTO sf_counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        return int(conn.execute("SELECT value FROM sf_counters WHERE name = ?", (name,)).fetchone()[0])
+
+    def new_id(self, conn: sqlite3.Connection, key_prefix: str) -> str:
+        # One org-wide sequence, as on a real pod, so ids sort in creation order across objects.
+        return make_id(key_prefix, 100_000 + self.next_value(conn, "record_id"))
+
+    def insert(self, conn: sqlite3.Connection, sobject: SObjectSchema, row_id: str, values: dict) -> Row:
+        seq = self.next_value(conn, "record_seq")
+        row = Row(row_id, sobject.name, seq, values)
+        conn.execute(
+            "INSERT INTO sf_records (id, sobject, seq, is_deleted, data) VALUES (?, ?, ?, ?, ?)",
+            (row_id, sobject.name, seq, int(row.deleted), self._encode(sobject, values)),
+        )
+        return row
+
+    def save(self, conn: sqlite3.Connection, row: Row) -> None:
+        sobject = self.catalog.sobject(row.sobject)
+        assert sobject is not None
+        conn.execute(
+            "UPDATE sf_records SET data = ?, is_deleted = ? WHERE id = ?",
+            (self._encode(sobject, row.values), int(row.deleted), row.id),
+        )
+
+    def get(self, conn: sqlite3.Connection, row_id: str) -> Row | None:
+        found = conn.execute("SELECT * FROM sf_records WHERE id = ?", (row_id,)).fetchone()
+        return self._decode(found) if found else None
+
+    def rows(self, conn: sqlite3.Connection, sobject: SObjectSchema, *, include_deleted: bool) -> list[Row]:
+        sql = "SELECT * FROM sf_records WHERE sobject = ?"
+        if not include_deleted:
+            sql += " AND is_deleted = 0"
+        return [self._decode(r) for r in conn.execute(sql + " ORDER BY seq", (sobject.name,))]
+
+    def _encode(self, sobject: SObjectSchema, values: dict[str, Any]) -> str:
+        fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
+        return json.dumps({k: to_storage(fields[k], v) for k, v in values.items() if k in fields})
+
+    def _decode(self, record: sqlite3.Row) -> Row:
+        sobject = self.catalog.sobject(record["sobject"])
+        assert sobject is not None
+        fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
+        raw = json.loads(record["data"])
+        values = {k: from_storage(fields[k], v) for k, v in raw.items() if k in fields}
+        return Row(record["id"], record["sobject"], record["seq"], values)

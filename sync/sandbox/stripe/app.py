@@ -1,0 +1,323 @@
+"""The Stripe emulator: routing, authentication, idempotency and the request log around the handlers.
+
+Every `/v1/...` request, even one refused for its key, is logged with the key's last four
+characters only. `/__sandbox/...` is the control API (JSON, no Stripe auth) and the hosted
+payment-link page; `control.py` serves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import SandboxClock
+from ..db import Database
+from ..httpserver import Request, Response
+from . import account_object, control, errors, handlers, ids, store
+from .forms import FormError, decode_form
+
+# The version stripe-python 16.1.0 pins; also this account's default version (events carry it).
+DEFAULT_API_VERSION = "2026-10-28.endive"
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600  # keys "can be removed ... after they're at least 24 hours old"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    handler: Callable[[handlers.Call], dict[str, Any]]
+
+
+def _route(method: str, template: str, handler: Callable[[handlers.Call], dict[str, Any]]) -> Route:
+    pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+    return Route(method, pattern, template, handler)
+
+
+class StripeEmulator:
+    """A stateful stand-in for `api.stripe.com` that stripe-python talks to unchanged.
+
+    Set `base_url` to the server's URL once it runs; payment-link URLs point at
+    `{base_url}/__sandbox/pay/{token}` (the request's Host is used until then).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: SandboxClock,
+        db_path: str = ":memory:",
+        api_version: str = DEFAULT_API_VERSION,
+        display_name: str = "crm-stripe-sync sandbox",
+    ) -> None:
+        self.clock = clock
+        self.db = Database(db_path)
+        self.db.executescript(store.SCHEMA)
+        self.api_version = api_version
+        self.base_url: str | None = None
+        # Test hook: called after an idempotency key is claimed and before the handler runs,
+        # outside any transaction, so a test can hold one request in flight.
+        self.on_execute: Callable[[Request], None] | None = None
+        with self.db.transaction() as conn:
+            account_id = store.get_meta(conn, "account_id")
+            if account_id is None:
+                account_id = ids.new_id("acct")
+                store.set_meta(conn, "account_id", account_id)
+                store.set_meta(conn, "account_created", str(int(clock.time())))
+            created = int(store.get_meta(conn, "account_created") or 0)
+        self.account_id = account_id
+        self._account = account_object.account(
+            account_id=account_id, created=created, display_name=display_name, country="US", currency="usd"
+        )
+        self._routes = [
+            _route("GET", "/v1/account", lambda call: handlers.get_account(call, self._account)),
+            _route("POST", "/v1/payment_links", handlers.create_payment_link),
+            _route("GET", "/v1/payment_links", handlers.list_payment_links),
+            _route("GET", "/v1/payment_links/{id}", handlers.retrieve_payment_link),
+            _route("POST", "/v1/payment_links/{id}", handlers.update_payment_link),
+            _route("GET", "/v1/payment_links/{id}/line_items", handlers.list_payment_link_line_items),
+            _route("GET", "/v1/prices/{id}", handlers.retrieve_price),
+            _route("GET", "/v1/products/{id}", handlers.retrieve_product),
+            _route("GET", "/v1/events", handlers.list_events),
+            _route("GET", "/v1/events/{id}", handlers.retrieve_event),
+        ]
+
+    # --- control API (Python) ------------------------------------------------------------------
+
+    def add_api_key(self, key: str) -> str:
+        """Register a secret or restricted key; its prefix decides the mode, which is returned."""
+        mode = ids.mode_of_key(key)
+        if mode is None:
+            raise ValueError("API keys must start with sk_test_, rk_test_, sk_live_ or rk_live_")
+        with self.db.transaction() as conn:
+            store.add_key(conn, key, mode)
+        return mode
+
+    def revoke_api_key(self, key: str) -> bool:
+        """Make a key unusable (later requests get 401); False if it was never registered."""
+        with self.db.transaction() as conn:
+            return store.revoke_key(conn, key)
+
+    def objects(self, type: str, *, mode: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of one type (e.g. "payment_link"), newest first."""
+        with self.db.transaction() as conn:
+            return [s.body for s in store.list_objects(conn, type, mode=mode)]
+
+    def get_object(self, object_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as conn:
+            stored = store.get_object(conn, object_id)
+        return None if stored is None else stored.body
+
+    def events(self, *, mode: str = "test") -> list[dict[str, Any]]:
+        """Recorded events of a mode, newest first."""
+        with self.db.transaction() as conn:
+            return [event for _, event in store.list_events(conn, mode=mode)]
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every API request so far, oldest first (method, path, template, params, status, ...)."""
+        with self.db.transaction() as conn:
+            return store.request_log(conn)
+
+    def clear_request_log(self) -> None:
+        with self.db.transaction() as conn:
+            store.clear_request_log(conn)
+
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        """Logged requests counted by (method, path template), e.g. ("POST", "/v1/payment_links")."""
+        counts: dict[tuple[str, str], int] = {}
+        for entry in self.request_log():
+            key = (entry["method"], entry["template"])
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def payment_link_by_token(self, token: str) -> dict[str, Any] | None:
+        with self.db.transaction() as conn:
+            stored = store.find_by_internal(conn, "payment_link", "token", token)
+        return None if stored is None else {**stored.body, "line_items": stored.internal["line_items"]}
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def app(self, request: Request) -> Response:
+        """Answer one HTTP request (the `SandboxServer` app)."""
+        if request.path.startswith("/__sandbox/"):
+            return control.handle(self, request)
+        return self._api(request)
+
+    def _api(self, request: Request) -> Response:
+        request_id = ids.new_id("req")
+        now = self.clock.time()
+        version = request.header("Stripe-Version") or self.api_version
+        route, path_args = self._match(request)
+        idempotency_key = request.header("Idempotency-Key") if request.method == "POST" else None
+        entry: dict[str, Any] = {
+            "request_id": request_id,
+            "at": now,
+            "method": request.method,
+            "path": request.path,
+            "template": route.template if route else request.path,
+            "params": {},
+            "idempotency_key": idempotency_key,
+            "mode": None,
+            "key_last4": None,
+            "replayed": False,
+        }
+        headers = {"Request-Id": request_id, "Stripe-Version": version, "Cache-Control": "no-cache, no-store"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        mode: str | None = None
+        params: dict[str, Any] = {}
+        form_error: FormError | None = None
+        try:  # decoded first so that even a request refused for its key is logged with its params
+            params = decode_form(request.raw_query)
+            if request.method == "POST":
+                params.update(decode_form(request.body))
+        except FormError as exc:
+            form_error = exc
+        entry["params"] = params
+        try:
+            key = _api_key(request)
+            if key is None:
+                raise errors.no_api_key()
+            entry["key_last4"] = ids.last4(key)
+            with self.db.transaction() as conn:
+                mode = store.key_mode(conn, key)
+            if mode is None:
+                raise errors.invalid_api_key(ids.mask_key(key))
+            entry["mode"] = mode
+            if form_error is not None:
+                raise errors.invalid(str(form_error), param=form_error.param)
+            if route is None:
+                raise errors.unrecognized_url(request.method, request.path)
+            status, body, extra = self._run(request, route, path_args, params, mode, request_id, idempotency_key, now)
+            entry["replayed"] = "Idempotent-Replayed" in extra
+            headers.update(extra)
+        except errors.StripeError as exc:
+            status = exc.status
+            log_url = None if mode is None else _request_log_url(mode, request_id, now)
+            body = json.dumps(exc.body(request_log_url=log_url), indent=2).encode()
+            headers.update(exc.headers)
+        entry["status"] = status
+        with self.db.transaction() as conn:
+            store.log_request(conn, entry)
+        return Response(status=status, body=body, headers={"Content-Type": "application/json", **headers})
+
+    def _match(self, request: Request) -> tuple[Route | None, dict[str, str]]:
+        for route in self._routes:
+            if route.method == request.method and (found := route.pattern.match(request.path)):
+                return route, found.groupdict()
+        return None, {}
+
+    def _run(
+        self,
+        request: Request,
+        route: Route,
+        path_args: dict[str, str],
+        params: dict[str, Any],
+        mode: str,
+        request_id: str,
+        idempotency_key: str | None,
+        now: float,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Run a handler under Stripe's idempotency rules; returns (status, body, extra headers)."""
+        endpoint = f"{request.method} {route.template.replace('{id}', path_args.get('id', ''))}"
+        fingerprint = json.dumps(params, sort_keys=True)
+        if idempotency_key is not None:
+            replay = self._claim(mode, idempotency_key, endpoint, fingerprint, now)
+            if replay is not None:
+                return replay
+        if self.on_execute is not None:
+            self.on_execute(request)
+        try:
+            with self.db.transaction() as conn:
+                call = handlers.Call(
+                    conn=conn,
+                    mode=mode,
+                    params=params,
+                    path_args=path_args,
+                    now=int(now),
+                    request_id=request_id,
+                    idempotency_key=idempotency_key,
+                    account_id=self.account_id,
+                    account_api_version=self.api_version,
+                    link_url=self._link_url(request),
+                )
+                status, body = 200, json.dumps(route.handler(call), indent=2).encode()
+        except errors.StripeError as exc:
+            if idempotency_key is not None:
+                with self.db.transaction() as conn:
+                    if exc.after_execution_began:
+                        log_url = _request_log_url(mode, request_id, now)
+                        saved = json.dumps(exc.body(request_log_url=log_url), indent=2).encode()
+                        store.finish_idempotency_key(
+                            conn,
+                            mode=mode,
+                            key=idempotency_key,
+                            status=exc.status,
+                            body=saved,
+                            request_id=request_id,
+                        )
+                    else:  # validation failed: nothing is saved, so a retry with the same key runs again
+                        store.release_idempotency_key(conn, mode=mode, key=idempotency_key)
+            raise
+        if idempotency_key is not None:
+            with self.db.transaction() as conn:
+                store.finish_idempotency_key(
+                    conn, mode=mode, key=idempotency_key, status=status, body=body, request_id=request_id
+                )
+        return status, body, {}
+
+    def _claim(
+        self, mode: str, key: str, endpoint: str, fingerprint: str, now: float
+    ) -> tuple[int, bytes, dict[str, str]] | None:
+        """Claim `key` for this request, or return the saved answer to replay; raises on conflicts."""
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            # Wording not confirmed against the live API; the 255 limit is documented.
+            raise errors.invalid(
+                f"Invalid Idempotency-Key: must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                param="Idempotency-Key",
+            )
+        with self.db.transaction() as conn:
+            record = store.idempotency_record(conn, mode, key)
+            if record is not None and now - record["first_used"] >= IDEMPOTENCY_WINDOW_SECONDS:
+                record = None  # pruned: the key makes a new request
+            if record is None:
+                store.claim_idempotency_key(conn, mode=mode, key=key, endpoint=endpoint, params=fingerprint, now=now)
+                return None
+            if record["endpoint"] != endpoint:
+                raise errors.idempotency_other_endpoint(key, record["endpoint"], endpoint)
+            if record["params"] != fingerprint:
+                raise errors.idempotency_mismatch(key)
+            if record["status"] is None:
+                raise errors.idempotency_in_flight(key)
+            headers = {"Idempotent-Replayed": "true", "Original-Request": record["request_id"]}
+            return record["status"], record["body"].encode(), headers
+
+    def _link_url(self, request: Request) -> Callable[[str], str]:
+        base = self.base_url or f"http://{request.header('Host') or '127.0.0.1'}"
+        return lambda token: f"{base.rstrip('/')}/__sandbox/pay/{token}"
+
+
+def _api_key(request: Request) -> str | None:
+    """The key from `Authorization: Bearer <key>` or Basic auth with the key as user (curl -u)."""
+    header = (request.header("Authorization") or "").strip()
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(value, validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user or None
+    return None
+
+
+def _request_log_url(mode: str, request_id: str, now: float) -> str:
+    section = "test/" if mode == "test" else ""
+    return f"https://dashboard.stripe.com/{section}logs/{request_id}?t={int(now)}"

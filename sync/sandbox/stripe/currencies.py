@@ -1,0 +1,27 @@
+"""Currencies Stripe accepts, in the order its "Invalid currency" message lists them.
+
+Source: the live API's error text as quoted in client code ("Invalid currency: x. Stripe currently
+supports these currencies: usd, aed, ..."); see https://docs.stripe.com/currencies.
+"""
+
+from __future__ import annotations
+
+SUPPORTED = (
+    "usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd", "bdt",
+    "bgn", "bhd", "bif", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad", "cdf", "chf",
+    "clp", "cny", "cop", "crc", "cve", "czk", "djf", "dkk", "dop", "dzd", "egp", "etb", "eur", "fjd",
+    "fkp", "gbp", "gel", "gip", "gmd", "gnf", "gtq", "gyd", "hkd", "hnl", "hrk", "htg", "huf", "idr",
+    "ils", "inr", "isk", "jmd", "jod", "jpy", "kes", "kgs", "khr", "kmf", "krw", "kwd", "kyd", "kzt",
+    "lak", "lbp", "lkr", "lrd", "lsl", "mad", "mdl", "mga", "mkd", "mmk", "mnt", "mop", "mur", "mvr",
+    "mwk", "mxn", "myr", "mzn", "nad", "ngn", "nio", "nok", "npr", "nzd", "omr", "pab", "pen", "pgk",
+    "php", "pkr", "pln", "pyg", "qar", "ron", "rsd", "rub", "rwf", "sar", "sbd", "scr", "sek", "sgd",
+    "shp", "sle", "sos", "srd", "std", "szl", "thb", "tjs", "tnd", "top", "try", "ttd", "twd", "tzs",
+    "uah", "ugx", "uyu", "uzs", "vnd", "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
+    "usdc", "btn", "ghs", "eek", "lvl", "svc", "vef", "ltl", "sll", "mro",
+)  # fmt: skip
+
+
+def invalid_currency_message(value: str) -> str:
+    # Stripe lower-cases the value it echoes ("Invalid currency: abc" for "ABC").
+    listed = ", ".join(SUPPORTED)
+    return f"Invalid currency: {value.lower()}. Stripe currently supports these currencies: {listed}"

@@ -1,0 +1,212 @@
+"""The emulator's state in SQLite: objects by id, type and mode; events; idempotency; request log.
+
+Every function takes the connection of an open `Database.transaction()`, so a handler's reads and
+writes commit together. Objects and events carry an increasing `seq`, which orders lists: Stripe
+lists newest first, and two objects made in the same clock second must still have an order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key TEXT PRIMARY KEY, mode TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    body TEXT NOT NULL,
+    internal TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type, mode, seq);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    mode TEXT NOT NULL,
+    type TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    mode TEXT NOT NULL,
+    key TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    params TEXT NOT NULL,
+    first_used REAL NOT NULL,
+    status INTEGER,
+    body TEXT,
+    request_id TEXT,
+    PRIMARY KEY (mode, key)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    template TEXT NOT NULL,
+    params TEXT NOT NULL,
+    idempotency_key TEXT,
+    status INTEGER NOT NULL,
+    mode TEXT,
+    key_last4 TEXT,
+    replayed INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One object row: its public body and the emulator-only data kept beside it."""
+
+    seq: int
+    body: dict[str, Any]
+    internal: dict[str, Any]
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row["value"]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def add_key(conn: sqlite3.Connection, key: str, mode: str) -> None:
+    conn.execute(
+        "INSERT INTO api_keys (key, mode) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET revoked = 0",
+        (key, mode),
+    )
+
+
+def revoke_key(conn: sqlite3.Connection, key: str) -> bool:
+    return conn.execute("UPDATE api_keys SET revoked = 1 WHERE key = ?", (key,)).rowcount > 0
+
+
+def key_mode(conn: sqlite3.Connection, key: str) -> str | None:
+    """The mode of a registered, unrevoked key; None if the key is unknown or revoked."""
+    row = conn.execute("SELECT mode FROM api_keys WHERE key = ? AND revoked = 0", (key,)).fetchone()
+    return None if row is None else row["mode"]
+
+
+def insert_object(
+    conn: sqlite3.Connection, body: dict[str, Any], *, mode: str, internal: dict[str, Any] | None = None
+) -> None:
+    conn.execute(
+        "INSERT INTO objects (id, type, mode, body, internal) VALUES (?, ?, ?, ?, ?)",
+        (body["id"], body["object"], mode, json.dumps(body), json.dumps(internal or {})),
+    )
+
+
+def update_object(conn: sqlite3.Connection, body: dict[str, Any], *, internal: dict[str, Any] | None = None) -> None:
+    if internal is None:
+        conn.execute("UPDATE objects SET body = ? WHERE id = ?", (json.dumps(body), body["id"]))
+    else:
+        conn.execute(
+            "UPDATE objects SET body = ?, internal = ? WHERE id = ?",
+            (json.dumps(body), json.dumps(internal), body["id"]),
+        )
+
+
+def get_object(
+    conn: sqlite3.Connection, object_id: str, *, type: str | None = None, mode: str | None = None
+) -> Stored | None:
+    """Fetch by id; with `type`/`mode`, an object of another type or mode counts as absent."""
+    row = conn.execute("SELECT * FROM objects WHERE id = ?", (object_id,)).fetchone()
+    if row is None or (type is not None and row["type"] != type) or (mode is not None and row["mode"] != mode):
+        return None
+    return Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]))
+
+
+def find_by_internal(conn: sqlite3.Connection, type: str, field: str, value: str) -> Stored | None:
+    row = conn.execute(
+        "SELECT * FROM objects WHERE type = ? AND json_extract(internal, ?) = ?", (type, f"$.{field}", value)
+    ).fetchone()
+    return None if row is None else Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]))
+
+
+def list_objects(conn: sqlite3.Connection, type: str, *, mode: str | None = None) -> list[Stored]:
+    """All objects of a type, newest first."""
+    sql, args = "SELECT * FROM objects WHERE type = ?", [type]
+    if mode is not None:
+        sql, args = sql + " AND mode = ?", [*args, mode]
+    rows = conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
+    return [Stored(r["seq"], json.loads(r["body"]), json.loads(r["internal"])) for r in rows]
+
+
+def insert_event(conn: sqlite3.Connection, event: dict[str, Any], *, mode: str) -> None:
+    conn.execute(
+        "INSERT INTO events (id, mode, type, created, body) VALUES (?, ?, ?, ?, ?)",
+        (event["id"], mode, event["type"], event["created"], json.dumps(event)),
+    )
+
+
+def list_events(conn: sqlite3.Connection, *, mode: str) -> list[tuple[int, dict[str, Any]]]:
+    """All events of a mode as (seq, event), newest first."""
+    rows = conn.execute("SELECT seq, body FROM events WHERE mode = ? ORDER BY seq DESC", (mode,)).fetchall()
+    return [(r["seq"], json.loads(r["body"])) for r in rows]
+
+
+def get_event(conn: sqlite3.Connection, event_id: str, *, mode: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT body FROM events WHERE id = ? AND mode = ?", (event_id, mode)).fetchone()
+    return None if row is None else json.loads(row["body"])
+
+
+def idempotency_record(conn: sqlite3.Connection, mode: str, key: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM idempotency WHERE mode = ? AND key = ?", (mode, key)).fetchone()
+
+
+def claim_idempotency_key(
+    conn: sqlite3.Connection, *, mode: str, key: str, endpoint: str, params: str, now: float
+) -> None:
+    """Mark a key as in flight (status NULL) until `finish_idempotency_key` or `release_…`."""
+    conn.execute(
+        "INSERT OR REPLACE INTO idempotency (mode, key, endpoint, params, first_used) VALUES (?, ?, ?, ?, ?)",
+        (mode, key, endpoint, params, now),
+    )
+
+
+def finish_idempotency_key(
+    conn: sqlite3.Connection, *, mode: str, key: str, status: int, body: bytes, request_id: str
+) -> None:
+    conn.execute(
+        "UPDATE idempotency SET status = ?, body = ?, request_id = ? WHERE mode = ? AND key = ?",
+        (status, body.decode(), request_id, mode, key),
+    )
+
+
+def release_idempotency_key(conn: sqlite3.Connection, *, mode: str, key: str) -> None:
+    conn.execute("DELETE FROM idempotency WHERE mode = ? AND key = ?", (mode, key))
+
+
+def log_request(conn: sqlite3.Connection, entry: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO requests (request_id, at, method, path, template, params, idempotency_key, status, "
+        "mode, key_last4, replayed) VALUES (:request_id, :at, :method, :path, :template, :params, "
+        ":idempotency_key, :status, :mode, :key_last4, :replayed)",
+        {**entry, "params": json.dumps(entry["params"])},
+    )
+
+
+def request_log(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT * FROM requests ORDER BY seq").fetchall()
+    return [
+        {
+            **{k: r[k] for k in r.keys() if k != "seq"},
+            "params": json.loads(r["params"]),
+            "replayed": bool(r["replayed"]),
+        }
+        for r in rows
+    ]
+
+
+def clear_request_log(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM requests")

@@ -1,0 +1,167 @@
+"""The worker process: configuration errors, signals, crashes at any instant, other mappings, `check`."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sync.sandbox.environment import REPO_ROOT, Sandbox
+from tests.e2e.conftest import Worker, wait_until
+
+
+def test_missing_setting_stops_at_start_with_one_message_and_exit_2(worker: Worker, sandbox: Sandbox):
+    env = worker.env()
+    del env["SALESFORCE_LOGIN_URL"]
+    env["POLL_INTERVAL_SECONDS"] = "never"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sync", "run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert "SALESFORCE_LOGIN_URL: missing" in proc.stderr and "POLL_INTERVAL_SECONDS" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert sandbox.credentials.client_secret not in proc.stderr + proc.stdout
+
+
+def test_refused_salesforce_credentials_stop_the_worker_with_exit_2(worker: Worker, sandbox: Sandbox):
+    run = worker.once(SALESFORCE_CLIENT_SECRET="wrong-secret-value")
+    assert run.code == 2
+    assert "Salesforce refused the worker's login" in run.stderr and "SALESFORCE_CLIENT_SECRET" in run.stderr
+    assert "wrong-secret-value" not in run.stderr + run.stdout
+
+
+def test_sigterm_during_work_stops_within_10_seconds_and_the_next_start_continues(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    projects = [
+        sandbox.add_project(f"P{i}", customer_email=f"c{i}@example.com", contract_amount=Decimal("1000"))
+        for i in range(30)
+    ]
+    for p in projects:
+        sandbox.request_payment(p, type="progress", amount="100.00")
+    proc = worker.start()
+    assert wait_until(
+        lambda: any(p["status"] == "link_sent" for p in sandbox.payments()) or len(sandbox.payments()) > 0
+    )
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert time.monotonic() - started < 10
+    assert "worker.stopping" in worker.collect(proc)
+
+    assert worker.once().code == 0
+    _assert_nothing_doubled(sandbox, projects)
+
+
+def test_worker_killed_at_random_instants_never_makes_a_second_payment_or_link(sandbox: Sandbox, worker: Worker):
+    rng = random.Random(20261126)
+    sandbox.add_setup()
+    projects = []
+    for round_ in range(6):
+        for i in range(5):
+            p = sandbox.add_project(
+                f"R{round_}-{i}", customer_email=f"r{round_}{i}@example.com", contract_amount=Decimal("5000")
+            )
+            sandbox.request_payment(p, type="progress", amount="250.00")
+            projects.append(p)
+        proc = worker.start()
+        time.sleep(rng.uniform(0.3, 2.5))  # somewhere in start-up, intake, link creation or the email
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        worker.collect(proc)
+
+    for _ in range(3):
+        if worker.once().code == 0:
+            break
+    _assert_nothing_doubled(sandbox, projects)
+    assert all(p["status"] == "link_sent" for p in sandbox.payments())
+
+
+def _assert_nothing_doubled(sandbox: Sandbox, projects: list[str]) -> None:
+    payments = sandbox.payments()
+    per_project = Counter(p["project"] for p in payments)
+    assert all(per_project[p] == 1 for p in projects), per_project
+    links_per_payment = Counter(link["metadata"]["crm_payment_id"] for link in sandbox.payment_links())
+    assert all(n == 1 for n in links_per_payment.values()), links_per_payment
+    for payment in payments:
+        urls = {
+            m["body"].split("here:\n")[1].split("\n")[0]
+            for m in sandbox.outbox()
+            if m["related_record_id"] == payment["id"]
+        }
+        assert len(urls) <= 1, "a customer received two different links"
+        if payment["status"] == "link_sent":
+            assert urls == {payment["link_url"]}
+
+
+def test_a_mapping_with_other_names_works_with_no_code_change(tmp_path: Path):
+    with Sandbox(mapping_file=REPO_ROOT / "mappings" / "namespaced-example.toml") as sandbox:
+        worker = Worker(sandbox, tmp_path)
+        assert sandbox.mapping.payment.object == "bpm__Job_Payment__c"
+        sandbox.add_setup()
+        project = sandbox.add_project("Garage", customer_email="kim@example.com", contract_amount=Decimal("30000"))
+        sandbox.request_payment(project, type="deposit")
+
+        assert worker.once().code == 0
+
+        [payment] = sandbox.payments()
+        assert payment["status"] == "link_sent" and payment["amount"] == Decimal("15000.00")
+        raw = sandbox.salesforce.query("SELECT bpm__Stage__c, bpm__Kind__c FROM bpm__Job_Payment__c")["records"][0]
+        assert raw["bpm__Stage__c"] == "Awaiting Payment" and raw["bpm__Kind__c"] == "Down Payment"
+        assert len(sandbox.payment_links()) == 1 and len(sandbox.outbox()) == 1
+
+
+def test_check_reports_what_the_org_lacks_in_plain_words(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    ok = worker.command("check")
+    assert ok.code == 0, ok.stdout
+    assert "All mapped objects and fields are present and accessible." in ok.stdout
+    assert "the test-mode key works" in ok.stdout
+
+    sandbox.salesforce.set_field_access("Payment__c", "Payment_Link_URL__c", updateable=False)
+    sandbox.salesforce.set_field_access("Project__c", "Contract_Amount__c", readable=False)
+    sandbox.stripe.revoke_api_key(sandbox.credentials.stripe_test_key)
+    bad = worker.command("check")
+    assert bad.code == 1
+    assert "Payment field Payment__c.Payment_Link_URL__c is not editable by the worker's user." in bad.stdout
+    assert "Project field Project__c.Contract_Amount__c is missing, or the worker's user cannot read it." in bad.stdout
+    assert "Stripe refused the key" in bad.stdout
+
+
+def test_check_names_a_missing_setup(sandbox: Sandbox, worker: Worker):
+    run = worker.command("check")
+    assert run.code == 1 and "No active Stripe Setup record" in run.stdout
+
+
+def test_logs_are_json_named_events_with_record_ids(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com", contract_amount=Decimal("40000"))
+    sandbox.request_payment(project, type="progress", amount="100.00")
+    run = worker.once()
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    created = next(line for line in lines if line["event"] == "payment_link.created")
+    assert created["payment_id"] == sandbox.payments()[0]["id"] and created["cycle_id"]
+    assert all("timestamp" in line and "level" in line for line in lines)
+
+
+@pytest.mark.parametrize("expire_at", ["start", "mid_run"])
+def test_expired_salesforce_session_is_renewed_transparently(sandbox: Sandbox, worker: Worker, expire_at):
+    sandbox.add_setup()
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com", contract_amount=Decimal("40000"))
+    proc = worker.start()
+    try:
+        assert wait_until(lambda: sandbox.salesforce.api_calls()["total"] > 0)
+        sandbox.salesforce.expire_all_tokens()
+        sandbox.request_payment(project, type="progress", amount="100.00")
+        assert wait_until(lambda: [p["status"] for p in sandbox.payments()] == ["link_sent"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert "salesforce.session_expired" in worker.collect(proc)
