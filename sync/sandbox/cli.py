@@ -20,6 +20,7 @@ def serve(args: argparse.Namespace) -> int:
     seeded = None
     if not sandbox.payments() and not _has_projects(sandbox):
         seeded = seed_projects(sandbox)
+        sandbox.request_payment(seeded.kitchen, type="deposit", description="Deposit on signing")
         if not args.no_setup:
             sandbox.add_setup()
     env = sandbox.worker_env(POLL_INTERVAL_SECONDS="5")
@@ -34,7 +35,16 @@ def serve(args: argparse.Namespace) -> int:
     print(f"  control API: {sandbox.stripe_url}/__sandbox/")
     print(f"State: {'SQLite files in ' + str(sandbox.dir) if args.db else 'in memory'}")
     if seeded:
-        print("Seeded 4 projects" + ("" if args.no_setup else " and an active Stripe Setup record (test mode)") + ".")
+        setup = "" if args.no_setup else " and an active Stripe Setup record (test mode)"
+        print(f"Seeded 4 projects{setup}; 'Kitchen remodel' has Request Payment ticked (a Deposit).")
+    project = sandbox.mapping.project
+    print("Act as staff through the control API, e.g. tick Request Payment on a project:")
+    print(
+        f"  curl -s --cacert {sandbox.tls.ca_bundle} -X PATCH "
+        f"{sandbox.salesforce_url}/__sandbox/records/{project.object}/<Id> "
+        f'-d \'{{"{project.fields.request_payment}": true, "{project.fields.requested_amount}": 1500, '
+        f'"{project.fields.requested_at}": "2026-01-01T00:00:00Z"}}\''
+    )
     print(f"Worker settings written to {args.env_out}. In another terminal:")
     print(f"  python -m sync --env-file {args.env_out} run --once")
     print("Press Ctrl-C to stop.", flush=True)

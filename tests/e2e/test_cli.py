@@ -1,0 +1,77 @@
+"""The command line as a new user meets it: --help everywhere, the demo, the standalone sandbox."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from sync.sandbox.environment import REPO_ROOT
+
+
+def _sync(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sync", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["check"], ["sandbox"], ["demo"]])
+def test_every_command_has_help(command):
+    result = _sync(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: crm-stripe-sync")
+    assert len(result.stdout.splitlines()) > 3
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "crm-stripe-sync"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "run" in result.stdout and "demo" in result.stdout
+
+
+def test_demo_exits_0_when_every_expected_outcome_happened():
+    result = _sync("demo", "--quiet", timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Demo complete: every expected outcome happened." in result.stdout
+    assert "MISSED" not in result.stdout
+
+
+def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
+    env_file = tmp_path / "sandbox.env"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env_file.exists(), "the sandbox never wrote its settings"
+        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+
+        run = _sync("--env-file", str(env_file), "run", "--once")
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+
+        control = settings["SALESFORCE_LOGIN_URL"] + "/__sandbox/query"
+        rows = requests.post(
+            control,
+            data=json.dumps({"q": "SELECT Status__c, Payment_Link_URL__c FROM Payment__c"}),
+            verify=settings["SALESFORCE_CA_BUNDLE"],
+            timeout=10,
+        ).json()["records"]
+        assert [r["Status__c"] for r in rows] == ["Link Sent"]
+        assert rows[0]["Payment_Link_URL__c"].startswith(settings["STRIPE_API_BASE"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "Salesforce org emulator: https://127.0.0.1:" in out and "Stripe API emulator:" in out
