@@ -21,8 +21,17 @@ from sync.sandbox.stripe.app import StripeEmulator
 from sync.sandbox.tls import make_tls_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MAPPING = REPO_ROOT / "mappings" / "default.toml"
-DEFAULT_TEMPLATES = REPO_ROOT / "config" / "email_templates.toml"
+
+
+def _project_file(relative: str) -> Path:
+    """A file of the checkout: from the working directory (an installed, non-editable package
+    has no checkout beside it), else beside this source tree."""
+    here = Path.cwd() / relative
+    return here.resolve() if here.is_file() else REPO_ROOT / relative
+
+
+DEFAULT_MAPPING = _project_file("mappings/default.toml")
+DEFAULT_TEMPLATES = _project_file("config/email_templates.toml")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,177 @@
+"""The runner applies a cycle's actions with fakes for the CRM and Stripe: outcomes, not call sequences."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from sync.core import messages
+from sync.email_templates import load_templates
+from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.mapping import ConnectionStatuses
+from sync.models import PaymentStatus
+from sync.runner import Runner, RunnerConfig
+from sync.sandbox.environment import DEFAULT_TEMPLATES
+from sync.stripe_connection import StripeConnection
+from tests.unit.factories import T0, payment
+from tests.unit.fakes import FakeCrm, FakeStripe
+from tests.unit.test_stripe_setup import setup
+
+
+def build(crm: FakeCrm, stripe: FakeStripe, *, stop: threading.Event | None = None) -> Runner:
+    connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=lambda: T0)
+    return Runner(
+        crm=crm,
+        stripe=connection,
+        templates=load_templates(DEFAULT_TEMPLATES),
+        config=RunnerConfig(deposit_percent=Decimal(50), batch_size=200),
+        now=lambda: T0,
+        stop=stop,
+        retry_sleep=lambda _: None,
+    )
+
+
+def crm_with(*ids: str, **overrides) -> FakeCrm:
+    return FakeCrm(setups=(setup(),), payments={i: payment(id=i, **overrides) for i in ids})
+
+
+def test_one_failing_record_never_stops_the_others():
+    crm = crm_with("p1", "p2", "p3", "p4")
+    stripe = FakeStripe(fail_for={"p2": PermanentError("Invalid currency"), "p3": RetryableError("Stripe HTTP 503")})
+    crm.fail_email_to = set()
+    report = build(crm, stripe).run_cycle()
+
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+    assert crm.payments["p4"].status is PaymentStatus.LINK_SENT
+    assert crm.payments["p2"].status is PaymentStatus.ERROR
+    assert crm.payments["p2"].sync_error == messages.STRIPE_REJECTED_LINK.format(detail="Invalid currency")
+    assert crm.payments["p3"].status is PaymentStatus.REQUESTED  # retried next cycle
+    assert report.outcomes == {"p1": "link_sent", "p2": "error", "p3": "pending", "p4": "link_sent"}
+    assert not report.all_stable
+
+
+def test_a_retried_cycle_reuses_the_link_rather_than_making_a_second():
+    crm = crm_with("p1")
+    stripe = FakeStripe()
+    crm.fail_writes_for = {"p1"}  # the link is made but cannot be written back
+    build(crm, stripe).run_cycle()
+    assert crm.sent == [] and len(stripe.links) == 1
+
+    crm.fail_writes_for = set()
+    build(crm, stripe).run_cycle()
+
+    assert len(stripe.links) == 1
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+    assert [e.related_record_id for e in crm.sent] == ["p1"]
+
+
+def test_link_is_on_the_record_before_the_email_is_sent():
+    crm = crm_with("p1", "p2")
+    crm.fail_email_to = {"pat@example.com"}
+    crm.payments["p2"] = crm.payments["p2"].model_copy(update={"customer_email": "ok@example.com"})
+    build(crm, FakeStripe()).run_cycle()
+
+    refused = crm.payments["p1"]
+    assert refused.payment_link_id == "plink_1" and refused.link_url  # written back before the email
+    assert refused.status is PaymentStatus.ERROR
+    assert "could not email the link to pat@example.com" in refused.sync_error
+    assert crm.payments["p2"].status is PaymentStatus.LINK_SENT
+
+
+def test_an_existing_link_is_emailed_without_calling_stripe():
+    crm = crm_with("p1", payment_link_id="plink_9", link_url="https://pay.example/9")
+    stripe = FakeStripe()
+    build(crm, stripe).run_cycle()
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+    assert "https://pay.example/9" in crm.sent[0].body
+    assert stripe.links == {}
+
+
+def test_a_request_edited_while_its_link_was_made_retires_that_link_and_makes_a_new_revision():
+    crm = crm_with("p1")
+    stripe = FakeStripe()
+    runner = build(crm, stripe)
+    crm.fail_writes_for = {"p1"}
+    runner.run_cycle()  # link r0 made, never written back
+    crm.fail_writes_for = set()
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"amount": Decimal("21000.00")})
+
+    runner.run_cycle()  # same key, other body: Stripe refuses; the orphan is deactivated, revision bumped
+    assert stripe.deactivated == ["plink_1"]
+    assert crm.payments["p1"].link_revision == 1
+    assert crm.payments["p1"].sync_error == messages.EDITED_DURING_LINK_CREATION
+
+    runner.run_cycle()
+    final = crm.payments["p1"]
+    assert final.status is PaymentStatus.LINK_SENT and final.payment_link_id == "plink_2"
+    assert [link.id for link in stripe.links_for_payment("p1")] == ["plink_2"]  # one live link
+    assert len(crm.sent) == 1 and "pay.example/2" in crm.sent[0].body
+
+
+def test_a_key_revoked_mid_cycle_stops_link_creation_and_is_reported_on_the_setup():
+    crm = crm_with("p1", "p2")
+    stripe = FakeStripe(fail_for={"p1": StripeKeyRejected("Stripe rejected the API key")})
+    report = build(crm, stripe).run_cycle()
+    assert all(p.status is PaymentStatus.REQUESTED for p in crm.payments.values())
+    assert crm.setup_writes[-1]["status"] == "Invalid Key"
+    assert crm.setup_writes[-1]["error"] == messages.KEY_REJECTED
+    assert report.outcomes == {"p1": "pending", "p2": "pending"}
+
+
+def test_stop_requested_finishes_what_was_made_and_starts_nothing_new():
+    crm = crm_with("p1", "p2")
+    stop = threading.Event()
+
+    class StopAfterFirst(FakeStripe):
+        def create_payment_link(self, spec):
+            link = super().create_payment_link(spec)
+            stop.set()
+            return link
+
+    stripe = StopAfterFirst()
+    build(crm, stripe, stop=stop).run_cycle()
+    assert len(stripe.links) == 1
+    made = [p for p in crm.payments.values() if p.payment_link_id]
+    assert len(made) == 1 and made[0].status is PaymentStatus.LINK_SENT  # the action in hand was completed
+
+
+def test_setup_is_verified_once_and_written_only_when_it_changes():
+    crm = crm_with()
+    stripe = FakeStripe()
+    runner = build(crm, stripe)
+    for _ in range(3):
+        runner.run_cycle()
+    assert stripe.calls == 1
+    assert [w["status"] for w in crm.setup_writes] == ["Connected"]
+
+    crm.setups = (setup(key="rk_test_rotated123"),)
+    runner.run_cycle()
+    assert stripe.calls == 2 and len(crm.setup_writes) == 2
+
+
+def test_several_retryable_failures_are_bounded():
+    crm = crm_with("p1")
+    stripe = FakeStripe(fail_for={"p1": RetryableError("Stripe HTTP 500")})
+    attempts = []
+    original = stripe.create_payment_link
+
+    def counting(spec):
+        attempts.append(1)
+        return original(spec)
+
+    stripe.create_payment_link = counting  # type: ignore[method-assign]
+    build(crm, stripe).run_cycle()
+    assert len(attempts) == 4  # the retry policy's bound
+
+
+@pytest.mark.parametrize("key", ["sk_live_x1", "pk_test_x1"])
+def test_an_unusable_key_is_never_sent_to_stripe(key):
+    crm = FakeCrm(setups=(setup(key=key),), payments={"p1": payment(id="p1")})
+    stripe = FakeStripe()
+    build(crm, stripe).run_cycle()
+    assert stripe.calls == 0
+    assert crm.payments["p1"].sync_error == messages.STRIPE_NOT_CONNECTED
+    assert SecretStr(key).get_secret_value() not in str(crm.setup_writes)
