@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import structlog
 
@@ -25,9 +26,11 @@ from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
-from sync.ports import CrmGateway, OutboundEmail, PaymentUpdate, WriteResult
+from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
 from sync.retry import call_with_retries
 from sync.stripe_connection import StripeConnection, StripeReadiness
+
+T = TypeVar("T")
 
 
 class Outcome:
@@ -83,7 +86,7 @@ class Runner:
         self._stop = stop or threading.Event()
         self._retry_sleep = retry_sleep
 
-    def _retry(self, fn: Callable[[], object]) -> object:
+    def _retry(self, fn: Callable[[], T]) -> T:
         return call_with_retries(fn, sleep=self._retry_sleep)
 
     def run_cycle(self) -> CycleReport:
@@ -91,7 +94,7 @@ class Runner:
         report = CycleReport(cycle_id=uuid.uuid4().hex[:12])
         structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
         try:
-            snapshot: CrmSnapshot = self._retry(self._crm.read_snapshot)  # type: ignore[assignment]
+            snapshot: CrmSnapshot = self._retry(self._crm.read_snapshot)
             readiness = self._stripe.refresh(snapshot.setups)
             policy = self._policy(readiness)
             intake = [a for a in decide(snapshot, policy=policy) if isinstance(a, CreatePayment)]
@@ -99,7 +102,7 @@ class Runner:
             if intake:
                 created = self._apply_intake(intake, report)
                 if created and not self._stop.is_set():
-                    payments = self._retry(self._crm.read_requested_payments)  # type: ignore[assignment]
+                    payments = self._retry(self._crm.read_requested_payments)
             actions = decide(
                 CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=payments),
                 policy=policy,
@@ -126,7 +129,7 @@ class Runner:
     # --- intake ----------------------------------------------------------------------------------
     def _apply_intake(self, actions: list[CreatePayment], report: CycleReport) -> int:
         try:
-            results: list[WriteResult] = self._retry(lambda: self._crm.create_payments(actions))  # type: ignore[assignment]
+            results: list[WriteResult] = self._retry(lambda: self._crm.create_payments(actions))
         except (RetryableError, PermanentError) as exc:
             log.warning("intake.failed", projects=len(actions), error=str(exc))
             for action in actions:
@@ -166,7 +169,7 @@ class Runner:
         """Record each request the CRM refused as an Error Payment that says why, so none is lost."""
         fallbacks = [fallback_intake(a, reason=r.error or "") for _, a, r in refused]
         try:
-            retried: list[WriteResult] = self._retry(lambda: self._crm.create_payments(fallbacks))  # type: ignore[assignment]
+            retried: list[WriteResult] = self._retry(lambda: self._crm.create_payments(fallbacks))
         except (RetryableError, PermanentError) as exc:
             log.warning("intake.fallback_failed", projects=len(fallbacks), error=str(exc))
             return results
@@ -177,10 +180,8 @@ class Runner:
         return merged
 
     def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
-        clear = getattr(self._crm, "clear_request_flag", None)
         try:
-            if clear is not None:
-                self._retry(lambda: clear(action.project_id))
+            self._retry(lambda: self._crm.clear_request_flag(action.project_id))
             report.set(action.project_id, Outcome.CREATED)
             log.info("intake.already_taken", project_id=action.project_id, request_key=action.draft.request_key)
         except (RetryableError, PermanentError) as exc:
@@ -228,7 +229,7 @@ class Runner:
                 break
             bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
             try:
-                link: CreatedLink = self._retry(lambda a=action: gateway.create_payment_link(a.spec))  # type: ignore[assignment]
+                link: CreatedLink = self._retry(lambda a=action: gateway.create_payment_link(a.spec))
             except IdempotencyConflict:
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
@@ -261,12 +262,14 @@ class Runner:
         written = {r.record_id for r in results if r.error is None}
         return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
 
-    def _replace_edited_request(self, action: CreatePaymentLink, gateway: object, now: datetime) -> PaymentUpdate:
+    def _replace_edited_request(
+        self, action: CreatePaymentLink, gateway: PaymentsGateway, now: datetime
+    ) -> PaymentUpdate:
         """The request changed after a link was made under this key: retire that link, bump the revision."""
         bound = log.bind(payment_id=action.payment_id)
         try:
-            for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):  # type: ignore[attr-defined]
-                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))  # type: ignore[attr-defined]
+            for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):
+                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))
                 bound.info("payment_link.orphan_deactivated", payment_link_id=link.id)
         except (RetryableError, PermanentError) as exc:
             bound.warning("payment_link.orphan_scan_failed", error=str(exc))
@@ -291,7 +294,7 @@ class Runner:
             subject, body = self._templates.payment_link.render(action.email, link_url=url)
             emails.append(OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id))
         try:
-            results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))  # type: ignore[assignment]
+            results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))
         except (RetryableError, PermanentError) as exc:
             log.warning("email.deferred", payments=len(emails), error=str(exc))
             for payment_id, _, _ in items:
@@ -333,7 +336,7 @@ class Runner:
         if not updates:
             return []
         try:
-            results: list[WriteResult] = self._retry(lambda: self._crm.update_payments(updates))  # type: ignore[assignment]
+            results: list[WriteResult] = self._retry(lambda: self._crm.update_payments(updates))
         except (RetryableError, PermanentError) as exc:
             log.warning("crm.write_failed", records=len(updates), error=str(exc))
             for update in updates:

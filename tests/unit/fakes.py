@@ -22,6 +22,7 @@ class FakeCrm:
     fail_email_to: set[str] = field(default_factory=set)
     fail_writes_for: set[str] = field(default_factory=set)
     created: list[CreatePayment] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
 
     def read_snapshot(self) -> CrmSnapshot:
         return CrmSnapshot(setups=self.setups, project_requests=(), requested_payments=self.read_requested_payments())
@@ -32,6 +33,9 @@ class FakeCrm:
     def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
         self.created.extend(actions)
         return [WriteResult(record_id=f"new{i}") for i, _ in enumerate(actions)]
+
+    def clear_request_flag(self, project_id: str) -> None:
+        self.cleared.append(project_id)
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         results = []

@@ -1,9 +1,16 @@
 import json
 
+import pytest
 import structlog
 
 from sync.logs import configure_logging, mask_secrets
 from sync.settings import LogFormat
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog():
+    yield
+    structlog.reset_defaults()
 
 
 def test_mask_secrets_hides_keys_tokens_and_jwts():
