@@ -153,7 +153,7 @@ def _run(settings: object, *, once: bool) -> int:
 
     def work(stop: threading.Event) -> None:
         app = build_app(settings, stop=stop)  # type: ignore[arg-type]
-        call_with_retries(app.crm.connect, attempts=5, max_seconds=60)
+        call_with_retries(app.crm.connect, attempts=5, max_seconds=60, sleep=stop.wait)
         log.info("worker.started", once=once, poll_interval_seconds=app.settings.poll_interval_seconds)
         if once:
             report = app.runner.run_cycle()

@@ -45,7 +45,7 @@ def call_with_retries(
     *,
     attempts: int = 4,
     max_seconds: float = 30.0,
-    sleep: Callable[[float], None] | None = None,
+    sleep: Callable[[float], object] | None = None,
 ) -> T:
     """Run `fn`, retrying RetryableError up to `attempts` times within `max_seconds`; re-raise the last."""
     kwargs = {"sleep": sleep} if sleep is not None else {}

@@ -76,7 +76,7 @@ class Runner:
         config: RunnerConfig,
         now: Callable[[], datetime],
         stop: threading.Event | None = None,
-        retry_sleep: Callable[[float], None] | None = None,
+        retry_sleep: Callable[[float], object] | None = None,
     ) -> None:
         self._crm = crm
         self._stripe = stripe
@@ -84,7 +84,8 @@ class Runner:
         self._config = config
         self._now = now
         self._stop = stop or threading.Event()
-        self._retry_sleep = retry_sleep
+        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
+        self._retry_sleep = retry_sleep or self._stop.wait
 
     def _retry(self, fn: Callable[[], T]) -> T:
         return call_with_retries(fn, sleep=self._retry_sleep)
