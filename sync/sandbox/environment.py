@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 
 from sync.mapping import Mapping, load_mapping
 from sync.sandbox.clock import SandboxClock
-from sync.sandbox.httpserver import SandboxServer
+from sync.sandbox.httpserver import App, Request, Response, SandboxServer
 from sync.sandbox.org import org_schema_for
 from sync.sandbox.salesforce.app import SalesforceEmulator
 from sync.sandbox.stripe.app import StripeEmulator
@@ -81,12 +82,25 @@ class Sandbox:
             org_schema_for(self.mapping), clock=self.clock, db_path=sf_db, token_ttl_seconds=token_ttl_seconds
         )
         self.stripe = StripeEmulator(clock=self.clock, db_path=stripe_db)
+        self.latency = {"salesforce": 0.0, "stripe": 0.0}  # seconds added to every API response
         self._sf_server = SandboxServer(
-            self.salesforce.app, port=salesforce_port, certfile=str(self.tls.certfile), keyfile=str(self.tls.keyfile)
+            self._delayed("salesforce", self.salesforce.app),
+            port=salesforce_port,
+            certfile=str(self.tls.certfile),
+            keyfile=str(self.tls.keyfile),
         )
-        self._stripe_server = SandboxServer(self.stripe.app, port=stripe_port)
+        self._stripe_server = SandboxServer(self._delayed("stripe", self.stripe.app), port=stripe_port)
         if fresh:
             self._register()
+
+    def _delayed(self, service: str, app: App) -> App:
+        def delayed(request: Request) -> Response:
+            response = app(request)
+            if self.latency[service] and not request.path.startswith("/__sandbox"):
+                time.sleep(self.latency[service])
+            return response
+
+        return delayed
 
     def _load_credentials(self) -> tuple[Credentials, bool]:
         path = self.dir / "credentials.json"

@@ -60,28 +60,39 @@ def test_sigterm_during_work_stops_within_10_seconds_and_the_next_start_continue
     _assert_nothing_doubled(sandbox, projects)
 
 
+KILL_ROUNDS = 12
+
+
 def test_worker_killed_at_random_instants_never_makes_a_second_payment_or_link(sandbox: Sandbox, worker: Worker):
     rng = random.Random(20261126)
     sandbox.add_setup()
+    # Slow Stripe a little so that kills also land between a link's creation and its write-back.
+    sandbox.latency["stripe"] = 0.15
     projects = []
-    for round_ in range(6):
-        for i in range(5):
+    in_the_window = 0
+    for round_ in range(KILL_ROUNDS):
+        for i in range(4):
             p = sandbox.add_project(
                 f"R{round_}-{i}", customer_email=f"r{round_}{i}@example.com", contract_amount=Decimal("5000")
             )
             sandbox.request_payment(p, type="progress", amount="250.00")
             projects.append(p)
         proc = worker.start()
-        time.sleep(rng.uniform(0.3, 2.5))  # somewhere in start-up, intake, link creation or the email
+        time.sleep(rng.uniform(0.4, 2.0))  # somewhere in start-up, intake, link creation or the email
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         worker.collect(proc)
+        written = {p["payment_link_id"] for p in sandbox.payments() if p["payment_link_id"]}
+        if any(link["id"] not in written for link in sandbox.payment_links()):
+            in_the_window += 1  # killed after Stripe made a link, before the CRM had it
 
     for _ in range(3):
         if worker.once().code == 0:
             break
     _assert_nothing_doubled(sandbox, projects)
     assert all(p["status"] == "link_sent" for p in sandbox.payments())
+    print(f"kills: {KILL_ROUNDS}, of which between a Stripe link and its CRM write: {in_the_window}")
+    assert in_the_window >= 1, "no kill landed in the window this test exists for"
 
 
 def _assert_nothing_doubled(sandbox: Sandbox, projects: list[str]) -> None:
