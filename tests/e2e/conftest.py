@@ -48,17 +48,8 @@ class Worker:
         env.update(self.sandbox.worker_env(LOG_FORMAT="json", **overrides))
         return env
 
-    def once(self, *args: str, timeout: float = 60, **overrides: str) -> WorkerRun:
-        proc = subprocess.run(
-            [sys.executable, "-m", "sync", *args, "run", "--once"],
-            cwd=REPO_ROOT,
-            env=self.env(**overrides),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        self.outputs.extend([proc.stdout, proc.stderr])
-        return WorkerRun(proc.returncode, proc.stdout, proc.stderr)
+    def once(self, *global_args: str, timeout: float = 60, **overrides: str) -> WorkerRun:
+        return self.command(*global_args, "run", "--once", timeout=timeout, **overrides)
 
     def command(self, *args: str, timeout: float = 60, **overrides: str) -> WorkerRun:
         proc = subprocess.run(

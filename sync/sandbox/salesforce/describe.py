@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import Catalog
-from .schema import DECIMAL_TYPES, FieldSchema, SObjectSchema
+from .schema import DECIMAL_TYPES, SYSTEM_FIELDS, FieldSchema, SObjectSchema
 from .values import max_length
 
 _SOAP_TYPES = {
@@ -152,7 +152,7 @@ def describe_field(fs: FieldSchema) -> dict[str, Any]:
     length = max_length(fs) if text else 0
     long_text = kind == "textarea" and length > 255
     filterable = not (long_text or kind == "encryptedstring")
-    system = not fs.createable and not fs.updateable and fs.name in _SYSTEM_NAMES
+    system = not fs.createable and not fs.updateable and fs.name in SYSTEM_FIELDS
     nillable = not (fs.required or kind in ("boolean", "id") or fs.name_field or system or fs.name == "OwnerId")
     defaulted = system or fs.name == "OwnerId" or kind == "boolean" or fs.auto_number or fs.default is not None
     return {
@@ -225,19 +225,6 @@ def describe_field(fs: FieldSchema) -> dict[str, Any]:
         "updateable": fs.updateable,
         "writeRequiresMasterRead": False,
     }
-
-
-_SYSTEM_NAMES = frozenset(
-    {
-        "Id",
-        "IsDeleted",
-        "CreatedDate",
-        "CreatedById",
-        "LastModifiedDate",
-        "LastModifiedById",
-        "SystemModstamp",
-    }
-)
 
 
 def _scale(fs: FieldSchema) -> int:

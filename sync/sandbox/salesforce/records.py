@@ -12,7 +12,7 @@ from ..clock import SandboxClock
 from .catalog import Catalog
 from .errors import ApiError, bad_request, not_found
 from .ids import to_18
-from .schema import FieldSchema, SObjectSchema
+from .schema import SYSTEM_FIELDS, FieldSchema, SObjectSchema
 from .store import Row, Store
 from .values import coerce, label, truncate_ms
 
@@ -154,7 +154,7 @@ class RecordWriter:
         return fs.createable if creating else fs.updateable
 
     def _platform_writable(self, fs: FieldSchema, creating: bool) -> bool:
-        return not (fs.auto_number or fs.calculated or fs.type == "id" or fs.name in _PLATFORM_ONLY)
+        return not (fs.auto_number or fs.calculated or fs.type == "id" or fs.name in SYSTEM_FIELDS)
 
     def _check_reference(self, conn: sqlite3.Connection, fs: FieldSchema, value: str) -> str:
         normal = to_18(value)
@@ -234,16 +234,3 @@ class RecordWriter:
 
     def _now(self) -> datetime:
         return truncate_ms(self.clock.now())
-
-
-_PLATFORM_ONLY = frozenset(
-    {
-        "Id",
-        "IsDeleted",
-        "CreatedDate",
-        "CreatedById",
-        "LastModifiedDate",
-        "LastModifiedById",
-        "SystemModstamp",
-    }
-)
