@@ -20,7 +20,7 @@ _SECRET_PATTERNS = (
     re.compile(r"\bwhsec_[A-Za-z0-9]+"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._!~+/=-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),  # a JWT
-    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"),  # a Salesforce session id
+    re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]{20,}"),  # a Salesforce session id
 )
 
 

@@ -141,6 +141,8 @@ class SalesforceCrm:
             ),
         }
         results = self._composite_queries(queries)
+        for project in results["projects"]:
+            self._complete_children(project, self._m.payment.child_relationship)
         return CrmSnapshot(
             setups=tuple(self._codec.setup(r) for r in results["setups"]),
             project_requests=tuple(self._codec.project_request(r) for r in results["projects"]),
@@ -166,6 +168,14 @@ class SalesforceCrm:
                 return
             next_url = page["nextRecordsUrl"]
             page = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
+
+    def _complete_children(self, record: dict[str, Any], relationship: str) -> None:
+        """Follow a subquery's own paging: a parent's child rows may arrive in several pages."""
+        key = next((k for k in record if k.lower() == relationship.lower()), None)
+        children = record.get(key) if key else None
+        if isinstance(children, dict) and not children.get("done", True):
+            children["records"] = list(self._pages(children))
+            children["done"] = True
 
     def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         body = {

@@ -90,15 +90,20 @@ class StripePayments:
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         """Active links whose metadata names this Payment (Stripe cannot filter links by metadata)."""
-        page = _call(lambda: self._client.v1.payment_links.list(params={"active": True, "limit": 100}))
-        found: list[CreatedLink] = []
-        for scanned, link in enumerate(page.auto_paging_iter()):
-            if scanned >= _MAX_LINKS_SCANNED:
-                break
-            metadata = link.metadata.to_dict() if link.metadata else {}
-            if metadata.get("crm_payment_id") == payment_id:
-                found.append(CreatedLink(id=link.id, url=link.url, active=link.active))
-        return found
+
+        def scan() -> list[CreatedLink]:
+            # Later pages are fetched while iterating, so the whole scan runs inside _call.
+            page = self._client.v1.payment_links.list(params={"active": True, "limit": 100})
+            found: list[CreatedLink] = []
+            for scanned, link in enumerate(page.auto_paging_iter()):
+                if scanned >= _MAX_LINKS_SCANNED:
+                    break
+                metadata = link.metadata.to_dict() if link.metadata else {}
+                if metadata.get("crm_payment_id") == payment_id:
+                    found.append(CreatedLink(id=link.id, url=link.url, active=link.active))
+            return found
+
+        return _call(scan)
 
 
 def _call(fn: Any) -> Any:

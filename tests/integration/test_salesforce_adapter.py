@@ -1,0 +1,474 @@
+"""SalesforceCrm against the org emulator over loopback HTTPS: reads, writes, sessions and failures."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from sync.adapters.salesforce import SalesforceCrm
+from sync.core.actions import CreatePayment
+from sync.core.decide import Policy, plan_intake
+from sync.errors import ConfigError, RetryableError
+from sync.models import PaymentStatus, PaymentType, StripeMode
+from sync.ports import OutboundEmail, PaymentUpdate
+from sync.sandbox.environment import Sandbox
+from sync.settings import Settings
+from tests.integration.conftest import SentRequests, settings_for
+
+CrmFor = Callable[[Settings], SalesforceCrm]
+
+
+def flagged_project(sandbox: Sandbox, name: str, **request: object) -> str:
+    project = sandbox.add_project(name, customer_email="pat@example.com", contract_amount=Decimal("40000.00"))
+    sandbox.request_payment(project, **{"type": "deposit", **request})  # type: ignore[arg-type]
+    return project
+
+
+def intake_actions(crm: SalesforceCrm) -> list[CreatePayment]:
+    """What the core would ask for the flagged Projects the CRM reports now."""
+    return [plan_intake(r, policy=Policy()) for r in crm.read_snapshot().project_requests]
+
+
+def api_calls_during(sandbox: Sandbox, work: Callable[[], object]) -> dict[str, int]:
+    sandbox.salesforce.reset_api_calls()
+    work()
+    return sandbox.salesforce.api_calls()["by_endpoint"]  # type: ignore[return-value]
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+def test_snapshot_has_active_setups_flagged_projects_with_their_payments_and_requested_payments_in_one_call(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    setup = sandbox.add_setup(after_payment_message="Thank you")
+    sandbox.add_setup(active=False, mode="live", key=sandbox.credentials.stripe_live_key)
+    kitchen = flagged_project(sandbox, "Kitchen", type="final", description="Balance")
+    sandbox.create_payment(kitchen, type="deposit", amount="20000.00", status="paid")
+    deck = sandbox.add_project("Deck", customer_email="jo@example.com", contract_amount=Decimal("9800"))
+    requested = sandbox.create_payment(deck, type="progress", amount="1234.56", description="Framing")
+    sandbox.create_payment(deck, type="custom", amount="5.00", status="link_sent")
+    crm.connect()
+
+    snapshot = None
+
+    def read() -> None:
+        nonlocal snapshot
+        snapshot = crm.read_snapshot()
+
+    assert api_calls_during(sandbox, read) == {"POST composite": 1}
+    assert snapshot is not None
+    [active] = snapshot.setups
+    assert active.id == setup and active.mode is StripeMode.TEST
+    assert active.secret_key is not None
+    assert active.secret_key.get_secret_value() == sandbox.credentials.stripe_test_key
+    assert active.after_payment_message == "Thank you"
+    [project] = snapshot.project_requests
+    assert project.project_id == kitchen and project.project_name == "Kitchen"
+    assert project.customer_email == "pat@example.com" and project.contract_amount == Decimal("40000")
+    assert project.request_type is PaymentType.FINAL and project.description == "Balance"
+    assert project.requested_at is not None and project.requested_at.tzinfo is not None
+    assert [(p.amount, p.status) for p in project.payments] == [(Decimal("20000"), PaymentStatus.PAID)]
+    [payment] = snapshot.requested_payments
+    assert payment.id == requested and payment.project_id == deck and payment.project_name == "Deck"
+    assert payment.amount == Decimal("1234.56") and payment.type is PaymentType.PROGRESS
+    assert payment.project_customer_email == "jo@example.com"
+
+
+def test_snapshot_follows_every_page_of_each_query_instead_of_truncating(small_batch_sandbox: Sandbox, crm_for: CrmFor):
+    sandbox = small_batch_sandbox
+    setups = {sandbox.add_setup() for _ in range(3)}
+    projects = {flagged_project(sandbox, f"Project {i}") for i in range(5)}
+    payments = {sandbox.create_payment(next(iter(projects)), type="custom", amount="10.00") for _ in range(5)}
+    crm = crm_for(settings_for(sandbox))
+    crm.connect()
+
+    snapshot = None
+
+    def read() -> None:
+        nonlocal snapshot
+        snapshot = crm.read_snapshot()
+
+    calls = api_calls_during(sandbox, read)
+
+    assert snapshot is not None
+    assert {s.id for s in snapshot.setups} == setups
+    assert {p.project_id for p in snapshot.project_requests} == projects
+    assert {p.id for p in snapshot.requested_payments} == payments
+    # One composite call, then the remaining pages: setups 3 = 2+1, projects 5 = 2+2+1, payments likewise.
+    assert sum(calls.values()) == 1 + 1 + 2 + 2
+    assert calls["POST composite"] == 1
+
+
+def test_requested_payments_query_follows_every_page(small_batch_sandbox: Sandbox, crm_for: CrmFor):
+    sandbox = small_batch_sandbox
+    project = sandbox.add_project("Deck", customer_email="jo@example.com")
+    payments = {sandbox.create_payment(project, type="custom", amount="10.00") for _ in range(5)}
+    crm = crm_for(settings_for(sandbox))
+
+    assert {p.id for p in crm.read_requested_payments()} == payments
+
+
+def test_describe_of_an_object_the_org_lacks_is_none(sandbox: Sandbox, crm: SalesforceCrm):
+    assert crm.describe("No_Such_Object__c") is None
+    described = crm.describe(sandbox.mapping.payment.object)
+    assert described is not None and described["name"] == sandbox.mapping.payment.object
+
+
+# --- intake (Composite Graph) ----------------------------------------------------------------------
+
+
+def test_create_payments_creates_each_payment_and_clears_its_flag_in_one_graph_call(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    kitchen = flagged_project(sandbox, "Kitchen", description="Deposit on signing")
+    bath = flagged_project(sandbox, "Bath", type="progress", amount="1500.00")
+    actions = intake_actions(crm)
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.create_payments(actions)))
+
+    assert calls == {"POST composite/graph": 1}
+    assert [r.error for r in results] == [None, None]
+    by_id = {p["id"]: p for p in sandbox.payments()}
+    assert set(by_id) == {r.record_id for r in results}
+    assert {p["project"] for p in by_id.values()} == {kitchen, bath}
+    kitchen_payment = next(p for p in by_id.values() if p["project"] == kitchen)
+    assert kitchen_payment["amount"] == Decimal("20000.00") and kitchen_payment["status"] == "requested"
+    assert kitchen_payment["request_key"] == actions[[a.project_id for a in actions].index(kitchen)].draft.request_key
+    for project in (kitchen, bath):
+        fields = sandbox.project(project)
+        assert fields["request_payment"] is False
+        assert fields["requested_amount"] is None and fields["request_type"] is None
+
+
+def test_project_edited_after_it_was_read_rolls_back_its_graph_and_is_reported_retryable(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    project = flagged_project(sandbox, "Kitchen")
+    [action] = intake_actions(crm)
+    sandbox.clock.advance(timedelta(seconds=2))
+    sandbox.request_payment(project, type="progress", amount="300.00")  # staff change the request meanwhile
+
+    [result] = crm.create_payments([action])
+
+    assert result.record_id is None and result.duplicate is False
+    assert result.error is not None and result.error.startswith("retryable")
+    assert "PRECONDITION_FAILED" in result.error
+    assert sandbox.payments() == []  # the Payment created first in the graph was rolled back
+    fields = sandbox.project(project)
+    assert fields["request_payment"] is True and fields["requested_amount"] == Decimal("300")
+
+
+def test_one_edited_project_does_not_stop_the_intake_of_the_others_in_the_same_call(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    edited = flagged_project(sandbox, "Kitchen")
+    untouched = flagged_project(sandbox, "Bath")
+    actions = intake_actions(crm)
+    sandbox.clock.advance(timedelta(seconds=2))
+    sandbox.update_project(edited, requested_amount=Decimal("10.00"))
+
+    results = dict(zip([a.project_id for a in actions], crm.create_payments(actions), strict=True))
+
+    assert results[edited].error is not None and results[edited].error.startswith("retryable")
+    assert results[untouched].error is None
+    [payment] = sandbox.payments()
+    assert payment["id"] == results[untouched].record_id and payment["project"] == untouched
+
+
+def test_request_key_already_used_is_reported_as_duplicate_and_creates_nothing_more(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    flagged_project(sandbox, "Kitchen")
+    [action] = intake_actions(crm)
+    [first] = crm.create_payments([action])
+
+    [again] = crm.create_payments([action])  # e.g. the worker crashed before it saw the first answer
+
+    assert first.error is None
+    assert again.duplicate is True and again.record_id is None
+    assert again.error is not None and "DUPLICATE_VALUE" in again.error
+    assert [p["id"] for p in sandbox.payments()] == [first.record_id]
+
+
+# --- updates, email, setup -------------------------------------------------------------------------
+
+
+def test_update_payments_writes_200_a_call_and_one_deleted_record_fails_alone(sandbox: Sandbox, crm: SalesforceCrm):
+    project = sandbox.add_project("Estate", customer_email="pat@example.com")
+    ids = [sandbox.create_payment(project, type="custom", amount="10.00") for _ in range(450)]
+    deleted = ids[321]
+    sandbox.salesforce.delete_record(sandbox.mapping.payment.object, deleted)
+    sent_at = datetime(2026, 11, 26, 15, 3, 9, tzinfo=UTC)
+    updates = [
+        PaymentUpdate(pid, {"status": PaymentStatus.LINK_SENT, "last_sent_at": sent_at, "sync_error": None})
+        for pid in ids
+    ]
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.update_payments(updates)))
+
+    assert calls == {"PATCH composite/sobjects": 3}
+    assert [r.record_id for r in results] == ids
+    failed = [r for r in results if r.error is not None]
+    assert [r.record_id for r in failed] == [deleted]
+    assert "ENTITY_IS_DELETED" in (failed[0].error or "")
+    assert not failed[0].error.startswith("retryable")  # type: ignore[union-attr]
+    stored = {p["id"]: p for p in sandbox.payments()}
+    assert deleted not in stored
+    assert {p["status"] for p in stored.values()} == {"link_sent"} and len(stored) == 449
+    assert {p["last_sent_at"] for p in stored.values()} == {"2026-11-26T15:03:09.000+0000"}
+
+
+def test_send_emails_makes_one_call_for_many_and_reports_each_failure_on_its_own(sandbox: Sandbox, crm: SalesforceCrm):
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com")
+    payments = [sandbox.create_payment(project, type="custom", amount="10.00") for _ in range(3)]
+    emails = [
+        OutboundEmail(to="pat@example.com", subject="Your link", body="Pay here: A", related_record_id=payments[0]),
+        OutboundEmail(to="not-an-address", subject="Your link", body="Pay here: B", related_record_id=payments[1]),
+        OutboundEmail(to="jo@example.com", subject="Your link", body="Pay here: C", related_record_id=payments[2]),
+    ]
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.send_emails(emails)))
+
+    assert calls == {"POST actions/standard/emailSimple": 1}
+    assert [r.record_id for r in results] == payments
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "INVALID_EMAIL_ADDRESS" in (results[1].error or "")
+    outbox = sandbox.outbox()
+    assert [(m["to"], m["body"], m["related_record_id"]) for m in outbox] == [
+        (["pat@example.com"], "Pay here: A", payments[0]),
+        (["jo@example.com"], "Pay here: C", payments[2]),
+    ]
+    assert all(m["log_email_on_send"] and m["sender_type"] == "CurrentUser" for m in outbox)
+
+
+def test_update_setup_writes_status_masked_error_and_verification_time(sandbox: Sandbox, crm: SalesforceCrm):
+    setup = sandbox.add_setup()
+    verified = datetime(2026, 11, 26, 15, 3, 9, 120000, tzinfo=UTC)
+    crm.update_setup(setup, status="Connected", error=None, verified_at=verified)
+    leaked = "rk_test_" + "Q" * 24
+
+    crm.update_setup(setup, status="Invalid Key", error=f"Stripe refused {leaked}", verified_at=None)
+
+    stored = sandbox.setup(setup)
+    assert stored["connection_status"] == "Invalid Key"
+    assert leaked not in stored["last_error"] and stored["last_error"].startswith("Stripe refused ")
+    assert stored["last_verified_at"] == "2026-11-26T15:03:09.120+0000"  # a write without a time keeps it
+
+
+# --- JWT bearer login ----------------------------------------------------------------------------
+
+
+def jwt_app(sandbox: Sandbox, directory: Path) -> tuple[str, Path]:
+    """Register a JWT app on the org with a fresh certificate; return its consumer key and private key file."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "crm-stripe-sync test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    consumer_key = "3MVG9jwtapp"
+    sandbox.salesforce.register_jwt_app(
+        consumer_key=consumer_key,
+        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        username=sandbox.credentials.username,
+    )
+    pem = directory / "server.key"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return consumer_key, pem
+
+
+def test_jwt_bearer_login_reads_the_org(sandbox: Sandbox, crm_for: CrmFor, tmp_path: Path):
+    consumer_key, pem = jwt_app(sandbox, tmp_path)
+    setup = sandbox.add_setup()
+    crm = crm_for(
+        settings_for(
+            sandbox,
+            SALESFORCE_AUTH="jwt",
+            SALESFORCE_CLIENT_ID=consumer_key,
+            SALESFORCE_USERNAME=sandbox.credentials.username,
+            SALESFORCE_PRIVATE_KEY_FILE=str(pem),
+        )
+    )
+
+    crm.connect()
+
+    assert [s.id for s in crm.read_snapshot().setups] == [setup]
+
+
+def test_jwt_for_a_user_the_app_does_not_know_is_a_config_error_naming_the_settings(
+    sandbox: Sandbox, crm_for: CrmFor, tmp_path: Path
+):
+    consumer_key, pem = jwt_app(sandbox, tmp_path)
+    crm = crm_for(
+        settings_for(
+            sandbox,
+            SALESFORCE_AUTH="jwt",
+            SALESFORCE_CLIENT_ID=consumer_key,
+            SALESFORCE_USERNAME="someone-else@example.com",
+            SALESFORCE_PRIVATE_KEY_FILE=str(pem),
+        )
+    )
+
+    with pytest.raises(ConfigError, match="SALESFORCE_USERNAME and SALESFORCE_PRIVATE_KEY_FILE") as raised:
+        crm.connect()
+
+    assert pem.read_text().splitlines()[1] not in str(raised.value)
+
+
+# --- sessions and failures -------------------------------------------------------------------------
+
+
+def test_expired_session_is_renewed_once_and_the_same_request_is_sent_again(
+    sandbox: Sandbox, crm: SalesforceCrm, sent: SentRequests
+):
+    flagged_project(sandbox, "Kitchen")
+    [action] = intake_actions(crm)
+    sandbox.salesforce.expire_all_tokens()
+    sent.clear()
+
+    [result] = crm.create_payments([action])
+
+    assert result.error is None
+    assert len(sent.to("/services/oauth2/token")) == 1
+    refused, resent = sent.to("/composite/graph")
+    assert resent.body == refused.body
+    assert resent.headers["Authorization"] != refused.headers["Authorization"]
+    assert {**resent.headers, "Authorization": ""} == {**refused.headers, "Authorization": ""}
+    [graph] = json.loads(resent.body)["graphs"]  # type: ignore[arg-type]
+    clear_flag = graph["compositeRequest"][1]
+    assert clear_flag["method"] == "PATCH" and "If-Unmodified-Since" in clear_flag["httpHeaders"]
+    assert len(sandbox.payments()) == 1
+
+
+def test_session_refused_again_right_after_login_is_retryable_not_a_loop(
+    start_sandbox: Callable[..., Sandbox], crm_for: CrmFor, sent: SentRequests
+):
+    sandbox = start_sandbox(token_ttl_seconds=0)  # every session has expired by its first use
+    crm = crm_for(settings_for(sandbox))
+
+    with pytest.raises(RetryableError, match="expired"):
+        crm.read_snapshot()
+
+    assert len(sent.to("/services/oauth2/token")) == 2  # the first login, then one renewal
+
+
+def test_refused_credentials_stop_the_worker_with_a_config_error_that_shows_no_secret(
+    sandbox: Sandbox, crm_for: CrmFor
+):
+    wrong_secret = "f0" * 24
+    crm = crm_for(settings_for(sandbox, SALESFORCE_CLIENT_SECRET=wrong_secret))
+
+    with pytest.raises(ConfigError) as raised:
+        crm.connect()
+
+    text = str(raised.value)
+    assert "SALESFORCE_CLIENT_SECRET" in text
+    for secret in (wrong_secret, sandbox.credentials.client_secret, sandbox.credentials.client_id):
+        assert secret not in text and secret not in repr(raised.value)
+
+
+def test_unknown_client_id_is_a_config_error(sandbox: Sandbox, crm_for: CrmFor):
+    crm = crm_for(settings_for(sandbox, SALESFORCE_CLIENT_ID="3MVG9unknownapp"))
+
+    with pytest.raises(ConfigError, match="SALESFORCE_CLIENT_ID"):
+        crm.connect()
+
+
+def test_salesforce_unreachable_at_login_is_retryable(sandbox: Sandbox, crm_for: CrmFor, closed_port: int):
+    crm = crm_for(settings_for(sandbox, SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{closed_port}"))
+
+    with pytest.raises(RetryableError):
+        crm.connect()
+
+
+def test_salesforce_unreachable_after_login_is_retryable(sandbox: Sandbox, crm_for: CrmFor, closed_port: int):
+    crm = crm_for(settings_for(sandbox, SALESFORCE_INSTANCE_URL=f"https://127.0.0.1:{closed_port}"))
+    crm.connect()
+
+    with pytest.raises(RetryableError, match="unreachable"):
+        crm.read_snapshot()
+
+
+def test_daily_api_limit_reached_is_retryable_after_a_pause(sandbox: Sandbox, crm: SalesforceCrm):
+    crm.connect()
+    sandbox.salesforce.set_api_limit(daily_limit=100, used=100)
+
+    with pytest.raises(RetryableError, match="REQUEST_LIMIT_EXCEEDED") as raised:
+        crm.read_snapshot()
+
+    assert raised.value.retry_after is not None and raised.value.retry_after > 0
+
+
+TIMEOUT = 0.5
+
+
+@pytest.mark.timeout(10)  # without a timeout the call would wait for ever: fail fast
+def test_login_that_never_answers_times_out_as_retryable(sandbox: Sandbox, crm_for: CrmFor, silent_port: int):
+    crm = crm_for(
+        settings_for(
+            sandbox, SALESFORCE_LOGIN_URL=f"https://127.0.0.1:{silent_port}", SALESFORCE_TIMEOUT_SECONDS=str(TIMEOUT)
+        )
+    )
+    started = time.monotonic()
+
+    with pytest.raises(RetryableError):
+        crm.connect()
+
+    assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT * 4
+
+
+@pytest.mark.timeout(10)  # without a timeout the call would wait for ever: fail fast
+def test_api_call_that_never_answers_times_out_as_retryable(sandbox: Sandbox, crm_for: CrmFor, silent_port: int):
+    crm = crm_for(
+        settings_for(
+            sandbox,
+            SALESFORCE_INSTANCE_URL=f"https://127.0.0.1:{silent_port}",
+            SALESFORCE_TIMEOUT_SECONDS=str(TIMEOUT),
+        )
+    )
+    crm.connect()  # the login goes to the sandbox; the instance never answers
+    started = time.monotonic()
+
+    with pytest.raises(RetryableError, match="unreachable"):
+        crm.update_payments([PaymentUpdate("a025g0000000Q0zAAE", {"sync_error": None})])
+
+    assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT * 4
+
+
+def test_a_projects_payments_spread_over_several_pages_are_all_read(sandbox: Sandbox):
+    """Salesforce may page a subquery's child rows; the emulator never does, so the page is faked here."""
+    crm = SalesforceCrm(settings=settings_for(sandbox), mapping=sandbox.mapping)
+    pages = {"/next-2": {"done": True, "records": [{"Amount__c": 3, "Status__c": "Paid"}]}}
+    crm._call = lambda fn: fn(type("Sf", (), {"query_more": lambda self, url, identifier_is_url: pages[url]})())
+    project = {
+        "Id": "a01",
+        "Payments__r": {"done": False, "nextRecordsUrl": "/next-2", "records": [{"Amount__c": 1, "Status__c": "Paid"}]},
+    }
+
+    crm._complete_children(project, "Payments__r")
+
+    assert [r["Amount__c"] for r in project["Payments__r"]["records"]] == [1, 3]
+    assert project["Payments__r"]["done"] is True

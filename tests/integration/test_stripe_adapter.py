@@ -1,0 +1,205 @@
+"""StripePayments against the Stripe emulator over loopback HTTP: keys, links, idempotency, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from decimal import Decimal
+from urllib.parse import urlencode
+
+import pytest
+from pydantic import SecretStr
+
+from sync.adapters.stripe_payments import INACTIVE_MESSAGE, StripePayments
+from sync.core.actions import CreatePaymentLink, LinkSpec
+from sync.core.decide import Policy, plan_payment
+from sync.errors import IdempotencyConflict, RetryableError, StripeKeyRejected
+from sync.sandbox.environment import Sandbox
+from sync.sandbox.httpserver import Request
+from tests.integration.conftest import stripe_for
+from tests.unit import factories
+
+
+def link_spec(payment_id: str = "a02000000000001AAA", **payment_fields: object) -> LinkSpec:
+    """The spec the core plans for a valid Requested Payment."""
+    action = plan_payment(
+        factories.payment(id=payment_id, **payment_fields),
+        policy=Policy(stripe_ready=True, after_payment_message="Thanks!"),
+    )
+    assert isinstance(action, CreatePaymentLink)
+    return action.spec
+
+
+def link_posts(sandbox: Sandbox) -> list[dict]:
+    return [r for r in sandbox.stripe_requests() if r["method"] == "POST" and r["template"] == "/v1/payment_links"]
+
+
+def add_links_directly(sandbox: Sandbox, count: int) -> None:
+    """Create links for other Payments in-process (faster than HTTP; they only fill the list)."""
+    for i in range(count):
+        form = [
+            ("line_items[0][quantity]", "1"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "500"),
+            ("line_items[0][price_data][product_data][name]", "Filler"),
+            ("metadata[crm_payment_id]", f"a02OTHER{i:010d}"),
+        ]
+        answer = sandbox.stripe.app(
+            Request(
+                method="POST",
+                path="/v1/payment_links",
+                query={},
+                raw_query="",
+                headers={"authorization": f"Bearer {sandbox.credentials.stripe_test_key}"},
+                body=urlencode(form).encode(),
+            )
+        )
+        assert answer.status == 200, answer.body
+
+
+def test_working_key_is_verified_with_one_payment_links_call(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+
+    stripe.verify_key()
+
+    [call] = sandbox.stripe_requests()
+    assert (call["method"], call["path"], call["status"]) == ("GET", "/v1/payment_links", 200)
+    assert call["params"] == {"limit": "1"}
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["revoked", "never-registered"])
+def test_rejected_key_raises_key_rejected_without_echoing_the_key(sandbox: Sandbox, registered: bool):
+    key = sandbox.credentials.stripe_test_key if registered else "rk_test_" + "Z" * 24
+    if registered:
+        assert sandbox.stripe.revoke_api_key(key)
+    stripe = stripe_for(sandbox, key=key)
+
+    with pytest.raises(StripeKeyRejected) as raised:
+        stripe.verify_key()
+
+    assert raised.value.missing_permission is False
+    assert key not in str(raised.value) and key not in repr(raised.value)
+    assert key[-12:] not in str(raised.value)
+
+
+def test_same_spec_twice_gives_the_same_link_and_stores_one(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    spec = link_spec()
+
+    first = stripe.create_payment_link(spec)
+    again = stripe_for(sandbox).create_payment_link(spec)  # e.g. after a crash, from a new process
+
+    assert again == first and first.active is True
+    [stored] = sandbox.payment_links()
+    assert stored["id"] == first.id and stored["url"] == first.url
+    assert stored["metadata"] == spec.metadata
+    assert stored["restrictions"]["completed_sessions"]["limit"] == 1
+    assert [(p["idempotency_key"], p["replayed"]) for p in link_posts(sandbox)] == [
+        (spec.idempotency_key, False),
+        (spec.idempotency_key, True),
+    ]
+    [price] = sandbox.stripe.objects("price")
+    assert price["unit_amount"] == spec.amount_minor == 2_000_000
+
+
+def test_same_idempotency_key_with_other_parameters_is_a_conflict(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    spec = link_spec()
+    stripe.create_payment_link(spec)
+    changed = dataclasses.replace(spec, amount_minor=spec.amount_minor + 100)
+
+    with pytest.raises(IdempotencyConflict):
+        stripe.create_payment_link(changed)
+
+    assert len(sandbox.payment_links()) == 1
+
+
+def test_deactivated_link_is_inactive_with_the_inactive_message(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    link = stripe.create_payment_link(link_spec())
+
+    stripe.deactivate_link(link.id)
+
+    [stored] = sandbox.payment_links()
+    assert stored["active"] is False and stored["inactive_message"] == INACTIVE_MESSAGE
+
+
+def test_links_for_payment_finds_its_active_links_on_every_page(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    oldest = stripe.create_payment_link(link_spec("a02TARGET00000001AA", link_revision=0))
+    deactivated = stripe.create_payment_link(link_spec("a02TARGET00000001AA", link_revision=1))
+    stripe.deactivate_link(deactivated.id)
+    add_links_directly(sandbox, 105)
+    newest = stripe.create_payment_link(link_spec("a02TARGET00000001AA", link_revision=2))
+    stripe.create_payment_link(link_spec("a02SOMEONEELSE001AA"))
+    sandbox.stripe.clear_request_log()
+
+    found = stripe.links_for_payment("a02TARGET00000001AA")
+
+    assert {link.id for link in found} == {oldest.id, newest.id}
+    assert all(link.active for link in found)
+    pages = [r for r in sandbox.stripe_requests() if r["template"] == "/v1/payment_links"]
+    assert len(pages) == 2  # 108 active links, 100 a page
+    assert "starting_after" in pages[1]["params"]
+
+
+def test_key_revoked_while_later_pages_are_scanned_is_reported_as_key_rejected(sandbox: Sandbox):
+    add_links_directly(sandbox, 101)
+    key = sandbox.credentials.stripe_test_key
+
+    def revoke_once_the_first_page_is_authorised(request: Request) -> None:
+        if request.method == "GET" and "starting_after" not in request.raw_query:
+            sandbox.stripe.revoke_api_key(key)
+
+    sandbox.stripe.on_execute = revoke_once_the_first_page_is_authorised
+
+    with pytest.raises(StripeKeyRejected):
+        stripe_for(sandbox).links_for_payment("a02TARGET00000001AA")
+
+
+def test_links_for_payment_with_no_links_is_empty(sandbox: Sandbox):
+    stripe_for(sandbox).create_payment_link(link_spec("a02SOMEONEELSE001AA"))
+
+    assert stripe_for(sandbox).links_for_payment("a02NOBODY0000001AAA") == []
+
+
+def test_stripe_unreachable_is_retryable(sandbox: Sandbox, closed_port: int):
+    stripe = StripePayments(
+        key=SecretStr(sandbox.credentials.stripe_test_key), api_base=f"http://127.0.0.1:{closed_port}", timeout=5
+    )
+
+    with pytest.raises(RetryableError):
+        stripe.create_payment_link(link_spec())
+
+
+@pytest.mark.timeout(10)  # without a timeout the call would wait for ever: fail fast
+def test_stripe_that_never_answers_times_out_as_retryable(sandbox: Sandbox, silent_port: int):
+    timeout = 0.5
+    stripe = StripePayments(
+        key=SecretStr(sandbox.credentials.stripe_test_key), api_base=f"http://127.0.0.1:{silent_port}", timeout=timeout
+    )
+    started = time.monotonic()
+
+    with pytest.raises(RetryableError):
+        stripe.verify_key()
+
+    assert timeout * 0.9 <= time.monotonic() - started < timeout * 4
+
+
+def test_link_carries_amount_in_minor_units_and_the_crm_ids(sandbox: Sandbox):
+    spec = link_spec("a02000000000009AAA", amount=Decimal("1234.56"), currency="usd", link_revision=3)
+
+    link = stripe_for(sandbox).create_payment_link(spec)
+
+    stored = sandbox.stripe.get_object(link.id)
+    assert stored is not None
+    assert stored["metadata"] == {
+        "crm_payment_id": "a02000000000009AAA",
+        "crm_project_id": "a01000000000001AAA",
+        "crm_link_revision": "3",
+    }
+    assert stored["payment_intent_data"]["metadata"] == stored["metadata"]
+    [price] = sandbox.stripe.objects("price")
+    assert price["unit_amount"] == 123456 and price["currency"] == "usd"
+    [post] = link_posts(sandbox)
+    assert post["idempotency_key"] == "crm-stripe-sync:payment-link:a02000000000009AAA:r3"
