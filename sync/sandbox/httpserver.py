@@ -141,7 +141,10 @@ class SandboxServer:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox:{self.port}")
+        # A short poll interval lets stop() return at once instead of after up to half a second.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox:{self.port}"
+        )
         self._thread.daemon = True
         self._thread.start()
         return self

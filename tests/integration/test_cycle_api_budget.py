@@ -1,0 +1,53 @@
+"""What a cycle spends of the org's daily API allowance and of Stripe's rate limit, counted by the sandbox."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sync.app import build_app
+from sync.sandbox.environment import Sandbox
+from sync.settings import load_settings
+
+
+def _runner(sandbox: Sandbox):
+    env = sandbox.worker_env()
+    app = build_app(load_settings(_env_file=None, **{k.lower(): v for k, v in env.items()}))
+    app.crm.connect()
+    return app.runner
+
+
+def test_an_idle_cycle_costs_one_salesforce_call_and_no_stripe_call(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    runner = _runner(sandbox)
+    runner.run_cycle()  # the first cycle verifies the key once
+    sandbox.salesforce.reset_api_calls()
+    sandbox.stripe.clear_request_log()
+
+    for _ in range(5):
+        runner.run_cycle()
+
+    assert sandbox.salesforce.api_calls()["total"] == 5
+    assert sandbox.stripe_requests() == []
+
+
+def test_a_hundred_requests_take_a_handful_of_salesforce_calls_and_one_stripe_call_each(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    runner = _runner(sandbox)
+    runner.run_cycle()
+    for i in range(100):
+        project = sandbox.add_project(f"P{i}", customer_email=f"c{i}@example.com", contract_amount=Decimal("1000"))
+        sandbox.request_payment(project, type="progress", amount="100.00")
+    sandbox.salesforce.reset_api_calls()
+    sandbox.stripe.clear_request_log()
+
+    report = runner.run_cycle()
+
+    assert report.all_stable and len(report.outcomes) == 200  # 100 projects taken, 100 payments sent
+    calls = sandbox.salesforce.api_calls()
+    # read (1 composite), intake (2 graphs of <=75), re-read (1 query), links written back (1
+    # collection), emails (1 action), Link Sent (1 collection)
+    assert calls["total"] == 7, calls
+    assert [r["path"] for r in sandbox.stripe_requests()] == ["/v1/payment_links"] * 100
+    assert len(sandbox.outbox()) == 100
