@@ -181,13 +181,16 @@ class Runner:
         return merged
 
     def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
+        bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
+        bound.info("intake.already_taken")
         try:
-            self._retry(lambda: self._crm.clear_request_flag(action.project_id))
+            self._crm.clear_request_flag(action.project_id, unmodified_since=action.project_last_modified)
             report.set(action.project_id, Outcome.CREATED)
-            log.info("intake.already_taken", project_id=action.project_id, request_key=action.draft.request_key)
         except (RetryableError, PermanentError) as exc:
+            # Usually the worker that took the request already cleared the flag (so the Project changed
+            # since this read); either way the next cycle reads it afresh.
             report.set(action.project_id, Outcome.PENDING)
-            log.warning("intake.flag_not_cleared", project_id=action.project_id, error=str(exc))
+            bound.info("intake.flag_left_for_next_cycle", reason=str(exc))
 
     # --- payments --------------------------------------------------------------------------------
     def _apply_payment_actions(self, actions: list[Action], readiness: StripeReadiness, report: CycleReport) -> None:

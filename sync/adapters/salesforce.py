@@ -260,11 +260,16 @@ class SalesforceCrm:
             ],
         }
 
-    def clear_request_flag(self, project_id: str) -> None:
-        """Clear a Project's flag whose request already has its Payment (found by its intake key)."""
+    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime) -> None:
+        """Clear a Project's flag whose request already has its Payment (found by its intake key).
+
+        Conditional, like intake: a Project changed since it was read (a new request) is left alone.
+        """
         pf = self._m.project.fields
         body = {pf.request_payment: False}
-        self._call(lambda sf: sf.restful(f"sobjects/{self._m.project.object}/{project_id}", method="PATCH", json=body))
+        headers = {"If-Unmodified-Since": http_date(unmodified_since.astimezone(UTC), usegmt=True)}
+        path = f"sobjects/{self._m.project.object}/{project_id}"
+        self._call(lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers))
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""

@@ -176,3 +176,29 @@ def test_expired_salesforce_session_is_renewed_transparently(sandbox: Sandbox, w
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     assert "salesforce.session_expired" in worker.collect(proc)
+
+
+def test_two_workers_at_once_make_one_payment_and_one_link_per_request(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    sandbox.latency["stripe"] = 0.05  # widen the race between the two workers' link creation
+    projects = []
+    for i in range(24):
+        p = sandbox.add_project(f"T{i}", customer_email=f"t{i}@example.com", contract_amount=Decimal("5000"))
+        if i % 2:
+            sandbox.request_payment(p, type="progress", amount="300.00")  # both race at intake
+        else:
+            sandbox.create_payment(p, type="progress", amount="300.00")  # both race at the link
+        projects.append(p)
+    first, second = worker.start(), worker.start()
+    try:
+        assert wait_until(
+            lambda: len(sandbox.payments()) == 24 and all(p["status"] == "link_sent" for p in sandbox.payments()),
+            timeout=60,
+        )
+    finally:
+        for proc in (first, second):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (first, second):
+            proc.wait(timeout=15)
+            worker.collect(proc)
+    _assert_nothing_doubled(sandbox, projects)

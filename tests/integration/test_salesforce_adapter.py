@@ -472,3 +472,20 @@ def test_a_projects_payments_spread_over_several_pages_are_all_read(sandbox: San
 
     assert [r["Amount__c"] for r in project["Payments__r"]["records"]] == [1, 3]
     assert project["Payments__r"]["done"] is True
+
+
+def test_clearing_a_taken_requests_flag_leaves_a_project_changed_since_alone(sandbox: Sandbox):
+    crm = SalesforceCrm(settings=settings_for(sandbox), mapping=sandbox.mapping)
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com", contract_amount=Decimal("100"))
+    sandbox.request_payment(project, type="progress", amount="10.00")
+    [read] = crm.read_snapshot().project_requests
+    sandbox.clock.advance(timedelta(seconds=2))
+    sandbox.request_payment(project, type="progress", amount="20.00")  # staff asked again meanwhile
+
+    with pytest.raises(RetryableError):
+        crm.clear_request_flag(project, unmodified_since=read.last_modified)
+    assert sandbox.project(project)["request_payment"] is True
+
+    [fresh] = crm.read_snapshot().project_requests
+    crm.clear_request_flag(project, unmodified_since=fresh.last_modified)
+    assert sandbox.project(project)["request_payment"] is False

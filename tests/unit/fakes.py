@@ -34,7 +34,7 @@ class FakeCrm:
         self.created.extend(actions)
         return [WriteResult(record_id=f"new{i}") for i, _ in enumerate(actions)]
 
-    def clear_request_flag(self, project_id: str) -> None:
+    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime) -> None:
         self.cleared.append(project_id)
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
