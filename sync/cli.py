@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--mapping",
         type=Path,
-        default=Path("mappings/default.toml"),
+        default=None,
         help="the mapping whose objects the sandbox org has (default: mappings/default.toml)",
     )
     sandbox.add_argument(

@@ -58,7 +58,7 @@ class ProjectFields(_Strict):
 class PaymentFields(_Strict):
     project: Annotated[str, _f("reference", "write", reference_to="project")]
     type: Annotated[str, _f("picklist", "write")]
-    amount: Annotated[str, _f("currency", "write")]
+    amount: Annotated[str, _f("currency", "write", scale=4)]  # see requested_amount
     currency: Annotated[str, _f("string", "write", length=3)]
     description: Annotated[str, _f("string", "write", length=255)]
     status: Annotated[str, _f("picklist", "write")]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 
-from sync.sandbox.environment import Sandbox
+from sync.sandbox.environment import DEFAULT_MAPPING, Sandbox
 from sync.sandbox.seed import seed_projects
 
 
 def serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(
-        mapping_file=args.mapping.resolve(),
+        mapping_file=args.mapping.resolve() if args.mapping else DEFAULT_MAPPING,
         state_dir=args.db.resolve() if args.db else None,
         salesforce_port=args.salesforce_port,
         stripe_port=args.stripe_port,
@@ -24,8 +25,13 @@ def serve(args: argparse.Namespace) -> int:
         if not args.no_setup:
             sandbox.add_setup()
     env = sandbox.worker_env(POLL_INTERVAL_SECONDS="5")
-    args.env_out.write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
-    args.env_out.chmod(0o600)
+    settings_text = "".join(f"{k}={v}\n" for k, v in env.items())
+    _write_private(args.env_out, settings_text)
+    # With no .env here, write one too (the worker reads .env by itself), and remove it on the way out.
+    dotenv = Path(".env")
+    own_dotenv = not dotenv.exists()
+    if own_dotenv:
+        _write_private(dotenv, DOTENV_MARKER + settings_text)
     c = sandbox.credentials
     print(f"Salesforce org emulator: {sandbox.salesforce_url}  (HTTPS; CA certificate {sandbox.tls.ca_bundle})")
     print(f"  OAuth client credentials: client id {c.client_id}, client secret {c.client_secret}")
@@ -36,24 +42,40 @@ def serve(args: argparse.Namespace) -> int:
     print(f"State: {'SQLite files in ' + str(sandbox.dir) if args.db else 'in memory'}")
     if seeded:
         setup = "" if args.no_setup else " and an active Stripe Setup record (test mode)"
-        print(f"Seeded 4 projects{setup}; 'Kitchen remodel' has Request Payment ticked (a Deposit).")
+        print(f"Seeded 4 projects{setup}; 'Kitchen remodel' has Request Payment ticked (a Deposit):")
+        for name, record_id in vars(seeded).items():
+            print(f"  {name:<9} {record_id}")
     project = sandbox.mapping.project
-    print("Act as staff through the control API, e.g. tick Request Payment on a project:")
+    example = seeded.deck if seeded else "<Project Id>"
+    print("Act as staff through the control API, e.g. tick Request Payment on the deck project:")
     print(
         f"  curl -s --cacert {sandbox.tls.ca_bundle} -X PATCH "
-        f"{sandbox.salesforce_url}/__sandbox/records/{project.object}/<Id> "
+        f"{sandbox.salesforce_url}/__sandbox/records/{project.object}/{example} "
         f'-d \'{{"{project.fields.request_payment}": true, "{project.fields.requested_amount}": 1500, '
+        f'"{project.fields.request_type}": "{sandbox.mapping.payment.type.progress}", '
         f'"{project.fields.requested_at}": "2026-01-01T00:00:00Z"}}\''
     )
-    print(f"Worker settings written to {args.env_out}. In another terminal:")
-    print(f"  python -m sync --env-file {args.env_out} run --once")
+    print(f"Worker settings written to {args.env_out}" + (" and .env" if own_dotenv else "") + ". In another terminal:")
+    print("  python -m sync run --once" if own_dotenv else f"  python -m sync --env-file {args.env_out} run --once")
     print("Press Ctrl-C to stop.", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    sandbox.stop()
+    try:
+        stop.wait()
+    finally:
+        sandbox.stop()
+        if own_dotenv and dotenv.exists() and dotenv.read_text(encoding="utf-8").startswith(DOTENV_MARKER):
+            dotenv.unlink()
     return 0
+
+
+DOTENV_MARKER = "# Written by `python -m sync sandbox` for its emulators; removed when it stops.\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
 
 
 def _has_projects(sandbox: Sandbox) -> bool:

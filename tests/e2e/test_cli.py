@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -43,10 +44,11 @@ def test_demo_exits_0_when_every_expected_outcome_happened():
 
 
 def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
+    """In a folder with no .env, the sandbox writes one, so a plain `run --once` finds it."""
     env_file = tmp_path / "sandbox.env"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
-        cwd=REPO_ROOT,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -58,7 +60,16 @@ def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
         assert env_file.exists(), "the sandbox never wrote its settings"
         settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
 
-        run = _sync("--env-file", str(env_file), "run", "--once")
+        assert (tmp_path / ".env").exists()
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
+        run = subprocess.run(
+            [sys.executable, "-m", "sync", "run", "--once"],
+            cwd=tmp_path,
+            env=clean_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr
 
         control = settings["SALESFORCE_LOGIN_URL"] + "/__sandbox/query"
@@ -75,3 +86,21 @@ def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert "Salesforce org emulator: https://127.0.0.1:" in out and "Stripe API emulator:" in out
+    assert not (tmp_path / ".env").exists(), "the sandbox leaves no .env behind"
+
+
+def test_standalone_sandbox_never_overwrites_an_existing_env_file(tmp_path: Path):
+    (tmp_path / ".env").write_text("LOG_LEVEL=debug\n")
+    env_file = tmp_path / "sandbox.env"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)], cwd=tmp_path, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env_file.exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    assert (tmp_path / ".env").read_text() == "LOG_LEVEL=debug\n"

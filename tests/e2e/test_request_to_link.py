@@ -155,3 +155,15 @@ def test_requesting_again_on_the_project_makes_a_second_payment(sandbox: Sandbox
     worker.once()
     statuses = sorted(p["status"] for p in sandbox.payments())
     assert statuses == ["error", "link_sent"]
+
+
+def test_payment_created_with_too_precise_an_amount_is_refused_not_rounded(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    project = sandbox.add_project("Deck", customer_email="jo@example.com", contract_amount=Decimal("9800"))
+    payment_id = sandbox.create_payment(project, type="custom", amount="10.005")
+
+    assert worker.once().code == 0
+
+    payment = sandbox.payment(payment_id)
+    assert payment["status"] == "error" and "10.005 has more than 2 decimal places" in payment["sync_error"]
+    assert link_posts(sandbox) == []
