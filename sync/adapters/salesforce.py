@@ -239,7 +239,9 @@ class SalesforceCrm:
             pf.request_description: None,
         }
         # If staff changed the Project after we read it, Salesforce answers 412 and the whole graph
-        # rolls back: the next cycle reads the new request instead of clearing it unseen.
+        # rolls back: the next cycle reads the new request instead of clearing it unseen. Graph nodes
+        # are composite subrequests, which carry httpHeaders (developer.salesforce.com/docs/atlas.
+        # en-us.api_rest.meta/api_rest/resources_composite_graph.htm, requests_composite.htm).
         unmodified_since = http_date(action.project_last_modified.astimezone(UTC), usegmt=True)
         return {
             "graphId": f"g{index}",
