@@ -88,7 +88,6 @@ class SalesforceCrm:
         self._http = http or build_http_session(settings)
         self._token: AccessToken | None = None
         self._sf: simple_salesforce.Salesforce | None = None
-        self.api_calls = 0
 
     # --- session ---------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -112,7 +111,6 @@ class SalesforceCrm:
         """Run one API call; on an expired session log in again once and re-send it unchanged."""
         sf = self._sf or self._login()
         try:
-            self.api_calls += 1
             return fn(sf)
         except SalesforceExpiredSession:
             log.info("salesforce.session_expired")
@@ -120,7 +118,6 @@ class SalesforceCrm:
             raise _translate(exc) from exc
         sf = self._login()
         try:
-            self.api_calls += 1
             return fn(sf)
         except Exception as exc:
             raise _translate(exc) from exc
