@@ -10,10 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from sync.adapters.salesforce import SalesforceCrm
 from sync.core.actions import CreatePayment
@@ -24,6 +20,7 @@ from sync.ports import OutboundEmail, PaymentUpdate
 from sync.sandbox.environment import Sandbox
 from sync.settings import Settings
 from tests.integration.conftest import SentRequests, settings_for
+from tests.jwt_keys import key_and_certificate
 
 CrmFor = Callable[[Settings], SalesforceCrm]
 
@@ -274,28 +271,10 @@ def test_update_setup_writes_status_masked_error_and_verification_time(sandbox: 
 
 def jwt_app(sandbox: Sandbox, directory: Path) -> tuple[str, Path]:
     """Register a JWT app on the org with a fresh certificate; return its consumer key and private key file."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "crm-stripe-sync test")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    pem, certificate = key_and_certificate(directory, filename="server.key")
     consumer_key = "3MVG9jwtapp"
     sandbox.salesforce.register_jwt_app(
-        consumer_key=consumer_key,
-        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
-        username=sandbox.credentials.username,
-    )
-    pem = directory / "server.key"
-    pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        consumer_key=consumer_key, certificate_pem=certificate, username=sandbox.credentials.username
     )
     return consumer_key, pem
 
