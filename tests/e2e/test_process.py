@@ -202,3 +202,25 @@ def test_two_workers_at_once_make_one_payment_and_one_link_per_request(sandbox: 
             proc.wait(timeout=15)
             worker.collect(proc)
     _assert_nothing_doubled(sandbox, projects)
+
+
+def test_a_mapping_reading_the_customer_email_from_a_plain_field_works(tmp_path: Path):
+    text = (REPO_ROOT / "mappings" / "default.toml").read_text()
+    text = text.replace('customer_email = "Customer__r.Email"', 'customer_email = "Client_Email__c"')
+    text = text.replace('object = "Project__c"', 'object = "Site_Job__c"').replace(
+        'child_relationship = "Payments__r"', 'child_relationship = "Site_Payments__r"'
+    )
+    mapping = tmp_path / "plain-email.toml"
+    mapping.write_text(text)
+    with Sandbox(mapping_file=mapping) as sandbox:
+        worker = Worker(sandbox, tmp_path)
+        sandbox.add_setup()
+        project = sandbox.add_project("Garage", customer_email="kim@example.com", contract_amount=Decimal("8000"))
+        sandbox.request_payment(project, type="progress", amount="800.00")
+
+        assert worker.once().code == 0
+        assert worker.command("check").code == 0
+
+        [payment] = sandbox.payments()
+        assert payment["status"] == "link_sent" and payment["customer_email"] == "kim@example.com"
+        assert sandbox.outbox()[0]["to"] == ["kim@example.com"]

@@ -167,3 +167,16 @@ def test_payment_created_with_too_precise_an_amount_is_refused_not_rounded(sandb
     payment = sandbox.payment(payment_id)
     assert payment["status"] == "error" and "10.005 has more than 2 decimal places" in payment["sync_error"]
     assert link_posts(sandbox) == []
+
+
+def test_a_payment_whose_project_was_deleted_says_so(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    project = sandbox.add_project("Shed", customer_email="al@example.com", contract_amount=Decimal("3000"))
+    payment_id = sandbox.create_payment(project, type="custom", amount="300.00", customer_email="al@example.com")
+    sandbox.salesforce.delete_record(sandbox.mapping.project.object, project)
+
+    assert worker.once().code == 0
+
+    payment = sandbox.payment(payment_id)
+    assert payment["status"] == "error" and payment["sync_error"] == messages.PROJECT_NOT_FOUND
+    assert link_posts(sandbox) == []
