@@ -17,13 +17,24 @@ import pytest
 import stripe
 import typing_extensions
 from stripe.params import (
+    ChargeListParams,
+    ChargeRetrieveParams,
+    DisputeListParams,
+    DisputeRetrieveParams,
     EventListParams,
+    PaymentIntentListParams,
+    PaymentIntentRetrieveParams,
     PaymentLinkCreateParams,
     PaymentLinkListLineItemsParams,
     PaymentLinkListParams,
     PaymentLinkRetrieveParams,
     PaymentLinkUpdateParams,
+    RefundCreateParams,
+    RefundListParams,
+    RefundRetrieveParams,
+    RefundUpdateParams,
 )
+from stripe.params.checkout import SessionListParams, SessionRetrieveParams
 
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.httpserver import SandboxServer
@@ -54,7 +65,7 @@ def made() -> Iterator[dict[str, Any]]:
         client.v1.payment_links.update(link.id, params={"active": False})
         recurring = client.v1.payment_links.create(params=_subscription_link())
         item = client.v1.payment_links.line_items.list(link.id).data[0]
-        yield {
+        made = {
             "payment_link": link.to_dict(),
             "subscription_link": recurring.to_dict(),
             "item": item.to_dict(),
@@ -64,8 +75,38 @@ def made() -> Iterator[dict[str, Any]]:
             "account": client.v1.accounts.retrieve_current().to_dict(),
             "events": [event.to_dict() for event in client.v1.events.list().data],
         }
+        made.update(_payments(emulator, client))
+        yield made
     finally:
         server.stop()
+
+
+def _payments(emulator: StripeEmulator, client: stripe.StripeClient) -> dict[str, Any]:
+    """A declined then successful payment on a link with every option, refunds, and a dispute."""
+    link = client.v1.payment_links.create(params=_everything_link())
+    declined = emulator.pay(link.url, card="4000000000000002")
+    failed_intent = client.v1.payment_intents.retrieve(declined["payment_intent"]["id"]).to_dict()
+    paid = emulator.pay(link.url)
+    refund = client.v1.refunds.create(params={"charge": paid["charge"]["id"], "amount": 100, "metadata": {"a": "b"}})
+    pending = emulator.refund(paid["charge"]["id"], amount=100, status="pending")["refund"]["id"]
+    pending_body = client.v1.refunds.retrieve(pending).to_dict()
+    emulator.fail_refund(pending)
+    dispute = emulator.dispute(paid["charge"]["id"])["dispute"]["id"]
+    emulator.close_dispute(dispute, won=True)
+    session = client.v1.checkout.sessions.retrieve(paid["checkout_session"]["id"])
+    return {
+        "checkout.session": session.to_dict(),
+        "payment_intent": client.v1.payment_intents.retrieve(paid["payment_intent"]["id"]).to_dict(),
+        "failed_intent": failed_intent,
+        "charge": client.v1.charges.retrieve(paid["charge"]["id"]).to_dict(),
+        "expanded_charge": client.v1.charges.retrieve(paid["charge"]["id"], params={"expand": ["refunds"]}).to_dict(),
+        "failed_charge": client.v1.charges.retrieve(declined["charge"]["id"]).to_dict(),
+        "refund": refund.to_dict(),
+        "pending_refund": pending_body,
+        "failed_refund": client.v1.refunds.retrieve(pending).to_dict(),
+        "dispute": client.v1.disputes.retrieve(dispute).to_dict(),
+        "payment_events": [event.to_dict() for event in client.v1.events.list(params={"limit": 100}).data],
+    }
 
 
 def _everything_link() -> dict[str, Any]:
@@ -219,6 +260,123 @@ def test_events_have_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, 
     assert sorted(created["data"]["object"]) == sorted(fixtures["payment_link"])
 
 
+# --- payments: sessions, intents, charges, refunds, disputes and their events ------------------
+
+
+def sdk_fields(resource: type) -> set[str]:
+    """The attributes a stripe-python resource class declares (its documented response fields)."""
+    return {name for name in resource.__annotations__ if not name.isupper()}
+
+
+def test_checkout_session_has_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, Any]) -> None:
+    nested = (
+        "automatic_tax",
+        "consent_collection",
+        "custom_text",
+        "customer_details",
+        "invoice_creation",
+        "phone_number_collection",
+        "shipping_address_collection",
+        "total_details",
+        "adaptive_pricing",
+        "managed_payments",
+    )
+    session, official = made["checkout.session"], fixtures["checkout.session"]
+    assert_same_shape(session, official, nested)
+    assert sorted(session["collected_information"]) == sorted(official["collected_information"])
+
+
+def test_payment_intent_has_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, Any]) -> None:
+    official = fixtures["payment_intent"]
+    assert_same_shape(made["payment_intent"], official, ("amount_details",))
+    assert sorted(made["payment_intent"]["transfer_data"]) == sorted(official["transfer_data"])
+    failed = made["failed_intent"]
+    assert sorted(failed) == sorted(official)
+    error = failed["last_payment_error"]
+    assert set(error) <= sdk_fields(stripe.PaymentIntent.LastPaymentError)
+    assert {"charge", "code", "decline_code", "doc_url", "message", "payment_method", "type"} <= set(error)
+    assert_same_shape(error["payment_method"], fixtures["payment_method"], ("billing_details",))
+    assert sorted(error["payment_method"]["card"]) == sorted(fixtures["payment_method"]["card"])
+
+
+def test_charge_has_the_fixture_keys_and_refunds_only_when_expanded(
+    made: dict[str, Any], fixtures: dict[str, Any]
+) -> None:
+    official = fixtures["charge"]
+    for charge in (made["charge"], made["failed_charge"]):
+        # The fixture shows `refunds`; since API 2022-11-15 it is there only when expanded.
+        assert sorted(charge) == sorted(set(official) - {"refunds"})
+        assert key_paths(charge["billing_details"]) == key_paths(official["billing_details"])
+        assert sorted(charge["payment_method_details"]["card"]) == sorted(official["payment_method_details"]["card"])
+        # Real card charges also carry Radar's `risk_level`, which the fixture leaves out.
+        assert set(official["outcome"]) <= set(charge["outcome"]) <= sdk_fields(stripe.Charge.Outcome)
+    expanded = made["expanded_charge"]
+    assert sorted(expanded) == sorted(official)
+    assert sorted(expanded["refunds"]) == sorted(official["refunds"])
+    assert sorted(expanded["refunds"]["data"][-1]) == sorted(fixtures["refund"])  # the succeeded one
+
+
+def test_refund_has_the_fixture_keys_and_state_keys_only_in_that_state(
+    made: dict[str, Any], fixtures: dict[str, Any]
+) -> None:
+    official = fixtures["refund"]
+    assert_same_shape(made["refund"], official, ("destination_details",))
+    assert set(made["pending_refund"]) == set(official) | {"pending_reason"}
+    assert set(made["failed_refund"]) == set(official) | {"failure_reason", "failure_balance_transaction"}
+    assert set(made["failed_refund"]) <= sdk_fields(stripe.Refund)
+
+
+def test_dispute_has_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, Any]) -> None:
+    dispute = made["dispute"]
+    assert_same_shape(dispute, fixtures["dispute"], ("evidence", "evidence_details", "payment_method_details"))
+    assert [sorted(t) for t in dispute["balance_transactions"]] == [sorted(fixtures["balance_transaction"])] * 2
+
+
+def test_payment_events_have_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, Any]) -> None:
+    objects = {
+        "checkout.session": fixtures["checkout.session"],
+        "payment_intent": fixtures["payment_intent"],
+        "charge": {k: v for k, v in fixtures["charge"].items() if k != "refunds"},
+        "refund": fixtures["refund"],
+        "dispute": fixtures["dispute"],
+        "payment_link": fixtures["payment_link"],
+    }
+    seen = set()
+    for event in made["payment_events"]:
+        assert sorted(event) == sorted(fixtures["event"]), event["type"]
+        assert sorted(event["request"]) == sorted(fixtures["event"]["request"])
+        expected = ["object", "previous_attributes"] if event["type"].endswith(".updated") else ["object"]
+        if event["type"] == "charge.refunded":
+            expected = ["object", "previous_attributes"]
+        assert sorted(event["data"]) == expected, event["type"]
+        body = event["data"]["object"]
+        state_keys = (
+            {"pending_reason", "failure_reason", "failure_balance_transaction"} if body["object"] == "refund" else set()
+        )
+        assert set(body) - state_keys == set(objects[body["object"]]), event["type"]
+        seen.add(event["type"])
+    assert {
+        "payment_intent.created",
+        "charge.failed",
+        "payment_intent.payment_failed",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "checkout.session.completed",
+        "charge.updated",
+        "refund.created",
+        "charge.refunded",
+        "refund.failed",
+        "refund.updated",
+        "charge.refund.updated",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    } <= seen
+    # Every type recorded is one Stripe defines (stripe-python's list of event types).
+    assert seen <= set(typing.get_args(typing.get_type_hints(stripe.Event)["type"]))
+
+
 # --- parameter names against stripe-python's TypedDicts ---------------------------------------
 
 
@@ -285,6 +443,18 @@ def _compare_obj(spec: Obj, typed_dict: type, path: str) -> None:
         (param_specs.PAYMENT_LINK_LINE_ITEMS, PaymentLinkListLineItemsParams),
         (param_specs.RETRIEVE, PaymentLinkRetrieveParams),
         (param_specs.EVENT_LIST, EventListParams),
+        (param_specs.CHECKOUT_SESSION_LIST, SessionListParams),
+        (param_specs.RETRIEVE, SessionRetrieveParams),
+        (param_specs.PAYMENT_INTENT_RETRIEVE, PaymentIntentRetrieveParams),
+        (param_specs.PAYMENT_INTENT_LIST, PaymentIntentListParams),
+        (param_specs.RETRIEVE, ChargeRetrieveParams),
+        (param_specs.CHARGE_LIST, ChargeListParams),
+        (param_specs.REFUND_CREATE, RefundCreateParams),
+        (param_specs.REFUND_UPDATE, RefundUpdateParams),
+        (param_specs.REFUND_LIST, RefundListParams),
+        (param_specs.RETRIEVE, RefundRetrieveParams),
+        (param_specs.DISPUTE_LIST, DisputeListParams),
+        (param_specs.RETRIEVE, DisputeRetrieveParams),
     ],
 )
 def test_accepts_exactly_the_parameters_stripe_python_declares(spec: Obj, typed_dict: type) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from ..clock import SandboxClock
 from ..db import Database
 from ..httpserver import Request, Response
-from . import account_object, control, errors, handlers, ids, store
+from . import account_object, control, errors, handlers, ids, payment_handlers, store
+from .actions import Actions
 from .forms import FormError, decode_form
 
 # The version stripe-python 16.1.0 pins; also this account's default version (events carry it).
@@ -40,7 +41,7 @@ def _route(method: str, template: str, handler: Callable[[handlers.Call], dict[s
     return Route(method, pattern, template, handler)
 
 
-class StripeEmulator:
+class StripeEmulator(Actions):
     """A stateful stand-in for `api.stripe.com` that stripe-python talks to unchanged.
 
     Set `base_url` to the server's URL once it runs; payment-link URLs point at
@@ -85,6 +86,18 @@ class StripeEmulator:
             _route("GET", "/v1/products/{id}", handlers.retrieve_product),
             _route("GET", "/v1/events", handlers.list_events),
             _route("GET", "/v1/events/{id}", handlers.retrieve_event),
+            _route("GET", "/v1/checkout/sessions", payment_handlers.list_checkout_sessions),
+            _route("GET", "/v1/checkout/sessions/{id}", payment_handlers.retrieve_checkout_session),
+            _route("GET", "/v1/payment_intents", payment_handlers.list_payment_intents),
+            _route("GET", "/v1/payment_intents/{id}", payment_handlers.retrieve_payment_intent),
+            _route("GET", "/v1/charges", payment_handlers.list_charges),
+            _route("GET", "/v1/charges/{id}", payment_handlers.retrieve_charge),
+            _route("POST", "/v1/refunds", payment_handlers.create_refund),
+            _route("GET", "/v1/refunds", payment_handlers.list_refunds),
+            _route("GET", "/v1/refunds/{id}", payment_handlers.retrieve_refund),
+            _route("POST", "/v1/refunds/{id}", payment_handlers.update_refund),
+            _route("GET", "/v1/disputes", payment_handlers.list_disputes),
+            _route("GET", "/v1/disputes/{id}", payment_handlers.retrieve_dispute),
         ]
 
     # --- control API (Python) ------------------------------------------------------------------
@@ -245,6 +258,7 @@ class StripeEmulator:
                     account_id=self.account_id,
                     account_api_version=self.api_version,
                     link_url=self._link_url(request),
+                    base_url=self.base_for(request),
                 )
                 status, body = 200, json.dumps(route.handler(call), indent=2).encode()
         except errors.StripeError as exc:
@@ -298,8 +312,15 @@ class StripeEmulator:
             return record["status"], record["body"].encode(), headers
 
     def _link_url(self, request: Request) -> Callable[[str], str]:
-        base = self.base_url or f"http://{request.header('Host') or '127.0.0.1'}"
+        base = self.base_for(request)
         return lambda token: f"{base.rstrip('/')}/__sandbox/pay/{token}"
+
+    def base_for(self, request: Request | None) -> str:
+        """The emulator's own URL: `base_url` once set, else the request's Host."""
+        if self.base_url:
+            return self.base_url
+        host = request.header("Host") if request is not None else None
+        return f"http://{host or '127.0.0.1'}"
 
 
 def _api_key(request: Request) -> str | None:

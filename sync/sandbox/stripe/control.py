@@ -2,6 +2,17 @@
 
 Mirrors the Python methods of `StripeEmulator` so a worker process under test can be set up and
 inspected from outside. Keys go in request bodies only and are never echoed back.
+
+Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when objects are made,
+404 for an unknown object, 409 when Stripe would refuse, 400 for a malformed request):
+  POST /__sandbox/pay                       {link, card?, email?, name?, new_session?}
+  POST /__sandbox/refunds                   {charge_or_payment_intent, amount?, reason?, status?}
+  POST /__sandbox/refunds/{id}/settle
+  POST /__sandbox/refunds/{id}/fail         {failure_reason?}
+  POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
+  POST /__sandbox/disputes/{id}/close       {won}
+Pages: GET/POST /__sandbox/pay/{token} (the hosted page; its form posts `card` and `email`) and
+GET /__sandbox/receipts/{charge_id} (a charge's `receipt_url`).
 """
 
 from __future__ import annotations
@@ -9,8 +20,10 @@ from __future__ import annotations
 import html
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from ..httpserver import Request, Response
+from . import errors, receipts
 
 if TYPE_CHECKING:
     from .app import StripeEmulator
@@ -50,9 +63,87 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return Response.json({"data": data})
             case "GET", ["pay", token]:
                 return _hosted_page(emulator, token)
+            case "POST", ["pay", token]:
+                return _submit_payment_form(emulator, token, request)
+            case "POST", ["pay"]:
+                body = _fields(request, required=("link",), optional=("card", "email", "name", "new_session"))
+                link = body.pop("link")
+                return Response.json(emulator.pay(_text(link, "link"), **_pay_options(body), request=request), 201)
+            case "POST", ["refunds"]:
+                body = _fields(request, required=("charge_or_payment_intent",), optional=("amount", "reason", "status"))
+                target = _text(body.pop("charge_or_payment_intent"), "charge_or_payment_intent")
+                result = emulator.refund(target, **_refund_options(body), request=request)
+                return Response.json(result, status=201)
+            case "POST", ["refunds", refund_id, "settle"]:
+                _fields(request)
+                return Response.json(emulator.settle_refund(refund_id, request=request))
+            case "POST", ["refunds", refund_id, "fail"]:
+                body = _fields(request, optional=("failure_reason",))
+                reason = _text(body.get("failure_reason", "expired_or_canceled_card"), "failure_reason")
+                return Response.json(emulator.fail_refund(refund_id, failure_reason=reason, request=request))
+            case "POST", ["disputes"]:
+                body = _fields(request, required=("charge_or_payment_intent",), optional=("reason", "amount"))
+                target = _text(body["charge_or_payment_intent"], "charge_or_payment_intent")
+                reason = _text(body.get("reason", "fraudulent"), "reason")
+                amount = _amount(body.get("amount"))
+                return Response.json(emulator.dispute(target, reason=reason, amount=amount, request=request), 201)
+            case "POST", ["disputes", dispute_id, "close"]:
+                won = _fields(request, required=("won",))["won"]
+                if not isinstance(won, bool):
+                    raise TypeError("won must be true or false")
+                return Response.json(emulator.close_dispute(dispute_id, won=won, request=request))
+            case "GET", ["receipts", charge_id]:
+                return _receipt(emulator, charge_id)
+    except errors.ActionError as exc:
+        return Response.json({"error": str(exc)}, status=exc.status)
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         return Response.json({"error": f"bad control request: {exc}"}, status=400)
     return Response.json({"error": f"no control route {method} {request.path}"}, status=404)
+
+
+def _fields(request: Request, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON body (may be empty when nothing is required), refusing missing and unknown fields."""
+    body = _body(request) if request.body or required else {}
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    return body
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string")
+    return value
+
+
+def _amount(value: Any) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise TypeError("amount must be an integer in minor units")
+    return value
+
+
+def _pay_options(body: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("card", "email", "name"):
+        if body.get(name) is not None:
+            options[name] = _text(body[name], name)
+    if "new_session" in body:
+        if not isinstance(body["new_session"], bool):
+            raise TypeError("new_session must be true or false")
+        options["new_session"] = body["new_session"]
+    return options
+
+
+def _refund_options(body: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {"amount": _amount(body.get("amount"))}
+    if body.get("reason") is not None:
+        options["reason"] = _text(body["reason"], "reason")
+    if "status" in body:
+        options["status"] = _text(body["status"], "status")
+    return options
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -66,7 +157,7 @@ def _hosted_page(emulator: StripeEmulator, token: str) -> Response:
     """A bare stand-in for buy.stripe.com: what is for sale, or the link's inactive message."""
     link = emulator.payment_link_by_token(token)
     if link is None:
-        return Response(status=404, body=b"<h1>Not found</h1>", headers={"Content-Type": "text/html"})
+        return _html("<h1>Not found</h1>", status=404)
     if not link["active"]:
         message = link["inactive_message"] or "This link is no longer active."
         body = f"<h1>Inactive</h1><p class='inactive-message'>{html.escape(message)}</p>"
@@ -76,6 +167,40 @@ def _hosted_page(emulator: StripeEmulator, token: str) -> Response:
             f"{html.escape(item['description'] or '')} × {item['quantity']}</li>"
             for item in link["line_items"]
         )
-        body = f"<h1>Pay</h1><ul>{rows}</ul>"
-    page = f"<!doctype html><html><body data-payment-link='{link['id']}'>{body}</body></html>"
-    return Response(status=200, body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+        form = (
+            f"<form method='post' action='/__sandbox/pay/{html.escape(token)}'>"
+            "<input name='email' type='email' placeholder='Email'>"
+            "<input name='card' value='4242424242424242' placeholder='Card number'>"
+            "<button type='submit'>Pay</button></form>"
+        )
+        body = f"<h1>Pay</h1><ul>{rows}</ul>{form}"
+    return _html(f"<!doctype html><html><body data-payment-link='{link['id']}'>{body}</body></html>")
+
+
+def _submit_payment_form(emulator: StripeEmulator, token: str, request: Request) -> Response:
+    """The hosted page's form posted (`card`, optional `email`): the outcome as a small page."""
+    form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", errors="replace")).items()}
+    try:
+        result = emulator.pay(
+            token, card=form.get("card", "4242424242424242"), email=form.get("email"), request=request
+        )
+    except errors.ActionNotFound:
+        return _html("<h1>Not found</h1>", status=404)
+    except ValueError as exc:  # an inactive link or an unknown card: the page says so
+        return _html(f"<h1>Payment not possible</h1><p class='error'>{html.escape(str(exc))}</p>", status=409)
+    if result["error"] is not None:
+        message = html.escape(result["error"]["message"])
+        return _html(f"<h1>Payment failed</h1><p class='error'>{message}</p>", status=402)
+    receipt = html.escape(result["charge"]["receipt_url"])
+    return _html(f"<h1>Payment succeeded</h1><p><a class='receipt' href='{receipt}'>Receipt</a></p>")
+
+
+def _receipt(emulator: StripeEmulator, charge_id: str) -> Response:
+    charge = emulator.get_object(charge_id)
+    if charge is None or charge["object"] != "charge" or charge["receipt_url"] is None:
+        return _html("<h1>Not found</h1>", status=404)
+    return _html(receipts.page(charge))
+
+
+def _html(page: str, *, status: int = 200) -> Response:
+    return Response(status=status, body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})

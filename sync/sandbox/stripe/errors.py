@@ -136,3 +136,16 @@ def idempotency_in_flight(key: str) -> StripeError:
         code="idempotency_key_in_use",
         headers={"Stripe-Should-Retry": "true"},
     )
+
+
+class ActionError(ValueError):
+    """A control action (a customer on the hosted page, staff in the Dashboard) that cannot happen.
+
+    A ValueError in Python; the control API answers with `status` and the message as JSON.
+    """
+
+    status = 409
+
+
+class ActionNotFound(ActionError):
+    status = 404

@@ -16,6 +16,12 @@ _BODY_LENGTH = {
     "li": 24,
     "acct": 16,
     "req": 14,
+    "pi": 24,
+    "ch": 24,
+    "pm": 24,
+    "re": 24,
+    "dp": 24,
+    "txn": 24,
 }
 
 KEY_MODES = {"sk_test_": "test", "rk_test_": "test", "sk_live_": "live", "rk_live_": "live"}
@@ -25,6 +31,17 @@ def new_id(prefix: str) -> str:
     """Return a fresh random id such as `plink_1Pgc78B7WZ01zgkWC75kX0jg`."""
     body = "".join(secrets.choice(_ALPHABET) for _ in range(_BODY_LENGTH[prefix]))
     return f"{prefix}_{body}"
+
+
+def new_session_id(mode: str) -> str:
+    """Return a Checkout Session id; real ones are `cs_test_a1` or `cs_live_a1` plus 56 characters."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(56))
+    return f"cs_{mode}_a1{body}"
+
+
+def new_client_secret(intent_id: str) -> str:
+    """Return a PaymentIntent client secret (`pi_..._secret_...`, as in the official fixture)."""
+    return f"{intent_id}_secret_" + "".join(secrets.choice(_ALPHABET) for _ in range(25))
 
 
 def new_link_token(mode: str) -> str:

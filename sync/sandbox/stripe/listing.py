@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import errors
+from .schema import UNSET
 
 
 def page(
@@ -28,7 +29,9 @@ def page(
     list); it returns the index of the first item that comes after the cursor.
     """
     if "starting_after" in params and "ending_before" in params:
-        raise errors.parameters_exclusive(["ending_before", "starting_after"])
+        # The live API's text, quoted in github.com/stripe/stripe-python/issues/585 and
+        # arlyon/async-stripe#753; it carries no code or param there.
+        raise errors.invalid("Received both starting_after and ending_before parameters. Please pass in only one.")
     limit = params.get("limit", 10)
     ids = [item["id"] for item in items]
 
@@ -55,6 +58,21 @@ def page(
         chunk = list(items[:limit])
         has_more = limit < len(items)
     return {"object": "list", "data": chunk, "has_more": has_more, "url": url}
+
+
+def created_matches(created: Any, value: int) -> bool:
+    """Whether a `created` timestamp passes a list's `created=` or `created[gt|gte|lt|lte]=` filter."""
+    if created is None:
+        return True
+    if isinstance(created, int):
+        return value == created
+    bounds = {
+        "gt": lambda v: value > v,
+        "gte": lambda v: value >= v,
+        "lt": lambda v: value < v,
+        "lte": lambda v: value <= v,
+    }
+    return all(bounds[op](limit) for op, limit in created.items() if limit is not UNSET)
 
 
 def split_expand(expand: list[str], *, prefix: str = "") -> set[str]:

@@ -244,3 +244,38 @@ RETRIEVE = obj(expand=EXPAND)
 PAYMENT_LINK_LIST = obj(active=Bool(), **_PAGE)
 PAYMENT_LINK_LINE_ITEMS = obj(**_PAGE)
 EVENT_LIST = obj(created=IntOrRange(), delivery_success=Bool(), type=Str(), types=Arr(Str(), 20), **_PAGE)
+
+# --- payments: Checkout Sessions, PaymentIntents, Charges, Refunds, Disputes -------------------
+
+_CREATED = IntOrRange()
+CHECKOUT_SESSION_LIST = obj(
+    created=_CREATED,
+    customer=Str(),
+    customer_account=Str(),
+    customer_details=obj(("email",), email=Str()),
+    payment_intent=Str(),
+    payment_link=Str(),
+    status=enum("complete", "expired", "open"),
+    subscription=Str(),
+    **_PAGE,
+)
+PAYMENT_INTENT_RETRIEVE = obj(client_secret=Str(), expand=EXPAND)
+PAYMENT_INTENT_LIST = obj(created=_CREATED, customer=Str(), customer_account=Str(), **_PAGE)
+CHARGE_LIST = obj(created=_CREATED, customer=Str(), payment_intent=Str(), transfer_group=Str(), **_PAGE)
+REFUND_CREATE = obj(
+    amount=Int(),
+    charge=Str(),
+    currency=Str(),
+    customer=Str(),
+    expand=EXPAND,
+    instructions_email=Str(),
+    metadata=Metadata(),
+    origin=enum("customer_balance"),
+    payment_intent=Str(),
+    reason=enum("duplicate", "fraudulent", "requested_by_customer"),
+    refund_application_fee=Bool(),
+    reverse_transfer=Bool(),
+)
+REFUND_UPDATE = obj(expand=EXPAND, metadata=Metadata())
+REFUND_LIST = obj(charge=Str(), created=_CREATED, payment_intent=Str(), **_PAGE)
+DISPUTE_LIST = obj(charge=Str(), created=_CREATED, payment_intent=Str(), **_PAGE)

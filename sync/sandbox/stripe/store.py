@@ -69,6 +69,7 @@ class Stored:
     seq: int
     body: dict[str, Any]
     internal: dict[str, Any]
+    mode: str = "test"
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -123,14 +124,14 @@ def get_object(
     row = conn.execute("SELECT * FROM objects WHERE id = ?", (object_id,)).fetchone()
     if row is None or (type is not None and row["type"] != type) or (mode is not None and row["mode"] != mode):
         return None
-    return Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]))
+    return _stored(row)
 
 
 def find_by_internal(conn: sqlite3.Connection, type: str, field: str, value: str) -> Stored | None:
     row = conn.execute(
         "SELECT * FROM objects WHERE type = ? AND json_extract(internal, ?) = ?", (type, f"$.{field}", value)
     ).fetchone()
-    return None if row is None else Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]))
+    return None if row is None else _stored(row)
 
 
 def list_objects(conn: sqlite3.Connection, type: str, *, mode: str | None = None) -> list[Stored]:
@@ -139,7 +140,11 @@ def list_objects(conn: sqlite3.Connection, type: str, *, mode: str | None = None
     if mode is not None:
         sql, args = sql + " AND mode = ?", [*args, mode]
     rows = conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
-    return [Stored(r["seq"], json.loads(r["body"]), json.loads(r["internal"])) for r in rows]
+    return [_stored(r) for r in rows]
+
+
+def _stored(row: sqlite3.Row) -> Stored:
+    return Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]), row["mode"])
 
 
 def insert_event(conn: sqlite3.Connection, event: dict[str, Any], *, mode: str) -> None:
