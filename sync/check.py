@@ -14,6 +14,7 @@ from sync.mapping import (
     Mapping,
     PaymentFields,
     ProjectFields,
+    RefundFields,
     SetupFields,
     field_specs,
     load_mapping,
@@ -55,6 +56,7 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
     sections = (
         ("Project", mapping.project.object, mapping.project.fields, ProjectFields, False),
         ("Payment", mapping.payment.object, mapping.payment.fields, PaymentFields, True),
+        ("Refund", mapping.refund.object, mapping.refund.fields, RefundFields, True),
         ("Stripe Setup", mapping.setup.object, mapping.setup.fields, SetupFields, False),
     )
     for label, obj, names, model, creates in sections:

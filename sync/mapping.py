@@ -70,6 +70,30 @@ class PaymentFields(_Strict):
     last_sent_at: Annotated[str, _f("datetime", "write")]
     sync_error: Annotated[str, _f("textarea", "write", length=32768)]
     last_synced_at: Annotated[str, _f("datetime", "write")]
+    # Outcomes read back from Stripe (the worker writes them; staff read them).
+    checkout_session_id: Annotated[str, _f("string", "write", length=255)]
+    payment_intent_id: Annotated[str, _f("string", "write", length=255)]
+    charge_id: Annotated[str, _f("string", "write", length=255)]
+    amount_paid: Annotated[str, _f("currency", "write")]
+    paid_at: Annotated[str, _f("datetime", "write")]
+    receipt_url: Annotated[str, _f("url", "write", length=1000)]
+    amount_refunded: Annotated[str, _f("currency", "write")]
+    last_failure_code: Annotated[str, _f("string", "write", length=255)]
+    last_failure: Annotated[str, _f("textarea", "write", length=32768)]
+    dispute_id: Annotated[str, _f("string", "write", length=255)]
+    dispute_status: Annotated[str, _f("string", "write", length=255)]
+    dispute_reason: Annotated[str, _f("string", "write", length=255)]
+    amount_disputed: Annotated[str, _f("currency", "write")]
+
+
+class RefundFields(_Strict):
+    payment: Annotated[str, _f("reference", "write", reference_to="payment")]
+    amount: Annotated[str, _f("currency", "write", scale=4)]  # blank: all that is still refundable
+    reason: Annotated[str, _f("string", "write", length=255)]
+    status: Annotated[str, _f("picklist", "write")]
+    source: Annotated[str, _f("picklist", "write")]
+    stripe_refund_id: Annotated[str, _f("string", "write", length=255, unique_external_id=True)]
+    failure_reason: Annotated[str, _f("textarea", "write", length=32768)]
 
 
 class SetupFields(_Strict):
@@ -82,6 +106,8 @@ class SetupFields(_Strict):
     connection_status: Annotated[str, _f("picklist", "write")]
     last_verified_at: Annotated[str, _f("datetime", "write")]
     last_error: Annotated[str, _f("textarea", "write", length=32768)]
+    # The id of the newest Stripe event applied: a restart on a fresh host resumes from it.
+    events_cursor: Annotated[str, _f("string", "write", length=255)]
 
 
 class PaymentStatuses(_Strict):
@@ -101,6 +127,19 @@ class PaymentTypes(_Strict):
     progress: str = "Progress"
     final: str = "Final"
     custom: str = "Custom"
+
+
+class RefundStatuses(_Strict):
+    requested: str = "Requested"
+    pending: str = "Pending"
+    succeeded: str = "Succeeded"
+    failed: str = "Failed"
+    canceled: str = "Canceled"
+
+
+class RefundSources(_Strict):
+    crm: str = "CRM"
+    stripe_dashboard: str = "Stripe Dashboard"
 
 
 class SetupModes(_Strict):
@@ -129,6 +168,15 @@ class PaymentMapping(_Strict):
     type: PaymentTypes = PaymentTypes()
 
 
+class RefundMapping(_Strict):
+    object: str
+    # The Payment's child relationship name for its Refunds, used in subqueries.
+    child_relationship: str
+    fields: RefundFields
+    status: RefundStatuses = RefundStatuses()
+    source: RefundSources = RefundSources()
+
+
 class SetupMapping(_Strict):
     object: str
     fields: SetupFields
@@ -142,6 +190,7 @@ class Mapping(_Strict):
     namespace: str = ""
     project: ProjectMapping
     payment: PaymentMapping
+    refund: RefundMapping
     setup: SetupMapping
 
     @field_validator("namespace")
@@ -156,7 +205,7 @@ class Mapping(_Strict):
         if not self.namespace:
             return self
         data = self.model_dump()
-        for section in ("project", "payment", "setup"):
+        for section in ("project", "payment", "refund", "setup"):
             part = data[section]
             part["object"] = qualify(part["object"], self.namespace)
             if "child_relationship" in part:

@@ -35,6 +35,22 @@ class PaymentType(StrEnum):
     CUSTOM = "custom"
 
 
+class RefundStatus(StrEnum):
+    """The worker's names for Refund statuses; the mapping file gives the CRM's words."""
+
+    REQUESTED = "requested"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+
+class RefundSource(StrEnum):
+    CRM = "crm"
+    STRIPE_DASHBOARD = "stripe_dashboard"
+
+
 class StripeMode(StrEnum):
     TEST = "test"
     LIVE = "live"
@@ -64,8 +80,20 @@ class ProjectRequest(_Value):
     payments: tuple[ExistingPayment, ...] = ()
 
 
+class RefundRecord(_Value):
+    """A Refund record under a Payment."""
+
+    id: str
+    amount: Decimal | None
+    reason: str | None
+    status: RefundStatus
+    source: RefundSource | None
+    stripe_refund_id: str | None
+    failure_reason: str | None
+
+
 class Payment(_Value):
-    """A Payment record of the Project's Payments related list."""
+    """A Payment record of the Project's Payments related list, with what Stripe told us so far."""
 
     id: str
     project_id: str | None
@@ -83,6 +111,20 @@ class Payment(_Value):
     link_revision: int
     sync_error: str | None
     last_modified: datetime
+    checkout_session_id: str | None = None
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    amount_paid: Decimal | None = None
+    paid_at: datetime | None = None
+    receipt_url: str | None = None
+    amount_refunded: Decimal | None = None
+    last_failure_code: str | None = None
+    last_failure: str | None = None
+    dispute_id: str | None = None
+    dispute_status: str | None = None
+    dispute_reason: str | None = None
+    amount_disputed: Decimal | None = None
+    refunds: tuple[RefundRecord, ...] = ()
 
 
 class StripeSetup(_Value):
@@ -98,6 +140,7 @@ class StripeSetup(_Value):
     connection_status: str | None
     last_error: str | None
     last_modified: datetime
+    events_cursor: str | None = None
 
 
 class CrmSnapshot(_Value):
@@ -114,3 +157,70 @@ class CreatedLink(_Value):
     id: str
     url: str
     active: bool
+
+
+# --- what Stripe says about a Payment (read by the payments adapter, in our own terms) ----------
+
+
+class StripeRefund(_Value):
+    id: str
+    amount_minor: int
+    status: str  # Stripe's word: pending, requires_action, succeeded, failed, canceled
+    reason: str | None
+    failure_reason: str | None
+    crm_refund_id: str | None  # set on refunds the CRM asked for; absent on Dashboard refunds
+
+
+class StripeDispute(_Value):
+    id: str
+    amount_minor: int
+    status: str  # Stripe's word: needs_response, under_review, won, lost, warning_*
+    reason: str | None
+    created: int
+
+
+class AttemptFailure(_Value):
+    """The last failed payment attempt on a link (the PaymentIntent's last_payment_error)."""
+
+    code: str
+    decline_code: str | None
+    message: str | None
+
+
+class StripePaymentState(_Value):
+    """Everything Stripe holds about one Payment's link, read afresh (events are only triggers)."""
+
+    payment_link_id: str
+    currency: str | None = None
+    checkout_session_id: str | None = None
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    paid: bool = False
+    amount_paid_minor: int | None = None
+    paid_at: datetime | None = None
+    receipt_url: str | None = None
+    payer: str | None = None  # the customer's name or email as they gave it at checkout
+    amount_refunded_minor: int = 0
+    refunds: tuple[StripeRefund, ...] | None = None  # None: not read this time
+    disputes: tuple[StripeDispute, ...] = ()
+    last_failure: AttemptFailure | None = None
+
+
+class StripeEventRef(_Value):
+    """One Stripe event, reduced to what tells the worker which Payment it concerns."""
+
+    id: str
+    type: str
+    created: int
+    payment_id: str | None  # from the metadata the worker put on the link and PaymentIntent
+    payment_intent_id: str | None
+    refund_related: bool = False
+
+
+class EventBatch(_Value):
+    """Events after a cursor, oldest first; `newest_id` is where the next poll starts."""
+
+    events: tuple[StripeEventRef, ...]
+    newest_id: str | None
+    cursor_lost: bool = False  # the saved cursor was unknown to Stripe (past retention, or edited)
+    more: bool = False  # the batch was cut at its size limit: poll again soon

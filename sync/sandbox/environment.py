@@ -259,6 +259,27 @@ class Sandbox:
             out.append(record)
         return out
 
+    def refunds(self) -> list[dict[str, Any]]:
+        """Every Refund record, by logical field name, with `status` and `source` as the worker's names."""
+        r = self.mapping.refund
+        names = r.fields.model_dump()
+        fields = ", ".join(["Id", *names.values()])
+        rows = self.salesforce.query(f"SELECT {fields} FROM {r.object} ORDER BY CreatedDate ASC")["records"]
+        statuses = {v: k for k, v in r.status.model_dump().items()}
+        sources = {v: k for k, v in r.source.model_dump().items()}
+        out = []
+        for row in rows:
+            record = {"id": row["Id"], **{logical: row.get(api) for logical, api in names.items()}}
+            record["status"] = statuses.get(record["status"], record["status"])
+            record["source"] = sources.get(record["source"], record["source"])
+            out.append(record)
+        return out
+
+    def staff_posts(self) -> list[dict[str, Any]]:
+        """Chatter posts (FeedItem) the worker made, oldest first: `parent_id` and `body`."""
+        rows = self.salesforce.query("SELECT Id, ParentId, Body FROM FeedItem ORDER BY CreatedDate ASC")["records"]
+        return [{"id": row["Id"], "parent_id": row["ParentId"], "body": row["Body"]} for row in rows]
+
     def payment(self, payment_id: str) -> dict[str, Any]:
         return next(p for p in self.payments() if p["id"] == payment_id)
 
@@ -301,6 +322,40 @@ class Sandbox:
 
     def payment_links(self, *, mode: str = "test") -> list[dict[str, Any]]:
         return self.stripe.objects("payment_link", mode=mode)
+
+    # --- acting as customers and in the Stripe Dashboard (thin calls into the Stripe emulator) ---
+    def pay(self, link_url_or_id: str, *, card: str = "4242424242424242", email: str | None = None) -> dict[str, Any]:
+        """Pay a payment link with a test card as a customer would; see `StripeEmulator.pay`."""
+        return self.stripe.pay(link_url_or_id, card=card, email=email)
+
+    def dashboard_refund(
+        self,
+        charge_or_payment_intent: str,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        status: str = "succeeded",
+    ) -> dict[str, Any]:
+        """Refund from the Stripe Dashboard (no metadata); `amount` in minor units, default all left."""
+        return self.stripe.refund(charge_or_payment_intent, amount=amount, reason=reason, status=status)
+
+    def settle_refund(self, refund_id: str) -> dict[str, Any]:
+        return self.stripe.settle_refund(refund_id)
+
+    def fail_refund(self, refund_id: str, *, failure_reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+        return self.stripe.fail_refund(refund_id, failure_reason=failure_reason)
+
+    def open_dispute(
+        self, charge_or_payment_intent: str, *, reason: str = "fraudulent", amount: int | None = None
+    ) -> dict[str, Any]:
+        return self.stripe.dispute(charge_or_payment_intent, reason=reason, amount=amount)
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        return self.stripe.close_dispute(dispute_id, won=won)
+
+    def stripe_objects(self, type: str, *, mode: str = "test") -> list[dict[str, Any]]:
+        """Stored Stripe objects of one type (e.g. "checkout.session", "refund"), newest first."""
+        return self.stripe.objects(type, mode=mode)
 
     def stripe_requests(self) -> list[dict[str, Any]]:
         return self.stripe.request_log()

@@ -1,8 +1,8 @@
 """The sandbox org's objects, made from a mapping file the way an admin would create them.
 
-This is the README's "what the admin creates in the CRM", as data: the Project, Payment and Stripe
-Setup objects with every mapped field at the type the worker needs, plus a Contact for the
-customer's email when the mapping reads it through a lookup.
+This is the README's "what the admin creates in the CRM", as data: the Project, Payment, Refund and
+Stripe Setup objects with every mapped field at the type the worker needs, a Contact for the
+customer's email when the mapping reads it through a lookup, and FeedItem for Chatter posts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sync.mapping import (
     Mapping,
     PaymentFields,
     ProjectFields,
+    RefundFields,
     SetupFields,
     field_specs,
 )
@@ -28,6 +29,24 @@ CONTACT = SObjectSchema(
         FieldSchema("Phone", "phone", "Phone", length=40),
     ),
 )
+
+
+# Chatter posts to staff. Real FeedItem.ParentId is polymorphic; the worker only posts on Projects.
+def _feed_item(project_object: str) -> SObjectSchema:
+    return SObjectSchema(
+        name="FeedItem",
+        label="Feed Item",
+        key_prefix="0D5",
+        fields=(
+            FieldSchema("ParentId", "reference", "Parent ID", reference_to=project_object, relationship_name="Parent",
+                        required=True, updateable=False),
+            FieldSchema("Body", "textarea", "Body", length=10000),
+            FieldSchema("Type", "picklist", "Feed Item Type", picklist_values=("TextPost",), default="TextPost"),
+            # FeedItem has no Name; the emulator adds one to every object, so it is made optional here.
+            FieldSchema("Name", "string", "Title", length=255, createable=False, updateable=False),
+        ),
+    )  # fmt: skip
+
 
 _PRECISION = {"currency": (16, 2), "double": (18, 0)}
 
@@ -96,6 +115,26 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
         extra = {"picklist_values": picklists[logical]} if logical in picklists else {}
         payment_fields.append(_field(api_name, spec, label, **extra))
 
+    refund = mapping.refund
+    refund_fields: list[FieldSchema] = []
+    refund_specs = field_specs(RefundFields)
+    refund_picklists = {
+        "status": tuple(refund.status.model_dump().values()),
+        "source": tuple(refund.source.model_dump().values()),
+    }
+    for logical, api_name in refund.fields.model_dump().items():
+        label = logical.replace("_", " ").title()
+        if logical == "payment":
+            refund_fields.append(
+                FieldSchema(
+                    api_name, "reference", "Payment", reference_to=pay.object, required=True,
+                    relationship_name=_relationship(api_name), child_relationship_name=refund.child_relationship,
+                )
+            )  # fmt: skip
+            continue
+        extra = {"picklist_values": refund_picklists[logical]} if logical in refund_picklists else {}
+        refund_fields.append(_field(api_name, refund_specs[logical], label, **extra))
+
     setup = mapping.setup
     setup_fields: list[FieldSchema] = []
     setup_specs = field_specs(SetupFields)
@@ -113,5 +152,7 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
             SObjectSchema(mapping.project.object, "Project", "a01", tuple(project_fields)),
             SObjectSchema(pay.object, "Payment", "a02", tuple(payment_fields), name_field_autonumber="PAY-{00000}"),
             SObjectSchema(setup.object, "Stripe Setup", "a03", tuple(setup_fields)),
+            SObjectSchema(refund.object, "Refund", "a04", tuple(refund_fields), name_field_autonumber="REF-{00000}"),
+            _feed_item(mapping.project.object),
         )
     )
