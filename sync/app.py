@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
@@ -13,7 +13,9 @@ from sync.adapters.salesforce import SalesforceCrm
 from sync.adapters.stripe_payments import StripePayments
 from sync.email_templates import load_templates
 from sync.mapping import Mapping, load_mapping
+from sync.outcome_sync import OutcomeConfig, OutcomeSync
 from sync.ports import PaymentsGateway, PaymentsGatewayFactory
+from sync.retry import call_with_retries
 from sync.runner import Runner, RunnerConfig
 from sync.settings import Settings
 from sync.stripe_connection import StripeConnection
@@ -29,6 +31,8 @@ class App:
     settings: Settings
     mapping: Mapping
     crm: SalesforceCrm
+    connection: StripeConnection
+    outcomes: OutcomeSync
     runner: Runner
 
 
@@ -56,12 +60,26 @@ def build_app(
         statuses=mapping.setup.connection_status,
         now=now,
     )
+    stop = stop or threading.Event()
+    interval = settings.reconcile_interval_minutes
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=templates.staff_notices if settings.staff_notices else None,
+        config=OutcomeConfig(
+            lookback=timedelta(days=settings.events_lookback_days),
+            reconcile_every=timedelta(minutes=interval) if interval else None,
+        ),
+        now=now,
+        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
+        retry=lambda fn: call_with_retries(fn, sleep=stop.wait),
+    )
     runner = Runner(
         crm=crm,
         stripe=connection,
+        outcomes=outcomes,
         templates=templates,
         config=RunnerConfig(deposit_percent=settings.deposit_percent, batch_size=settings.batch_size),
         now=now,
         stop=stop,
     )
-    return App(settings=settings, mapping=mapping, crm=crm, runner=runner)
+    return App(settings=settings, mapping=mapping, crm=crm, connection=connection, outcomes=outcomes, runner=runner)

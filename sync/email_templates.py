@@ -1,4 +1,4 @@
-"""The customer emails' subject and body, from a TOML template file with $placeholders."""
+"""Customer emails and staff notices (Chatter posts), from a TOML template file with $placeholders."""
 
 from __future__ import annotations
 
@@ -31,9 +31,32 @@ class EmailTemplate:
         return subject, self.body.substitute(values)
 
 
+NOTICE_PLACEHOLDERS = {
+    "paid": frozenset({"payment_type", "amount", "payer", "project"}),
+    "disputed": frozenset({"payment_type", "amount", "reason", "project"}),
+}
+
+
+@dataclass(frozen=True)
+class NoticeTemplates:
+    """One line per kind of staff notice; a kind left blank is not posted."""
+
+    templates: dict[str, Template]
+
+    def for_kind(self, kind: str) -> Template | None:
+        template = self.templates.get(kind)
+        return template if template is not None and template.template.strip() else None
+
+    def render(self, kind: str, values: dict[str, str]) -> str:
+        template = self.for_kind(kind)
+        assert template is not None
+        return " ".join(template.substitute(values).split())
+
+
 @dataclass(frozen=True)
 class EmailTemplates:
     payment_link: EmailTemplate
+    staff_notices: NoticeTemplates
 
 
 def load_templates(path: Path) -> EmailTemplates:
@@ -57,4 +80,30 @@ def load_templates(path: Path) -> EmailTemplates:
             )
     if "link_url" not in template.body.get_identifiers():
         raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: the body must include $link_url")
-    return EmailTemplates(payment_link=template)
+    return EmailTemplates(payment_link=template, staff_notices=_notices(raw.get("staff_notices", {}), path))
+
+
+def _notices(section: object, path: Path) -> NoticeTemplates:
+    if not isinstance(section, dict):
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: [staff_notices] must be a table")
+    unknown_kinds = set(section) - set(NOTICE_PLACEHOLDERS)
+    if unknown_kinds:
+        raise ConfigError(
+            f"EMAIL_TEMPLATE_FILE: {path}: unknown staff notices {sorted(unknown_kinds)}; "
+            f"known: {sorted(NOTICE_PLACEHOLDERS)}"
+        )
+    templates = {}
+    for kind, text in section.items():
+        if not isinstance(text, str):
+            raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: staff_notices.{kind} must be text")
+        template = Template(text)
+        if not template.is_valid():
+            raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: staff_notices.{kind} has a malformed $placeholder")
+        unknown = set(template.get_identifiers()) - NOTICE_PLACEHOLDERS[kind]
+        if unknown:
+            raise ConfigError(
+                f"EMAIL_TEMPLATE_FILE: {path}: staff_notices.{kind} uses unknown placeholders {sorted(unknown)}; "
+                f"known: {sorted(NOTICE_PLACEHOLDERS[kind])}"
+            )
+        templates[kind] = template
+    return NoticeTemplates(templates=templates)

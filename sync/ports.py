@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from sync.core.actions import CreatePayment, LinkSpec
-from sync.models import CreatedLink, CrmSnapshot, Payment
+from sync.core.outcomes import OutcomeWrite
+from sync.models import CreatedLink, CrmSnapshot, EventBatch, Payment, PaymentStatus, StripePaymentState
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,14 @@ class OutboundEmail:
     subject: str
     body: str
     related_record_id: str
+
+
+@dataclass(frozen=True)
+class ChatterPost:
+    """A post on a Project's feed, telling staff what happened."""
+
+    project_id: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,16 @@ class CrmGateway(Protocol):
 
     def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None: ...
 
+    def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]: ...
+
+    def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]: ...
+
+    def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]) -> Iterator[Payment]: ...
+
+    def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]: ...
+
+    def save_events_cursor(self, setup_id: str, cursor: str) -> None: ...
+
 
 class PaymentsGateway(Protocol):
     def verify_key(self) -> None: ...
@@ -62,6 +81,12 @@ class PaymentsGateway(Protocol):
     def deactivate_link(self, link_id: str) -> None: ...
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]: ...
+
+    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch: ...
+
+    def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState: ...
+
+    def payment_id_of_intent(self, payment_intent_id: str) -> str | None: ...
 
 
 # Builds a PaymentsGateway for a key, so a rotated key in the CRM takes effect without a restart.

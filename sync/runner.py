@@ -26,6 +26,7 @@ from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
+from sync.outcome_sync import OutcomeReport, OutcomeSync
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
 from sync.retry import call_with_retries
 from sync.stripe_connection import StripeConnection, StripeReadiness
@@ -41,9 +42,10 @@ class Outcome:
     CREATED = "created"  # intake made a Payment; it moves on in the same or the next cycle
     WAITING = "waiting"  # Stripe not connected: not stable
     PENDING = "pending"  # a passing fault: retried next cycle, not stable
+    UPDATED = "updated"  # an outcome from Stripe was written to the record
 
 
-STABLE = frozenset({Outcome.LINK_SENT, Outcome.ERROR})
+STABLE = frozenset({Outcome.LINK_SENT, Outcome.ERROR, Outcome.UPDATED})
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Runner:
         *,
         crm: CrmGateway,
         stripe: StripeConnection,
+        outcomes: OutcomeSync,
         templates: EmailTemplates,
         config: RunnerConfig,
         now: Callable[[], datetime],
@@ -80,6 +83,7 @@ class Runner:
     ) -> None:
         self._crm = crm
         self._stripe = stripe
+        self._outcomes = outcomes
         self._templates = templates
         self._config = config
         self._now = now
@@ -109,7 +113,8 @@ class Runner:
                 policy=policy,
             )
             self._apply_payment_actions(actions, readiness, report)
-            report.full_batch = (
+            more_events = self._read_outcomes(readiness, report)
+            report.full_batch = more_events or (
                 len(snapshot.project_requests) >= self._config.batch_size or len(payments) >= self._config.batch_size
             )
             log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
@@ -126,6 +131,34 @@ class Runner:
             statement_descriptor_suffix=setup.statement_descriptor_suffix if setup else None,
             after_payment_message=setup.after_payment_message if setup else None,
         )
+
+    # --- outcomes --------------------------------------------------------------------------------
+    def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport) -> bool:
+        """Apply new Stripe events, and sweep open Payments when due; True if more events wait."""
+        if not readiness.ready or readiness.gateway is None or readiness.setup is None or self._stop.is_set():
+            return False
+        gateway, setup = readiness.gateway, readiness.setup
+        try:
+            polled = self._outcomes.poll(setup, gateway)
+            self._record(polled, report)
+            if self._outcomes.sweep_due() and not self._stop.is_set():
+                self._record(self._outcomes.sweep(gateway), report)
+            return polled.more
+        except StripeKeyRejected as exc:
+            log.warning("events.key_rejected", error=str(exc))
+            self._stripe.key_rejected(setup, exc)
+            report.set(setup.id, Outcome.WAITING)
+        except (RetryableError, PermanentError) as exc:
+            log.warning("events.deferred", error=str(exc))
+            report.set(setup.id, Outcome.PENDING)
+        return False
+
+    @staticmethod
+    def _record(outcomes: OutcomeReport, report: CycleReport) -> None:
+        for payment_id in outcomes.changed:
+            report.set(payment_id, Outcome.UPDATED)
+        for payment_id in outcomes.pending:
+            report.set(payment_id, Outcome.PENDING)
 
     # --- intake ----------------------------------------------------------------------------------
     def _apply_intake(self, actions: list[CreatePayment], report: CycleReport) -> int:
@@ -241,7 +274,7 @@ class Runner:
             except StripeKeyRejected as exc:
                 bound.warning("payment_link.key_rejected", error=str(exc))
                 if readiness.setup is not None:
-                    self._stripe.key_rejected(readiness.setup)
+                    self._stripe.key_rejected(readiness.setup, exc)
                 break
             except RetryableError as exc:
                 bound.warning("payment_link.deferred", error=str(exc))

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(30.0, ge=1, le=3600)
     deposit_percent: Decimal = Field(Decimal(50), gt=0, le=100)
     batch_size: int = Field(200, ge=1, le=200)
+    # Without a usable events cursor, read back this far; Stripe keeps events for 30 days.
+    events_lookback_days: int = Field(30, ge=1, le=30)
+    # How often the worker sweeps open Payments against Stripe (0: only on demand and after a lost cursor).
+    reconcile_interval_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+    staff_notices: bool = True  # Chatter posts on the Project when a payment arrives or is disputed
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = Field("info", pattern=r"^(?i:debug|info|warning|error)$")
 

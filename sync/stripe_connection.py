@@ -94,10 +94,14 @@ class StripeConnection:
         log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
         return StripeReadiness(gateway, setup)
 
-    def key_rejected(self, setup: StripeSetup) -> None:
-        """A call with the verified key was refused mid-run (revoked): stop using it."""
+    def key_rejected(self, setup: StripeSetup, reason: StripeKeyRejected | None = None) -> None:
+        """A call with the verified key was refused mid-run (revoked, or a permission taken away): stop using it."""
         self._forget()
-        self._write(setup, status=self._statuses.invalid_key, error=messages.KEY_REJECTED, verified=False)
+        if reason is not None and reason.missing_permission:
+            error = messages.KEY_LACKS_PERMISSION.format(detail=str(reason))
+        else:
+            error = messages.KEY_REJECTED
+        self._write(setup, status=self._statuses.invalid_key, error=error, verified=False)
 
     def _changed(self, problem: str) -> bool:
         changed, self._last_problem = problem != self._last_problem, problem

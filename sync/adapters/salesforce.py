@@ -30,13 +30,14 @@ from simple_salesforce.exceptions import (
 
 from sync.adapters import salesforce_queries as soql
 from sync.adapters.salesforce_auth import AccessToken, fetch_token
-from sync.adapters.salesforce_records import RecordCodec
+from sync.adapters.salesforce_records import RecordCodec, get_path
 from sync.core.actions import CreatePayment
+from sync.core.outcomes import OutcomeWrite
 from sync.errors import PermanentError, RetryableError
 from sync.logs import log, mask_secrets
 from sync.mapping import Mapping
-from sync.models import CrmSnapshot, Payment, PaymentStatus, StripeSetup
-from sync.ports import OutboundEmail, PaymentUpdate, WriteResult
+from sync.models import CrmSnapshot, Payment, PaymentStatus, RefundStatus, StripeSetup
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, WriteResult
 from sync.settings import Settings
 
 T = TypeVar("T")
@@ -44,6 +45,7 @@ T = TypeVar("T")
 COLLECTION_LIMIT = 200  # sObject Collections: at most 200 records a call
 GRAPH_LIMIT = 75  # Composite Graph: at most 75 graphs a call
 EMAIL_INPUTS_LIMIT = 100
+IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 
 
@@ -143,13 +145,49 @@ class SalesforceCrm:
         return CrmSnapshot(
             setups=tuple(self._codec.setup(r) for r in results["setups"]),
             project_requests=tuple(self._codec.project_request(r) for r in results["projects"]),
-            requested_payments=tuple(self._codec.payment(r) for r in results["payments"]),
+            requested_payments=tuple(self._payment(r) for r in results["payments"]),
         )
 
     def read_requested_payments(self) -> tuple[Payment, ...]:
         status = self._codec.status_word(PaymentStatus.REQUESTED)
         query = soql.payments_in_status(self._m, status=status, limit=self._settings.batch_size)
-        return tuple(self._codec.payment(r) for r in self.query_all(query))
+        return tuple(self._payment(r) for r in self.query_all(query))
+
+    def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
+        """The Payments with these ids (with their Refunds); ids that no longer exist are left out."""
+        found: list[Payment] = []
+        payment_ids = [i for i in payment_ids if soql.is_record_id(i)]
+        for start in range(0, len(payment_ids), IDS_PER_QUERY):
+            query = soql.payments_by_id(self._m, payment_ids[start : start + IDS_PER_QUERY])
+            found.extend(self._payment(r) for r in self.query_all(query))
+        return tuple(found)
+
+    def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
+        """PaymentIntent id -> Payment id, for the intents already recorded on a Payment."""
+        field = self._m.payment.fields.payment_intent_id
+        found: dict[str, str] = {}
+        for start in range(0, len(intent_ids), IDS_PER_QUERY):
+            query = soql.payment_ids_by_intent(self._m, intent_ids[start : start + IDS_PER_QUERY])
+            for rec in self.query_all(query):
+                found[str(get_path(rec, field))] = rec["Id"]
+        return found
+
+    def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]) -> Iterator[Payment]:
+        """Payments with a link in these statuses, then those with a Refund still pending, page by page."""
+        words = [self._codec.status_word(s) for s in statuses]
+        seen: set[str] = set()
+        for rec in self.query_all(soql.payments_to_reconcile(self._m, statuses=words)):
+            seen.add(rec["Id"])
+            yield self._payment(rec)
+        pending = [self._codec.refund_status_word(RefundStatus.PENDING)]
+        payment_field = self._m.refund.fields.payment
+        more = {str(get_path(r, payment_field)) for r in self.query_all(soql.payments_with_refunds_in(
+            self._m, refund_statuses=pending))} - seen  # fmt: skip
+        yield from self.read_payments(sorted(more))
+
+    def _payment(self, rec: dict[str, Any]) -> Payment:
+        self._complete_children(rec, self._m.refund.child_relationship)
+        return self._codec.payment(rec)
 
     def read_active_setups(self) -> tuple[StripeSetup, ...]:
         return tuple(self._codec.setup(r) for r in self.query_all(soql.active_setups(self._m)))
@@ -318,6 +356,61 @@ class SalesforceCrm:
                 )
         return results
 
+    def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]:
+        """Write each Payment's outcome, its Refund records and staff posts together (one graph each).
+
+        The Payment is written only if unchanged since it was read (If-Unmodified-Since): a
+        concurrent writer makes the graph roll back and the next poll reads afresh, so a status
+        change and its Chatter post happen once, together, or not at all.
+        """
+        results: list[WriteResult] = []
+        for start in range(0, len(items), GRAPH_LIMIT):
+            chunk = items[start : start + GRAPH_LIMIT]
+            graphs = [self._outcome_graph(i, write, posts) for i, (write, posts) in enumerate(chunk)]
+            response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
+            by_id = {g["graphId"]: g for g in response["graphs"]}
+            for i, (write, _) in enumerate(chunk):
+                result = _graph_result(by_id.get(f"g{i}"))
+                results.append(WriteResult(record_id=write.payment_id, error=result.error))
+        return results
+
+    def _outcome_graph(self, index: int, write: OutcomeWrite, posts: tuple[ChatterPost, ...]) -> dict[str, Any]:
+        base = f"{self._data_path}sobjects/"
+        unmodified_since = http_date(write.payment_last_modified.astimezone(UTC), usegmt=True)
+        nodes: list[dict[str, Any]] = [
+            {
+                "method": "PATCH",
+                "url": f"{base}{self._m.payment.object}/{write.payment_id}",
+                "referenceId": "payment",
+                "body": self._codec.payment_values(write.fields),
+                "httpHeaders": {"If-Unmodified-Since": unmodified_since},
+            }
+        ]
+        refund_object = self._m.refund.object
+        external_id = self._m.refund.fields.stripe_refund_id
+        for n, refund in enumerate(write.refunds):
+            values = self._codec.refund_values(refund.fields)
+            if refund.record_id is not None:
+                url = f"{base}{refund_object}/{refund.record_id}"
+            else:  # upsert by the Stripe refund id, so a refund is recorded once however often it is seen
+                values.pop(external_id, None)  # the key is in the URL; Salesforce refuses it twice
+                url = f"{base}{refund_object}/{external_id}/{url_quote(refund.stripe_refund_id, safe='')}"
+            nodes.append({"method": "PATCH", "url": url, "referenceId": f"refund{n}", "body": values})
+        for n, post in enumerate(posts):
+            nodes.append(
+                {
+                    "method": "POST",
+                    "url": f"{base}FeedItem/",
+                    "referenceId": f"post{n}",
+                    "body": {"ParentId": post.project_id, "Body": post.body},
+                }
+            )
+        return {"graphId": f"g{index}", "compositeRequest": nodes}
+
+    def save_events_cursor(self, setup_id: str, cursor: str) -> None:
+        body = {self._m.setup.fields.events_cursor: cursor}
+        self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
+
     def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None:
         f = self._m.setup.fields
         body: dict[str, Any] = {
@@ -363,7 +456,8 @@ def _graph_result(graph: dict[str, Any] | None) -> WriteResult:
     subs = graph["graphResponse"]["compositeResponse"]
     if graph.get("isSuccessful"):
         payment = next(s for s in subs if s["referenceId"] == "payment")
-        return WriteResult(record_id=payment["body"]["id"])
+        body = payment.get("body")
+        return WriteResult(record_id=body.get("id") if isinstance(body, dict) else None)
     failing = [s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
     bodies = [s["body"] for s in failing] or [subs[0]["body"]]
     codes = set().union(*(_error_codes(b) for b in bodies))

@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from sync.mapping import Mapping
+
+_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def is_record_id(value: str) -> bool:
+    """Whether `value` is a well-formed 15- or 18-character record id.
+
+    An id filter holding a malformed id fails the whole query (INVALID_QUERY_FILTER_OPERATOR), and ids
+    here come from Stripe metadata anyone with the key can write. The 18-character form ends in a
+    checksum of the letter case of the first 15: one bit per character in each 5-character chunk.
+    """
+    if not _ID.match(value):
+        return False
+    if len(value) == 15:
+        return True
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, char in enumerate(value[start : start + 5]) if "A" <= char <= "Z")
+        suffix += _SUFFIX_ALPHABET[bits]
+    return value[15:].upper() == suffix
 
 
 def relationship_of(reference_field: str) -> str:
@@ -33,6 +56,7 @@ def active_setups(m: Mapping) -> str:
             f.after_payment_message,
             f.connection_status,
             f.last_error,
+            f.events_cursor,
         ]
     )
     return f"SELECT {fields} FROM {m.setup.object} WHERE {f.active} = TRUE ORDER BY LastModifiedDate DESC LIMIT 5"
@@ -63,11 +87,16 @@ def flagged_projects(m: Mapping, *, limit: int) -> str:
     )
 
 
-def payments_in_status(m: Mapping, *, status: str, limit: int) -> str:
+def _payment_fields(m: Mapping) -> str:
     p = m.payment.fields
     project = relationship_of(p.project)
     pf = m.project.fields
-    fields = ", ".join(
+    r = m.refund.fields
+    refunds = (
+        f"SELECT Id, {r.amount}, {r.reason}, {r.status}, {r.source}, {r.stripe_refund_id}, {r.failure_reason} "
+        f"FROM {m.refund.child_relationship}"
+    )
+    return ", ".join(
         [
             "Id",
             "LastModifiedDate",
@@ -85,9 +114,56 @@ def payments_in_status(m: Mapping, *, status: str, limit: int) -> str:
             p.payment_link_id,
             p.link_revision,
             p.sync_error,
+            p.checkout_session_id,
+            p.payment_intent_id,
+            p.charge_id,
+            p.amount_paid,
+            p.paid_at,
+            p.receipt_url,
+            p.amount_refunded,
+            p.last_failure_code,
+            p.last_failure,
+            p.dispute_id,
+            p.dispute_status,
+            p.dispute_reason,
+            p.amount_disputed,
+            f"({refunds})",
         ]
     )
+
+
+def payments_in_status(m: Mapping, *, status: str, limit: int) -> str:
+    p = m.payment.fields
     return (
-        f"SELECT {fields} FROM {m.payment.object} WHERE {p.status} = {quote(status)} "
+        f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE {p.status} = {quote(status)} "
         f"ORDER BY CreatedDate ASC LIMIT {limit}"
     )
+
+
+def payments_by_id(m: Mapping, ids: list[str]) -> str:
+    return f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE Id IN ({_in_list(ids)})"
+
+
+def payment_ids_by_intent(m: Mapping, intent_ids: list[str]) -> str:
+    p = m.payment.fields
+    where = f"{p.payment_intent_id} IN ({_in_list(intent_ids)})"
+    return f"SELECT Id, {p.payment_intent_id} FROM {m.payment.object} WHERE {where}"
+
+
+def payments_to_reconcile(m: Mapping, *, statuses: list[str]) -> str:
+    """Payments whose link may still change in Stripe, oldest first; the caller pages through them."""
+    p = m.payment.fields
+    return (
+        f"SELECT {_payment_fields(m)} FROM {m.payment.object} "
+        f"WHERE {p.status} IN ({_in_list(statuses)}) AND {p.payment_link_id} != null ORDER BY CreatedDate ASC"
+    )
+
+
+def payments_with_refunds_in(m: Mapping, *, refund_statuses: list[str]) -> str:
+    """Ids of Payments that have a Refund still moving (pending), whatever the Payment's status."""
+    r = m.refund.fields
+    return f"SELECT {r.payment} FROM {m.refund.object} WHERE {r.status} IN ({_in_list(refund_statuses)})"
+
+
+def _in_list(values: list[str]) -> str:
+    return ", ".join(quote(v) for v in values)

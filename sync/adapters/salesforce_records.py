@@ -17,6 +17,9 @@ from sync.models import (
     PaymentStatus,
     PaymentType,
     ProjectRequest,
+    RefundRecord,
+    RefundSource,
+    RefundStatus,
     StripeMode,
     StripeSetup,
 )
@@ -68,10 +71,18 @@ class RecordCodec:
         self._status_by_word = {getattr(pay.status, s.value): s for s in PaymentStatus if s.value != "unknown"}
         self._type_by_word = {getattr(pay.type, t.value).lower(): t for t in PaymentType}
         self._mode_by_word = {getattr(mapping.setup.mode, mo.value).lower(): mo for mo in StripeMode}
+        refund = mapping.refund
+        self._refund_status_by_word = {
+            getattr(refund.status, s.value): s for s in RefundStatus if s is not RefundStatus.UNKNOWN
+        }
+        self._source_by_word = {getattr(refund.source, s.value): s for s in RefundSource}
 
     # --- words <-> enums -------------------------------------------------------------------------
     def status_word(self, status: PaymentStatus) -> str:
         return getattr(self.m.payment.status, status.value)
+
+    def refund_status_word(self, status: RefundStatus) -> str:
+        return getattr(self.m.refund.status, status.value)
 
     def type_word(self, payment_type: PaymentType) -> str:
         return getattr(self.m.payment.type, payment_type.value)
@@ -95,6 +106,7 @@ class RecordCodec:
             connection_status=_text(get_path(rec, f.connection_status)),
             last_error=_text(get_path(rec, f.last_error)),
             last_modified=parse_datetime(rec["LastModifiedDate"]),
+            events_cursor=_text(get_path(rec, f.events_cursor)),
         )
 
     def project_request(self, rec: AnyMapping[str, Any]) -> ProjectRequest:
@@ -145,6 +157,34 @@ class RecordCodec:
             link_revision=int(revision or 0),
             sync_error=_text(get_path(rec, p.sync_error)),
             last_modified=parse_datetime(rec["LastModifiedDate"]),
+            checkout_session_id=_text(get_path(rec, p.checkout_session_id)),
+            payment_intent_id=_text(get_path(rec, p.payment_intent_id)),
+            charge_id=_text(get_path(rec, p.charge_id)),
+            amount_paid=parse_decimal(get_path(rec, p.amount_paid)),
+            paid_at=parse_datetime(get_path(rec, p.paid_at)),
+            receipt_url=_text(get_path(rec, p.receipt_url)),
+            amount_refunded=parse_decimal(get_path(rec, p.amount_refunded)),
+            last_failure_code=_text(get_path(rec, p.last_failure_code)),
+            last_failure=_text(get_path(rec, p.last_failure)),
+            dispute_id=_text(get_path(rec, p.dispute_id)),
+            dispute_status=_text(get_path(rec, p.dispute_status)),
+            dispute_reason=_text(get_path(rec, p.dispute_reason)),
+            amount_disputed=parse_decimal(get_path(rec, p.amount_disputed)),
+            refunds=tuple(
+                self.refund(r) for r in (get_path(rec, self.m.refund.child_relationship) or {}).get("records", [])
+            ),
+        )
+
+    def refund(self, rec: AnyMapping[str, Any]) -> RefundRecord:
+        r = self.m.refund.fields
+        return RefundRecord(
+            id=rec["Id"],
+            amount=parse_decimal(get_path(rec, r.amount)),
+            reason=_text(get_path(rec, r.reason)),
+            status=self._refund_status_by_word.get(str(get_path(rec, r.status)), RefundStatus.UNKNOWN),
+            source=self._source_by_word.get(str(get_path(rec, r.source))),
+            stripe_refund_id=_text(get_path(rec, r.stripe_refund_id)),
+            failure_reason=_text(get_path(rec, r.failure_reason)),
         )
 
     # --- writing ---------------------------------------------------------------------------------
@@ -153,9 +193,18 @@ class RecordCodec:
         names = self.m.payment.fields
         return {getattr(names, key): self.wire_value(value) for key, value in fields.items()}
 
+    def refund_values(self, fields: AnyMapping[str, Any]) -> dict[str, Any]:
+        """Logical Refund fields -> API names and wire values."""
+        names = self.m.refund.fields
+        return {getattr(names, key): self.wire_value(value) for key, value in fields.items()}
+
     def wire_value(self, value: Any) -> Any:
         if isinstance(value, PaymentStatus):
             return self.status_word(value)
+        if isinstance(value, RefundStatus):
+            return self.refund_status_word(value)
+        if isinstance(value, RefundSource):
+            return getattr(self.m.refund.source, value.value)
         if isinstance(value, PaymentType):
             return self.type_word(value)
         if isinstance(value, datetime):

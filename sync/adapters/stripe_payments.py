@@ -7,16 +7,19 @@ a deterministic idempotency key, so a retry at any level can never create a seco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import requests
 import stripe
 from pydantic import SecretStr
 
+from sync.adapters import stripe_outcomes as outcomes
 from sync.core.actions import LinkSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
-from sync.models import CreatedLink
+from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.
@@ -54,6 +57,26 @@ def link_params(spec: LinkSpec) -> dict[str, Any]:
             "hosted_confirmation": {"custom_message": spec.after_payment_message[:500]},
         }
     return params
+
+
+def events_params(*, ending_before: str | None = None, created_gte: int | None = None) -> dict[str, Any]:
+    """GET /v1/events: the types that matter, after a cursor or since a time."""
+    params: dict[str, Any] = {"types": list(outcomes.EVENT_TYPES), "limit": outcomes.PAGE_SIZE}
+    if ending_before is not None:
+        params["ending_before"] = ending_before
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    return params
+
+
+def sessions_params(link_id: str) -> dict[str, Any]:
+    """GET /v1/checkout/sessions: a link's sessions with the PaymentIntent and its charge in one call."""
+    return {"payment_link": link_id, "limit": 100, "expand": ["data.payment_intent.latest_charge"]}
+
+
+def by_charge_params(charge_id: str) -> dict[str, Any]:
+    """GET /v1/refunds and /v1/disputes of one charge."""
+    return {"charge": charge_id, "limit": 100}
 
 
 class StripePayments:
@@ -104,6 +127,72 @@ class StripePayments:
             return found
 
         return _call(scan)
+
+    # --- outcomes --------------------------------------------------------------------------------
+    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch:
+        """Events of interest after `cursor` (or created since `since` without one), oldest first.
+
+        A cursor Stripe no longer knows (past the 30-day retention, or never valid) gives a batch
+        with `cursor_lost` set and the window's events instead, so the caller can also sweep.
+        """
+        if cursor:
+            try:
+                return _call(
+                    lambda: outcomes.oldest_first_batch(self._events_newer_than(cursor), max_events=max_events)
+                )
+            except _CursorUnknown:
+                batch = self.events_after(None, since=since, max_events=max_events)
+                return batch.model_copy(update={"cursor_lost": True})
+        return _call(lambda: outcomes.oldest_first_batch(self._events_since(since), max_events=max_events))
+
+    def _events_newer_than(self, cursor: str) -> Iterator[StripeEventRef]:
+        try:
+            page = self._client.v1.events.list(params=events_params(ending_before=cursor))  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing" or getattr(exc, "param", None) == "ending_before":
+                raise _CursorUnknown from None
+            raise
+        # With ending_before the SDK walks towards newer pages and yields oldest first.
+        for event in page.auto_paging_iter():
+            yield outcomes.event_ref(event.to_dict())
+
+    def _events_since(self, since: datetime) -> Iterator[StripeEventRef]:
+        params = events_params(created_gte=int(since.timestamp()))
+        page = self._client.v1.events.list(params=params)  # type: ignore[arg-type]
+        # Stripe lists newest first; only each event's id and references are kept, so a busy 30-day
+        # window fits in memory.
+        newest_first = [outcomes.event_ref(event.to_dict()) for event in page.auto_paging_iter()]
+        return reversed(newest_first)
+
+    def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState:
+        """What Stripe holds for one link now: its sessions, the paid charge, refunds and disputes."""
+
+        def read() -> StripePaymentState:
+            listed = self._client.v1.checkout.sessions.list(params=sessions_params(link_id))  # type: ignore[arg-type]
+            sessions = [s.to_dict() for s in listed.auto_paging_iter()]
+            charge = outcomes.paid_charge(sessions)
+            refunds = None
+            disputes: list[dict[str, Any]] = []
+            if charge is not None:
+                if with_refunds or charge.get("amount_refunded"):
+                    found = self._client.v1.refunds.list(params=by_charge_params(charge["id"]))
+                    refunds = [r.to_dict() for r in found.auto_paging_iter()]
+                if charge.get("disputed"):
+                    found = self._client.v1.disputes.list(params=by_charge_params(charge["id"]))
+                    disputes = [d.to_dict() for d in found.auto_paging_iter()]
+            return outcomes.payment_state(link_id, sessions, refunds=refunds, disputes=disputes)
+
+        return _call(read)
+
+    def payment_id_of_intent(self, payment_intent_id: str) -> str | None:
+        """The CRM Payment id a PaymentIntent carries in its metadata; None for foreign payments."""
+        intent = _call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id))
+        metadata = intent.metadata.to_dict() if intent.metadata else {}
+        return metadata.get(outcomes.PAYMENT_ID_KEY) or None
+
+
+class _CursorUnknown(Exception):
+    """Stripe does not know the saved events cursor."""
 
 
 def _call(fn: Any) -> Any:

@@ -20,7 +20,8 @@ MODE_MISMATCH = "The Secret Key is a {key_mode} key but Mode is {record_mode}: u
 KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mistyped): paste a current key."
 KEY_LACKS_PERMISSION = (
     "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
-    "Give the restricted key Write access to Payment Links."
+    "Give the restricted key Write on Payment Links and Read on Checkout Sessions, PaymentIntents, "
+    "Charges and Refunds, Disputes and Events."
 )
 STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
 
@@ -56,3 +57,47 @@ EDITED_DURING_LINK_CREATION = (
 )
 STRIPE_REJECTED_LINK = "Stripe refused to create the payment link: {detail}"
 EMAIL_REJECTED = "The CRM could not email the link to {email}: {detail}"
+
+# --- outcomes read back from Stripe ----------------------------------------------------------------
+# What staff should do after a failed payment attempt, by Stripe's decline code (or error code when
+# there is none): docs.stripe.com/declines/codes. The link stays payable after any of these.
+STILL_PAYABLE = " The payment link still works."
+DECLINE_GUIDANCE = {
+    "generic_decline": "The card was declined: ask the customer to pay with a different card.",
+    "card_declined": "The card was declined: ask the customer to pay with a different card.",
+    "do_not_honor": "The card was declined by the bank: ask the customer to pay with a different card.",
+    "insufficient_funds": (
+        "The card has insufficient funds: the customer must resolve it with their bank, or pay with another card."
+    ),
+    "expired_card": "The card has expired: ask the customer for updated card details, or another card.",
+    "incorrect_cvc": "The card's security code (CVC) was wrong: ask the customer to check it and try again.",
+    "incorrect_number": "The card number was wrong: ask the customer to check it and try again.",
+    "processing_error": "The card could not be processed: ask the customer to try again in a few minutes.",
+    "lost_card": "The card was declined: ask the customer to pay with a different card.",
+    "stolen_card": "The card was declined: ask the customer to pay with a different card.",
+    "fraudulent": "The card was declined: ask the customer to pay with a different card.",
+    "card_velocity_exceeded": (
+        "The card is over its spending limit: the customer must contact their bank, or pay with another card."
+    ),
+    "authentication_required": (
+        "The bank asked the customer to authenticate and it was not completed: ask them to try again."
+    ),
+}
+DECLINE_OTHER = "The payment attempt failed ({code}): ask the customer to try again, or to pay with a different card."
+
+# Why a refund failed after Stripe accepted it, by Stripe's failure_reason. The money returns to
+# the Stripe balance, so staff must repay the customer another way.
+REFUND_FAILURE_GUIDANCE = {
+    "expired_or_canceled_card": "The customer's card has expired or was canceled.",
+    "lost_or_stolen_card": "The customer's card was reported lost or stolen.",
+    "insufficient_funds": "The Stripe balance did not cover the refund.",
+    "declined": "The customer's bank declined the refund.",
+    "charge_for_pending_refund_disputed": "The customer disputed the payment while the refund was pending.",
+    "merchant_request": "The refund was canceled at your request.",
+    "unknown": "Stripe did not say why.",
+}
+REFUND_FAILED = "The refund failed: {why} The money went back to your Stripe balance; repay the customer another way."
+PAID_AFTER_CANCEL = (
+    "The customer paid after this request was canceled: refund the payment from the CRM, or keep it and "
+    "set the status back."
+)

@@ -5,9 +5,24 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from stripe.params import PaymentLinkCreateParams, PaymentLinkListParams, PaymentLinkUpdateParams
+from stripe.params import (
+    DisputeListParams,
+    EventListParams,
+    PaymentLinkCreateParams,
+    PaymentLinkListParams,
+    PaymentLinkUpdateParams,
+    RefundListParams,
+)
+from stripe.params.checkout import SessionListParams
 
-from sync.adapters.stripe_payments import INACTIVE_MESSAGE, link_params
+from sync.adapters.stripe_outcomes import EVENT_TYPES
+from sync.adapters.stripe_payments import (
+    INACTIVE_MESSAGE,
+    by_charge_params,
+    events_params,
+    link_params,
+    sessions_params,
+)
 from sync.core.decide import Policy, plan_payment
 from tests.fidelity.typeddict_check import problems
 from tests.unit.factories import payment
@@ -44,7 +59,22 @@ def test_payment_link_bodies_match_stripe_types(cents, description, suffix, mess
         ({"active": False, "inactive_message": INACTIVE_MESSAGE}, PaymentLinkUpdateParams),
         ({"limit": 1}, PaymentLinkListParams),
         ({"active": True, "limit": 100}, PaymentLinkListParams),
+        (events_params(ending_before="evt_1"), EventListParams),
+        (events_params(created_gte=1_700_000_000), EventListParams),
+        (sessions_params("plink_1"), SessionListParams),
+        (by_charge_params("ch_1"), RefundListParams),
+        (by_charge_params("ch_1"), DisputeListParams),
     ],
 )
 def test_other_bodies_match_stripe_types(body, params):
     assert problems(body, params) == []
+
+
+def test_event_types_are_at_most_twenty_and_all_known_to_stripe():
+    import typing
+
+    import stripe
+
+    known = set(typing.get_args(stripe.Event.__annotations__["type"]))
+    assert len(EVENT_TYPES) <= 20  # `types[]` takes up to 20
+    assert set(EVENT_TYPES) <= known, set(EVENT_TYPES) - known

@@ -41,8 +41,10 @@ from sync.adapters.salesforce import SalesforceCrm, build_http_session
 from sync.adapters.stripe_payments import StripePayments
 from sync.core.actions import LinkSpec
 from sync.core.decide import Policy, plan_intake
+from sync.core.outcomes import OutcomeWrite, RefundWrite
 from sync.mapping import load_mapping
-from sync.ports import OutboundEmail, PaymentUpdate
+from sync.models import PaymentStatus, RefundSource, RefundStatus
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate
 from sync.sandbox.environment import DEFAULT_MAPPING, DEFAULT_TEMPLATES, Sandbox
 from sync.settings import Settings
 from tests.integration.conftest import settings_for
@@ -265,13 +267,17 @@ def unmatched_request_surfaced() -> Iterator[None]:
         raise
 
 
-def recorded_json(cassette: Cassette, method: str, path: str) -> Any:
-    """The recorded answer to the one request with this method and path."""
-    [answer] = [
+def recorded_json(cassette: Cassette, method: str, path: str, *, nth: int | None = None) -> Any:
+    """The recorded answer to the one request with this method and path (or to the `nth` of several)."""
+    answers = [
         response
         for request, response in zip(cassette.requests, cassette.responses, strict=True)
         if request.method == method and request.path == path
     ]
+    if nth is None:
+        [answer] = answers
+    else:
+        answer = answers[nth]
     return json.loads(answer["body"]["string"])
 
 
@@ -394,18 +400,56 @@ def test_salesforce_crm_requests_match_the_cassette(target: Target, salesforce_h
             ]
         )
         crm.update_setup(setup.id, status="Connected", error=None, verified_at=AT)
+        [payment] = crm.read_payments([created.record_id])
+        assert crm.payment_ids_for_intents(["pi_1CassetteIntent"]) == {}
+        paid = OutcomeWrite(
+            payment_id=payment.id,
+            payment_last_modified=payment.last_modified,
+            fields={
+                "status": PaymentStatus.PARTIALLY_REFUNDED,
+                "amount_paid": Decimal("20000.00"),
+                "paid_at": AT,
+                "amount_refunded": Decimal("500.00"),
+                "receipt_url": LINK_URL,
+                "last_synced_at": AT,
+            },
+            refunds=(
+                RefundWrite(
+                    "re_1CassetteRefund",
+                    None,
+                    {
+                        "status": RefundStatus.SUCCEEDED,
+                        "payment": payment.id,
+                        "amount": Decimal("500.00"),
+                        "source": RefundSource.STRIPE_DASHBOARD,
+                        "stripe_refund_id": "re_1CassetteRefund",
+                    },
+                ),
+            ),
+        )
+        post = ChatterPost(project_id=request.project_id, body="Deposit of $20,000.00 received from Pat.")
+        [outcome] = crm.apply_outcomes([(paid, (post,))])
+        crm.save_events_cursor(setup.id, "evt_1CassetteCursor")
 
-    assert_every_interaction_was_replayed(cassette, 6)
+    assert_every_interaction_was_replayed(cassette, 10)
+    assert outcome.error is None, outcome.error
     data = f"/services/data/v{target.salesforce.salesforce_api_version}"
     reads = {
         r["referenceId"]: r["body"] for r in recorded_json(cassette, "POST", f"{data}/composite")["compositeResponse"]
     }
     assert setup.id == reads["setups"]["records"][0]["Id"]
     assert request.project_id == reads["projects"]["records"][0]["Id"]
-    [graph] = recorded_json(cassette, "POST", f"{data}/composite/graph")["graphs"]
+    [graph] = recorded_json(cassette, "POST", f"{data}/composite/graph", nth=0)["graphs"]
     assert created.record_id == graph["graphResponse"]["compositeResponse"][0]["body"]["id"]
     assert updated.error is None and updated.record_id == created.record_id
     assert emailed.error is None
+    [outcome_graph] = recorded_json(cassette, "POST", f"{data}/composite/graph", nth=1)["graphs"]
+    assert outcome_graph["isSuccessful"] is True
+    assert [n["referenceId"] for n in outcome_graph["graphResponse"]["compositeResponse"]] == [
+        "payment",
+        "refund0",
+        "post0",
+    ]
     if RECORDING:
         assert_no_literal_secret(SALESFORCE_CASSETTE, target)
 
@@ -419,8 +463,11 @@ def test_stripe_payments_requests_match_the_cassette(target: Target):
         stripe.verify_key()
         link = stripe.create_payment_link(SPEC)
         stripe.deactivate_link(link.id)
+        batch = stripe.events_after(None, since=AT, max_events=100)
+        state = stripe.payment_state(link.id, with_refunds=True)
 
-    assert_every_interaction_was_replayed(cassette, 3)
+    assert_every_interaction_was_replayed(cassette, 5)
+    assert not batch.cursor_lost and not state.paid
     recorded = recorded_json(cassette, "POST", "/v1/payment_links")
     assert (link.id, scrubber.normalise_origins(link.url), link.active) == (recorded["id"], recorded["url"], True)
     assert recorded_json(cassette, "POST", f"/v1/payment_links/{link.id}")["active"] is False

@@ -16,7 +16,7 @@ def _runner(sandbox: Sandbox):
     return app.runner
 
 
-def test_an_idle_cycle_costs_one_salesforce_call_and_no_stripe_call(start_sandbox):
+def test_an_idle_cycle_costs_one_salesforce_call_and_one_stripe_events_poll(start_sandbox):
     sandbox = start_sandbox()
     sandbox.add_setup()
     runner = _runner(sandbox)
@@ -28,7 +28,7 @@ def test_an_idle_cycle_costs_one_salesforce_call_and_no_stripe_call(start_sandbo
         runner.run_cycle()
 
     assert sandbox.salesforce.api_calls()["total"] == 5
-    assert sandbox.stripe_requests() == []
+    assert [(r["method"], r["path"]) for r in sandbox.stripe_requests()] == [("GET", "/v1/events")] * 5
 
 
 def test_a_hundred_requests_take_a_handful_of_salesforce_calls_and_one_stripe_call_each(start_sandbox):
@@ -49,5 +49,31 @@ def test_a_hundred_requests_take_a_handful_of_salesforce_calls_and_one_stripe_ca
     # read (1 composite), intake (2 graphs of <=75), re-read (1 query), links written back (1
     # collection), emails (1 action), Link Sent (1 collection)
     assert calls["total"] == 7, calls
-    assert [r["path"] for r in sandbox.stripe_requests()] == ["/v1/payment_links"] * 100
+    assert [r["path"] for r in sandbox.stripe_requests()] == ["/v1/payment_links"] * 100 + ["/v1/events"]
     assert len(sandbox.outbox()) == 100
+
+
+def test_a_hundred_payments_read_back_in_a_handful_of_salesforce_calls(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    runner = _runner(sandbox)
+    for i in range(100):
+        project = sandbox.add_project(f"P{i}", customer_email=f"c{i}@example.com", contract_amount=Decimal("1000"))
+        sandbox.request_payment(project, type="progress", amount="100.00")
+    runner.run_cycle()
+    for payment in sandbox.payments():
+        sandbox.pay(payment["link_url"])
+    sandbox.salesforce.reset_api_calls()
+    sandbox.stripe.clear_request_log()
+
+    report = runner.run_cycle()
+
+    assert {p["status"] for p in sandbox.payments()} == {"paid"}
+    assert report.all_stable
+    calls = sandbox.salesforce.api_calls()
+    # read (1 composite), Payments by id (1 query), outcomes (2 graphs of <=75), cursor (1 update)
+    assert calls["total"] == 5, calls
+    stripe_calls = [(r["method"], r["path"]) for r in sandbox.stripe_requests()]
+    # the event pages, then one read of each link's sessions (with the PaymentIntent and charge expanded)
+    assert stripe_calls.count(("GET", "/v1/checkout/sessions")) == 100
+    assert len(stripe_calls) - 100 == stripe_calls.count(("GET", "/v1/events")) <= 10

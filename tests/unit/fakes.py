@@ -8,9 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from sync.core.actions import CreatePayment, LinkSpec
+from sync.core.outcomes import OutcomeWrite
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError
-from sync.models import CreatedLink, CrmSnapshot, Payment, PaymentStatus, StripeSetup
-from sync.ports import OutboundEmail, PaymentUpdate, WriteResult
+from sync.models import (
+    CreatedLink,
+    CrmSnapshot,
+    EventBatch,
+    Payment,
+    PaymentStatus,
+    RefundRecord,
+    RefundStatus,
+    StripeEventRef,
+    StripePaymentState,
+    StripeSetup,
+)
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, WriteResult
 
 
 @dataclass
@@ -65,6 +77,52 @@ class FakeCrm:
     def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None:
         self.setup_writes.append({"id": setup_id, "status": status, "error": error, "verified_at": verified_at})
 
+    # --- outcomes ---------------------------------------------------------------------------------
+    posts: list[ChatterPost] = field(default_factory=list)
+    cursors: list[str] = field(default_factory=list)
+    outcome_writes: int = 0
+    fail_outcomes_for: dict[str, str] = field(default_factory=dict)  # payment id -> error text
+
+    def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
+        return tuple(self.payments[i] for i in payment_ids if i in self.payments)
+
+    def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
+        return {p.payment_intent_id: p.id for p in self.payments.values() if p.payment_intent_id in intent_ids}
+
+    def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]):
+        for p in list(self.payments.values()):
+            moving = any(r.status is RefundStatus.PENDING for r in p.refunds)
+            if p.payment_link_id and (p.status in statuses or moving):
+                yield p
+
+    def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]:
+        results = []
+        for write, posts in items:
+            if write.payment_id in self.fail_outcomes_for:
+                results.append(WriteResult(record_id=write.payment_id, error=self.fail_outcomes_for[write.payment_id]))
+                continue
+            self.outcome_writes += 1
+            current = self.payments[write.payment_id]
+            values = {k: v for k, v in write.fields.items() if k in Payment.model_fields}
+            refunds = {r.stripe_refund_id or r.id: r for r in current.refunds}
+            for refund in write.refunds:
+                key = refund.stripe_refund_id
+                old = next((r for r in current.refunds if r.id == refund.record_id), None) or refunds.get(key)
+                base = old.model_dump() if old else {"id": f"rf_{key}", "amount": None, "reason": None,
+                                                      "source": None, "failure_reason": None}  # fmt: skip
+                base.update({k: v for k, v in refund.fields.items() if k in RefundRecord.model_fields})
+                refunds.pop(old.stripe_refund_id or old.id, None) if old else None
+                refunds[key] = RefundRecord(**base)
+            values["refunds"] = tuple(refunds.values())
+            self.payments[write.payment_id] = current.model_copy(update=values)
+            self.posts.extend(posts)
+            results.append(WriteResult(record_id=write.payment_id))
+        return results
+
+    def save_events_cursor(self, setup_id: str, cursor: str) -> None:
+        self.cursors.append(cursor)
+        self.setups = tuple(s.model_copy(update={"events_cursor": cursor or None}) for s in self.setups)
+
 
 @dataclass
 class FakeStripe:
@@ -96,6 +154,32 @@ class FakeStripe:
 
     def deactivate_link(self, link_id: str) -> None:
         self.deactivated.append(link_id)
+
+    # --- outcomes ---------------------------------------------------------------------------------
+    states: dict[str, StripePaymentState] = field(default_factory=dict)  # by link id
+    events: list[StripeEventRef] = field(default_factory=list)  # oldest first
+    intents: dict[str, str] = field(default_factory=dict)  # payment intent id -> CRM payment id
+    state_reads: int = 0
+
+    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch:
+        ids = [e.id for e in self.events]
+        lost = cursor is not None and cursor not in ids
+        start = ids.index(cursor) + 1 if cursor and not lost else 0
+        taken = self.events[start : start + max_events]
+        return EventBatch(
+            events=tuple(taken),
+            newest_id=taken[-1].id if taken else None,
+            cursor_lost=lost,
+            more=start + max_events < len(self.events),
+        )
+
+    def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState:
+        self.state_reads += 1
+        state = self.states.get(link_id) or StripePaymentState(payment_link_id=link_id)
+        return state if with_refunds else state.model_copy(update={"refunds": None})
+
+    def payment_id_of_intent(self, payment_intent_id: str) -> str | None:
+        return self.intents.get(payment_intent_id)
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return [

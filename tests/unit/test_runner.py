@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from sync.email_templates import load_templates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import ConnectionStatuses
 from sync.models import PaymentStatus
+from sync.outcome_sync import OutcomeConfig, OutcomeSync
 from sync.runner import Runner, RunnerConfig
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from sync.stripe_connection import StripeConnection
@@ -23,9 +25,17 @@ from tests.unit.test_stripe_setup import setup
 
 def build(crm: FakeCrm, stripe: FakeStripe, *, stop: threading.Event | None = None) -> Runner:
     connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=lambda: T0)
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=None,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+    )
     return Runner(
         crm=crm,
         stripe=connection,
+        outcomes=outcomes,
         templates=load_templates(DEFAULT_TEMPLATES),
         config=RunnerConfig(deposit_percent=Decimal(50), batch_size=200),
         now=lambda: T0,
@@ -175,3 +185,21 @@ def test_an_unusable_key_is_never_sent_to_stripe(key):
     assert stripe.calls == 0
     assert crm.payments["p1"].sync_error == messages.STRIPE_NOT_CONNECTED
     assert SecretStr(key).get_secret_value() not in str(crm.setup_writes)
+
+
+def test_a_key_refused_a_permission_mid_run_says_which_on_the_setup_record():
+    crm = crm_with()
+
+    class NoEventsRead(FakeStripe):
+        def events_after(self, cursor, *, since, max_events):
+            raise StripeKeyRejected(
+                "The provided key does not have the required permission: rak_event_read", missing_permission=True
+            )
+
+    report = build(crm, NoEventsRead()).run_cycle()
+
+    last = crm.setup_writes[-1]
+    assert last["status"] == ConnectionStatuses().invalid_key
+    assert last["error"].startswith("Stripe accepted the key but it lacks a permission the worker needs")
+    assert "rak_event_read" in last["error"]
+    assert not report.all_stable

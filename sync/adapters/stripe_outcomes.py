@@ -1,0 +1,166 @@
+"""Reading outcomes from Stripe: the events after a cursor, and one link's current state.
+
+Turns Stripe's objects into the worker's models (sync.models) so no SDK object crosses inward.
+Called by `StripePayments`, which owns the client and error translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.models import (
+    AttemptFailure,
+    EventBatch,
+    StripeDispute,
+    StripeEventRef,
+    StripePaymentState,
+    StripeRefund,
+)
+
+# The events that can change what a Payment shows (at most 20 `types[]` per call).
+EVENT_TYPES = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.succeeded",
+    "charge.failed",
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+PAYMENT_ID_KEY = "crm_payment_id"  # set by the worker on the link's and the PaymentIntent's metadata
+REFUND_ID_KEY = "crm_refund_id"  # set by the worker on refunds the CRM asks for
+PAGE_SIZE = 100
+
+
+def event_ref(event: dict[str, Any]) -> StripeEventRef:
+    """Which Payment an event concerns, as far as the event itself tells."""
+    obj = (event.get("data") or {}).get("object") or {}
+    kind = obj.get("object")
+    metadata = obj.get("metadata") or {}
+    if kind == "payment_intent":
+        intent = obj.get("id")
+    else:
+        intent = _id(obj.get("payment_intent"))
+    return StripeEventRef(
+        id=event["id"],
+        type=event["type"],
+        created=int(event["created"]),
+        payment_id=metadata.get(PAYMENT_ID_KEY) or None,
+        payment_intent_id=intent,
+        refund_related=kind == "refund" or event["type"] in ("charge.refunded", "charge.refund.updated"),
+    )
+
+
+def oldest_first_batch(events: Iterable[StripeEventRef], *, max_events: int) -> EventBatch:
+    """Take at most `max_events` from an oldest-first stream; the cursor is the last one taken."""
+    taken: list[StripeEventRef] = []
+    more = False
+    for event in events:
+        if len(taken) >= max_events:
+            more = True
+            break
+        taken.append(event)
+    return EventBatch(events=tuple(taken), newest_id=taken[-1].id if taken else None, more=more)
+
+
+def payment_state(
+    link_id: str,
+    sessions: list[dict[str, Any]],
+    *,
+    refunds: list[dict[str, Any]] | None,
+    disputes: list[dict[str, Any]],
+) -> StripePaymentState:
+    """Reduce a link's Checkout Sessions (newest first, PaymentIntent and its charge expanded)."""
+    paid = next((s for s in sessions if s.get("status") == "complete" and s.get("payment_status") == "paid"), None)
+    if paid is None:
+        return _unpaid_state(link_id, sessions)
+    intent = paid.get("payment_intent") if isinstance(paid.get("payment_intent"), dict) else {}
+    charge = intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
+    details = paid.get("customer_details") or {}
+    return StripePaymentState(
+        payment_link_id=link_id,
+        currency=paid.get("currency"),
+        checkout_session_id=paid["id"],
+        payment_intent_id=intent.get("id") or _id(paid.get("payment_intent")),
+        charge_id=charge.get("id"),
+        paid=True,
+        amount_paid_minor=int(charge.get("amount") or paid.get("amount_total") or 0),
+        paid_at=_time(charge.get("created") or paid.get("created")),
+        receipt_url=charge.get("receipt_url"),
+        payer=details.get("name") or details.get("email"),
+        amount_refunded_minor=int(charge.get("amount_refunded") or 0),
+        refunds=None if refunds is None else tuple(_refund(r) for r in refunds),
+        disputes=tuple(_dispute(d) for d in disputes),
+    )
+
+
+def paid_charge(sessions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The charge of the link's completed session, when one is paid."""
+    for session in sessions:
+        if session.get("status") == "complete" and session.get("payment_status") == "paid":
+            intent = session.get("payment_intent")
+            charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+            return charge if isinstance(charge, dict) else None
+    return None
+
+
+def _unpaid_state(link_id: str, sessions: list[dict[str, Any]]) -> StripePaymentState:
+    for session in sessions:  # newest first: the customer's latest attempt
+        intent = session.get("payment_intent")
+        error = intent.get("last_payment_error") if isinstance(intent, dict) else None
+        if error:
+            return StripePaymentState(
+                payment_link_id=link_id,
+                currency=session.get("currency"),
+                checkout_session_id=session["id"],
+                payment_intent_id=intent.get("id"),
+                last_failure=AttemptFailure(
+                    code=str(error.get("code") or error.get("type") or "unknown"),
+                    decline_code=error.get("decline_code") or None,
+                    message=error.get("message"),
+                ),
+            )
+    return StripePaymentState(payment_link_id=link_id)
+
+
+def _refund(refund: dict[str, Any]) -> StripeRefund:
+    return StripeRefund(
+        id=refund["id"],
+        amount_minor=int(refund["amount"]),
+        status=str(refund.get("status") or "pending"),
+        reason=refund.get("reason"),
+        failure_reason=refund.get("failure_reason"),
+        crm_refund_id=(refund.get("metadata") or {}).get(REFUND_ID_KEY) or None,
+    )
+
+
+def _dispute(dispute: dict[str, Any]) -> StripeDispute:
+    return StripeDispute(
+        id=dispute["id"],
+        amount_minor=int(dispute["amount"]),
+        status=str(dispute.get("status")),
+        reason=dispute.get("reason"),
+        created=int(dispute.get("created") or 0),
+    )
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value or None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None

@@ -1,0 +1,255 @@
+"""Bring Stripe's outcomes back to the CRM: poll events after a cursor, and sweep open Payments.
+
+Both paths end the same way: for each Payment concerned, read its link's current state from
+Stripe, plan the changes (sync.core.outcomes) and write them. Events only say which Payments to
+look at, so duplicates and any order give the same record. The events cursor lives on the Stripe
+Setup record and moves only after what came before it was applied (at-least-once, made harmless
+by writes that set absolute values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
+from sync.email_templates import NoticeTemplates
+from sync.errors import PermanentError, RetryableError
+from sync.logs import log
+from sync.models import EventBatch, Payment, PaymentStatus, RefundStatus, StripeEventRef, StripeSetup
+from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult
+
+T = TypeVar("T")
+
+OPEN_STATUSES = [PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED]
+SETTLED_STATUSES = [
+    PaymentStatus.PAID,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.DISPUTED,
+    PaymentStatus.CANCELED,
+]
+WRITE_BATCH = 75  # one Composite Graph call carries up to 75 Payments
+
+
+@dataclass(frozen=True)
+class OutcomeConfig:
+    lookback: timedelta  # how far back to read events without a usable cursor (Stripe keeps 30 days)
+    reconcile_every: timedelta | None  # None: the periodic sweep is off
+    max_events_per_poll: int = 1000
+
+
+@dataclass
+class OutcomeReport:
+    """What one poll or sweep did, by Payment id."""
+
+    checked: int = 0
+    changed: dict[str, OutcomeWrite] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # a passing fault: tried again later
+    failed: dict[str, str] = field(default_factory=dict)  # refused for good; the sweep tries again
+    cursor_lost: bool = False
+    more: bool = False
+
+
+Progress = Callable[[int, int], None]
+
+
+class OutcomeSync:
+    def __init__(
+        self,
+        *,
+        crm: CrmGateway,
+        notices: NoticeTemplates | None,
+        config: OutcomeConfig,
+        now: Callable[[], datetime],
+        retry: Callable[[Callable[[], T]], T],
+    ) -> None:
+        self._crm = crm
+        self._notices = notices
+        self._config = config
+        self._now = now
+        self._retry = retry
+        self._next_sweep_at: datetime | None = None
+        self._polled = False
+
+    # --- events ----------------------------------------------------------------------------------
+    def poll(self, setup: StripeSetup, gateway: PaymentsGateway) -> OutcomeReport:
+        """Apply the events after the Setup's cursor, then move the cursor past them."""
+        report = OutcomeReport()
+        if not self._polled and not setup.events_cursor:
+            self.sweep_soon()  # no cursor yet: the lookback window may not cover every open Payment
+        self._polled = True
+        since = self._now() - self._config.lookback
+        batch: EventBatch = self._retry(
+            lambda: gateway.events_after(setup.events_cursor, since=since, max_events=self._config.max_events_per_poll)
+        )
+        report.cursor_lost, report.more = batch.cursor_lost, batch.more
+        if batch.cursor_lost:
+            log.warning("events.cursor_lost", setup_id=setup.id, lookback_days=self._config.lookback.days)
+            self._next_sweep_at = self._now()  # the events may not cover the gap: sweep now
+        if batch.events:
+            log.info("events.received", count=len(batch.events), newest_event_id=batch.newest_id)
+        triggers = self._payments_concerned(batch.events, gateway)
+        payments = self._retry(lambda: self._crm.read_payments(sorted(triggers))) if triggers else ()
+        self._bring_up_to_date(payments, gateway, report, refunds_for=lambda p: triggers.get(p.id, False))
+        if report.pending:
+            log.info("events.cursor_held", pending=len(report.pending))
+        elif batch.newest_id and batch.newest_id != setup.events_cursor:
+            self._retry(lambda: self._crm.save_events_cursor(setup.id, batch.newest_id or ""))
+        elif batch.cursor_lost and not batch.events:
+            self._retry(lambda: self._crm.save_events_cursor(setup.id, ""))  # start afresh from the window
+        return report
+
+    def _payments_concerned(self, events: Iterable[StripeEventRef], gateway: PaymentsGateway) -> dict[str, bool]:
+        """Payment id -> whether a refund event concerns it; events of foreign payments drop out."""
+        concerned: dict[str, bool] = {}
+        by_intent: dict[str, str] = {}
+        unresolved: dict[str, bool] = {}
+        for event in events:
+            if event.payment_id and event.payment_intent_id:
+                by_intent[event.payment_intent_id] = event.payment_id
+        for event in events:
+            payment_id = event.payment_id or by_intent.get(event.payment_intent_id or "")
+            if payment_id:
+                concerned[payment_id] = concerned.get(payment_id, False) or event.refund_related
+            elif event.payment_intent_id:
+                unresolved[event.payment_intent_id] = unresolved.get(event.payment_intent_id, False) or (
+                    event.refund_related
+                )
+        if unresolved:
+            known = self._retry(lambda: self._crm.payment_ids_for_intents(sorted(unresolved)))
+            for intent_id, refund_related in unresolved.items():
+                payment_id = known.get(intent_id) or self._intent_owner(intent_id, gateway)
+                if payment_id:
+                    concerned[payment_id] = concerned.get(payment_id, False) or refund_related
+        return concerned
+
+    def _intent_owner(self, intent_id: str, gateway: PaymentsGateway) -> str | None:
+        try:
+            return self._retry(lambda: gateway.payment_id_of_intent(intent_id))
+        except PermanentError as exc:
+            # Not ours to hold the cursor for: a payment made elsewhere that Stripe will not show us.
+            log.info("events.intent_unreadable", payment_intent_id=intent_id, error=str(exc))
+            return None
+
+    # --- sweep -----------------------------------------------------------------------------------
+    def sweep_due(self) -> bool:
+        if self._next_sweep_at is None:
+            if self._config.reconcile_every is None:
+                return False
+            self._next_sweep_at = self._now() + self._config.reconcile_every
+        return self._now() >= self._next_sweep_at
+
+    def sweep_soon(self) -> None:
+        """Sweep at the next chance (a first start with no cursor, or a lost one)."""
+        self._next_sweep_at = self._now()
+
+    def sweep(
+        self, gateway: PaymentsGateway, *, include_settled: bool = False, progress: Progress | None = None
+    ) -> OutcomeReport:
+        """Read Stripe's state for every open Payment (and with `include_settled`, every paid one too)."""
+        statuses = OPEN_STATUSES + (SETTLED_STATUSES if include_settled else [])
+        payments = self._retry(lambda: list(self._crm.iter_payments_to_reconcile(statuses)))
+        log.info("reconcile.started", payments=len(payments), include_settled=include_settled)
+        report = OutcomeReport()
+        for start in range(0, len(payments), WRITE_BATCH):
+            chunk = payments[start : start + WRITE_BATCH]
+            self._bring_up_to_date(chunk, gateway, report, refunds_for=lambda _p: True)
+            if progress is not None:
+                progress(min(start + WRITE_BATCH, len(payments)), len(payments))
+        every = self._config.reconcile_every
+        self._next_sweep_at = self._now() + every if every is not None else None
+        log.info(
+            "reconcile.finished",
+            checked=report.checked,
+            changed=len(report.changed),
+            pending=len(report.pending),
+            failed=len(report.failed),
+        )
+        return report
+
+    # --- shared ----------------------------------------------------------------------------------
+    def _bring_up_to_date(
+        self,
+        payments: Iterable[Payment],
+        gateway: PaymentsGateway,
+        report: OutcomeReport,
+        *,
+        refunds_for: Callable[[Payment], bool],
+    ) -> None:
+        plans: list[OutcomeWrite] = []
+        for payment in payments:
+            if not payment.payment_link_id:
+                continue  # no link recorded yet: the request path writes it back first
+            report.checked += 1
+            with_refunds = refunds_for(payment) or bool(payment.amount_refunded) or _refund_moving(payment)
+            try:
+                state = self._retry(
+                    lambda p=payment, r=with_refunds: gateway.payment_state(p.payment_link_id or "", with_refunds=r)
+                )
+            except RetryableError as exc:
+                report.pending.add(payment.id)
+                log.warning("outcome.deferred", payment_id=payment.id, error=str(exc))
+                continue
+            except PermanentError as exc:
+                report.failed[payment.id] = str(exc)
+                log.warning("outcome.unreadable", payment_id=payment.id, error=str(exc))
+                continue
+            plan = plan_outcome(payment, state)
+            if plan is not None:
+                plans.append(dataclasses.replace(plan, fields={**plan.fields, "last_synced_at": self._now()}))
+        if plans:
+            self._write(plans, report)
+
+    def _write(self, plans: list[OutcomeWrite], report: OutcomeReport) -> None:
+        items = [(plan, tuple(self._post(n) for n in plan.notices if self._wants(n))) for plan in plans]
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.apply_outcomes(items))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("outcome.write_failed", payments=len(plans), error=str(exc))
+            report.pending.update(p.payment_id for p in plans)
+            return
+        for (plan, posts), result in zip(items, results, strict=True):
+            bound = log.bind(payment_id=plan.payment_id)
+            if result.error is None:
+                report.changed[plan.payment_id] = plan
+                bound.info(
+                    _event_name(plan),
+                    status=plan.new_status.value if plan.new_status else None,
+                    fields=sorted(k for k in plan.fields if k != "last_synced_at"),
+                    refunds=len(plan.refunds),
+                    posts=len(posts),
+                )
+            elif result.error.startswith("retryable"):
+                report.pending.add(plan.payment_id)
+                bound.info("outcome.write_deferred", error=result.error)
+            else:
+                report.failed[plan.payment_id] = result.error
+                bound.warning("outcome.write_refused", error=result.error)
+
+    def _wants(self, notice: StaffNotice) -> bool:
+        return self._notices is not None and bool(self._notices.for_kind(notice.kind))
+
+    def _post(self, notice: StaffNotice) -> ChatterPost:
+        assert self._notices is not None
+        return ChatterPost(project_id=notice.project_id, body=self._notices.render(notice.kind, notice.values))
+
+
+def _refund_moving(payment: Payment) -> bool:
+    return any(r.status in (RefundStatus.PENDING, RefundStatus.REQUESTED) for r in payment.refunds)
+
+
+def _event_name(plan: OutcomeWrite) -> str:
+    status = plan.new_status
+    if status is PaymentStatus.PAID:
+        return "payment.marked_paid"
+    if status is PaymentStatus.PAYMENT_FAILED:
+        return "payment.attempt_failed"
+    if status is PaymentStatus.DISPUTED:
+        return "payment.disputed"
+    if status in (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED) or plan.refunds:
+        return "payment.refunds_recorded"
+    return "payment.outcome_updated"

@@ -1,0 +1,132 @@
+"""Reading outcomes through the Stripe adapter against the Stripe emulator: events, cursors, link state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sync.adapters.stripe_payments import StripePayments
+from sync.core.actions import LinkSpec
+from sync.sandbox.environment import Sandbox
+from tests.integration.conftest import stripe_for
+
+
+def _link(stripe: StripePayments, payment_id: str, amount: int = 500_000) -> str:
+    spec = LinkSpec(
+        idempotency_key=f"k-{payment_id}",
+        amount_minor=amount,
+        currency="usd",
+        product_name="Deposit",
+        payment_description="Kitchen: Deposit",
+        metadata={"crm_payment_id": payment_id, "crm_project_id": "a01x", "crm_link_revision": "0"},
+    )
+    return stripe.create_payment_link(spec).id
+
+
+@pytest.fixture
+def stripe(sandbox: Sandbox) -> StripePayments:
+    return stripe_for(sandbox)
+
+
+def test_events_after_a_cursor_come_oldest_first_and_name_their_payment(sandbox: Sandbox, stripe: StripePayments):
+    link = _link(stripe, "a02PAY1")
+    start = stripe.events_after(None, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    sandbox.pay(link, card="4000000000000002")
+    sandbox.pay(link)
+
+    batch = stripe.events_after(start.newest_id, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+
+    assert not batch.cursor_lost
+    types = [e.type for e in batch.events]
+    assert types.index("payment_intent.payment_failed") < types.index("checkout.session.completed")
+    assert [e.created for e in batch.events] == sorted(e.created for e in batch.events)
+    assert {e.payment_id for e in batch.events if e.type.startswith(("payment_intent", "checkout"))} == {"a02PAY1"}
+    assert batch.newest_id == batch.events[-1].id
+    again = stripe.events_after(batch.newest_id, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    assert again.events == () and again.newest_id is None
+
+
+def test_a_batch_is_cut_at_its_limit_and_the_next_poll_goes_on_from_there(sandbox: Sandbox, stripe: StripePayments):
+    for n in range(3):
+        sandbox.pay(_link(stripe, f"a02PAY{n}"))
+    since = sandbox.clock.now() - timedelta(days=1)
+    first = stripe.events_after(None, since=since, max_events=4)
+    assert first.more and len(first.events) == 4
+    rest = stripe.events_after(first.newest_id, since=since, max_events=1000)
+    everything = stripe.events_after(None, since=since, max_events=1000)
+    assert [e.id for e in first.events + rest.events] == [e.id for e in everything.events]
+
+
+def test_an_unknown_or_expired_cursor_is_reported_lost_and_the_window_read(sandbox: Sandbox, stripe: StripePayments):
+    sandbox.pay(_link(stripe, "a02PAY1"))
+    batch = stripe.events_after("evt_1NotAnEventWeKnow", since=sandbox.clock.now() - timedelta(days=1), max_events=50)
+    assert batch.cursor_lost and any(e.type == "checkout.session.completed" for e in batch.events)
+
+    sandbox.clock.advance(timedelta(days=31))  # past Stripe's 30-day retention
+    expired = stripe.events_after(batch.newest_id, since=sandbox.clock.now() - timedelta(days=30), max_events=50)
+    assert expired.cursor_lost and expired.events == ()
+
+
+def test_state_of_a_paid_link_has_amount_time_ids_and_a_receipt_that_opens(sandbox: Sandbox, stripe: StripePayments):
+    link = _link(stripe, "a02PAY1")
+    paid = sandbox.pay(link, email="pat@example.com")
+
+    state = stripe.payment_state(link, with_refunds=False)
+
+    assert state.paid and state.amount_paid_minor == 500_000 and state.currency == "usd"
+    assert state.checkout_session_id == paid["checkout_session"]["id"]
+    assert state.payment_intent_id == paid["payment_intent"]["id"]
+    assert state.charge_id == paid["charge"]["id"]
+    assert state.paid_at is not None and state.amount_refunded_minor == 0
+    assert state.refunds is None and state.disputes == ()
+    import requests
+
+    receipt = requests.get(state.receipt_url or "", timeout=5)
+    assert receipt.status_code == 200 and "5,000.00" in receipt.text
+    assert stripe.payment_id_of_intent(state.payment_intent_id or "") == "a02PAY1"
+
+
+@pytest.mark.parametrize(
+    ("card", "code", "decline_code"),
+    [
+        ("4000000000000002", "card_declined", "generic_decline"),
+        ("4000000000009995", "card_declined", "insufficient_funds"),
+        ("4000000000000069", "expired_card", None),
+        ("4000000000000119", "processing_error", None),
+    ],
+)
+def test_state_of_a_declined_attempt_keeps_the_link_payable(sandbox, stripe, card, code, decline_code):
+    link = _link(stripe, "a02PAY1")
+    sandbox.pay(link, card=card)
+    state = stripe.payment_state(link, with_refunds=False)
+    assert not state.paid and state.last_failure is not None
+    assert (state.last_failure.code, state.last_failure.decline_code) == (code, decline_code)
+    assert [lk["active"] for lk in sandbox.payment_links()] == [True]
+
+
+def test_state_shows_refunds_with_their_status_and_disputes(sandbox: Sandbox, stripe: StripePayments):
+    link = _link(stripe, "a02PAY1")
+    charge = sandbox.pay(link)["charge"]["id"]
+    first = sandbox.dashboard_refund(charge, amount=100_000, reason="requested_by_customer")["refund"]["id"]
+    sandbox.dashboard_refund(charge, amount=50_000, status="pending")
+    sandbox.fail_refund(first)
+    sandbox.open_dispute(charge, reason="product_not_received")
+
+    state = stripe.payment_state(link, with_refunds=True)
+
+    assert state.amount_refunded_minor == 50_000  # the failed refund no longer counts
+    assert state.refunds is not None
+    assert sorted((r.amount_minor, r.status, r.failure_reason) for r in state.refunds) == [
+        (50_000, "pending", None),
+        (100_000, "failed", "expired_or_canceled_card"),
+    ]
+    assert all(r.crm_refund_id is None for r in state.refunds)
+    [dispute] = state.disputes
+    assert (dispute.reason, dispute.status, dispute.amount_minor) == ("product_not_received", "needs_response", 500_000)
+
+
+def test_state_of_an_unopened_link_is_empty(sandbox: Sandbox, stripe: StripePayments):
+    link = _link(stripe, "a02PAY1")
+    state = stripe.payment_state(link, with_refunds=True)
+    assert not state.paid and state.last_failure is None and state.checkout_session_id is None

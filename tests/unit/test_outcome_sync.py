@@ -1,0 +1,274 @@
+"""Outcomes from events and the sweep, with fakes: order, duplicates, cursors and failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync.email_templates import load_templates
+from sync.errors import RetryableError
+from sync.models import (
+    AttemptFailure,
+    EventBatch,
+    PaymentStatus,
+    RefundStatus,
+    StripeDispute,
+    StripeEventRef,
+    StripePaymentState,
+    StripeRefund,
+)
+from sync.outcome_sync import OutcomeConfig, OutcomeSync
+from sync.sandbox.environment import DEFAULT_TEMPLATES
+from tests.unit.factories import T0, payment
+from tests.unit.fakes import FakeCrm, FakeStripe
+from tests.unit.test_stripe_setup import setup
+
+IDS = ["pA", "pB", "pC", "pD", "pE"]
+
+
+def sync_for(crm: FakeCrm, *, reconcile_every: timedelta | None = None) -> OutcomeSync:
+    return OutcomeSync(
+        crm=crm,
+        notices=load_templates(DEFAULT_TEMPLATES).staff_notices,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=reconcile_every),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+    )
+
+
+def crm_with_links() -> FakeCrm:
+    payments = {
+        pid: payment(id=pid, status=PaymentStatus.LINK_SENT, payment_link_id=f"plink_{pid}", link_url="u")
+        for pid in IDS
+    }
+    return FakeCrm(setups=(setup(),), payments=payments)
+
+
+def paid(pid: str, **kw) -> StripePaymentState:
+    return StripePaymentState(
+        payment_link_id=f"plink_{pid}",
+        currency="usd",
+        checkout_session_id=f"cs_{pid}",
+        payment_intent_id=f"pi_{pid}",
+        charge_id=f"ch_{pid}",
+        paid=True,
+        amount_paid_minor=2_000_000,
+        paid_at=T0,
+        receipt_url=f"https://r/{pid}",
+        payer="Pat",
+        refunds=(),
+        **kw,
+    )
+
+
+def failed(pid: str, code: str) -> StripePaymentState:
+    return StripePaymentState(
+        payment_link_id=f"plink_{pid}",
+        payment_intent_id=f"pi_{pid}",
+        last_failure=AttemptFailure(code="card_declined", decline_code=code, message=None),
+    )
+
+
+@dataclass
+class Step:
+    """One thing that happens in Stripe: the link's state afterwards and the events it emits."""
+
+    payment_id: str
+    state: StripePaymentState
+    events: list[StripeEventRef] = field(default_factory=list)
+
+
+def _event(n: int, type: str, pid: str, *, with_metadata: bool = True, refund: bool = False) -> StripeEventRef:
+    return StripeEventRef(
+        id=f"evt_{n:03d}",
+        type=type,
+        created=n,
+        payment_id=pid if with_metadata else None,
+        payment_intent_id=f"pi_{pid}",
+        refund_related=refund,
+    )
+
+
+def history() -> list[Step]:
+    """Declined then paid; paid then refunded in two parts; a refund that fails; a dispute; a decline."""
+    re_b1 = StripeRefund(
+        id="re_b1", amount_minor=500_000, status="succeeded", reason=None, failure_reason=None, crm_refund_id=None
+    )
+    re_b2 = re_b1.model_copy(update={"id": "re_b2", "amount_minor": 1_500_000})
+    re_c = re_b1.model_copy(update={"id": "re_c", "status": "pending"})
+    re_c_failed = re_c.model_copy(update={"status": "failed", "failure_reason": "expired_or_canceled_card"})
+    dispute = StripeDispute(id="dp_d", amount_minor=2_000_000, status="needs_response", reason="fraudulent", created=9)
+    steps = [
+        Step("pA", failed("pA", "generic_decline")),
+        Step("pA", paid("pA")),
+        Step("pB", paid("pB")),
+        Step("pB", paid("pB", amount_refunded_minor=500_000).model_copy(update={"refunds": (re_b1,)})),
+        Step("pB", paid("pB", amount_refunded_minor=2_000_000).model_copy(update={"refunds": (re_b1, re_b2)})),
+        Step("pC", paid("pC")),
+        Step("pC", paid("pC", amount_refunded_minor=500_000).model_copy(update={"refunds": (re_c,)})),
+        Step("pC", paid("pC", amount_refunded_minor=0).model_copy(update={"refunds": (re_c_failed,)})),
+        Step("pD", paid("pD")),
+        Step("pD", paid("pD", disputes=(dispute,))),
+        Step("pE", failed("pE", "insufficient_funds")),
+    ]
+    n = 0
+    for step in steps:
+        # Each change emits two events; refund and dispute events carry no CRM metadata, as in Stripe.
+        kinds = {
+            True: [("payment_intent.payment_failed", True, False), ("charge.failed", False, False)],
+            False: [("checkout.session.completed", True, False), ("charge.refunded", False, True)],
+        }[step.state.last_failure is not None]
+        for kind, with_metadata, refund in kinds:
+            n += 1
+            step.events.append(_event(n, kind, step.payment_id, with_metadata=with_metadata, refund=refund))
+    return steps
+
+
+class QueuedStripe(FakeStripe):
+    """Delivers whatever events the test queues next, whatever the cursor says."""
+
+    queue: list[StripeEventRef]
+
+    def events_after(self, cursor, *, since, max_events) -> EventBatch:
+        batch, self.queue = self.queue, []
+        return EventBatch(events=tuple(batch), newest_id=batch[-1].id if batch else cursor)
+
+
+def run_history(deliveries: list[list[int]], steps: list[Step]) -> FakeCrm:
+    """Apply the steps one by one; after each, deliver the events picked (by index) so far."""
+    crm = crm_with_links()
+    stripe = QueuedStripe()
+    stripe.intents = {f"pi_{pid}": pid for pid in IDS}
+    outcomes = sync_for(crm)
+    emitted: list[StripeEventRef] = []
+    for step, picks in zip(steps, deliveries, strict=True):
+        stripe.states[step.state.payment_link_id] = step.state
+        emitted.extend(step.events)
+        stripe.queue = [emitted[i % len(emitted)] for i in picks]
+        outcomes.poll(crm.setups[0], stripe)
+    stripe.queue = list(reversed(emitted))  # everything at last, newest first
+    outcomes.poll(crm.setups[0], stripe)
+    return crm
+
+
+def view(crm: FakeCrm) -> dict:
+    return {
+        pid: p.model_dump(exclude={"last_synced_at", "last_modified", "refunds"})
+        | {"refunds": sorted((r.stripe_refund_id, r.status, r.amount) for r in p.refunds)}
+        for pid, p in crm.payments.items()
+    }
+
+
+def expected_end_state() -> FakeCrm:
+    steps = history()
+    return run_history([[] for _ in steps], steps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(min_value=0, max_value=40), max_size=6), min_size=11, max_size=11))
+def test_events_late_twice_or_in_any_order_give_the_same_records(deliveries):
+    crm = run_history(deliveries, history())
+    reference = expected_end_state()
+    assert view(crm) == view(reference)
+    assert sorted(p.body for p in crm.posts) == sorted(p.body for p in reference.posts)
+
+
+def test_end_state_is_what_each_story_should_show():
+    crm = expected_end_state()
+    p = crm.payments
+    assert p["pA"].status is PaymentStatus.PAID and p["pA"].receipt_url == "https://r/pA"
+    assert p["pB"].status is PaymentStatus.REFUNDED and p["pB"].amount_refunded == 20000
+    assert sorted(r.amount for r in p["pB"].refunds) == [5000, 15000]
+    assert p["pC"].status is PaymentStatus.PAID and p["pC"].amount_refunded == 0
+    assert [r.status for r in p["pC"].refunds] == [RefundStatus.FAILED]
+    assert p["pD"].status is PaymentStatus.DISPUTED and p["pD"].dispute_reason == "fraudulent"
+    assert p["pE"].status is PaymentStatus.PAYMENT_FAILED and p["pE"].last_failure_code == "insufficient_funds"
+    bodies = sorted(post.body for post in crm.posts)
+    assert len(bodies) == 5  # paid x4, disputed x1: each told once
+    assert sum("disputed" in b for b in bodies) == 1
+
+
+def test_replaying_every_event_changes_nothing():
+    steps = history()
+    crm = run_history([[] for _ in steps], steps)
+    writes, posts = crm.outcome_writes, len(crm.posts)
+    stripe = QueuedStripe()
+    stripe.intents = {f"pi_{pid}": pid for pid in IDS}
+    for step in steps:
+        stripe.states[step.state.payment_link_id] = step.state
+    stripe.queue = [e for step in steps for e in step.events] * 2
+    sync_for(crm).poll(crm.setups[0], stripe)
+    assert (crm.outcome_writes, len(crm.posts)) == (writes, posts)
+
+
+def test_cursor_moves_only_after_the_events_were_applied():
+    crm = crm_with_links()
+    stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
+    crm.fail_outcomes_for = {"pA": "retryable: UNABLE_TO_LOCK_ROW"}
+    outcomes = sync_for(crm)
+    report = outcomes.poll(crm.setups[0], stripe)
+    assert report.pending == {"pA"} and crm.cursors == []
+    crm.fail_outcomes_for = {}
+    outcomes.poll(crm.setups[0], stripe)
+    assert crm.cursors == ["evt_001"] and crm.payments["pA"].status is PaymentStatus.PAID
+
+
+def test_a_record_refused_for_good_does_not_hold_the_others_or_the_cursor():
+    crm = crm_with_links()
+    stripe = FakeStripe(
+        states={"plink_pA": paid("pA"), "plink_pB": paid("pB")},
+        events=[_event(1, "checkout.session.completed", "pA"), _event(2, "checkout.session.completed", "pB")],
+    )
+    crm.fail_outcomes_for = {"pA": "FIELD_CUSTOM_VALIDATION_EXCEPTION: blocked"}
+    report = sync_for(crm).poll(crm.setups[0], stripe)
+    assert crm.payments["pB"].status is PaymentStatus.PAID
+    assert report.failed == {"pA": "FIELD_CUSTOM_VALIDATION_EXCEPTION: blocked"}
+    assert crm.cursors == ["evt_002"]
+
+
+def test_a_lost_cursor_reads_the_window_and_sweeps_open_payments():
+    crm = crm_with_links()
+    crm.setups = (setup().model_copy(update={"events_cursor": "evt_gone"}),)
+    # pE was paid while the worker was away, and its events are past retention: only the sweep sees it.
+    stripe = FakeStripe(states={"plink_pE": paid("pE")}, events=[])
+    outcomes = sync_for(crm, reconcile_every=timedelta(hours=1))
+    report = outcomes.poll(crm.setups[0], stripe)
+    assert report.cursor_lost and outcomes.sweep_due()
+    outcomes.sweep(stripe)
+    assert crm.payments["pE"].status is PaymentStatus.PAID
+    assert crm.cursors == [""]  # the lost cursor is dropped; the next poll reads the window
+    assert not outcomes.sweep_due()
+
+
+def test_events_of_payments_made_elsewhere_are_ignored():
+    crm = crm_with_links()
+    foreign = StripeEventRef(
+        id="evt_x",
+        type="charge.refunded",
+        created=1,
+        payment_id=None,
+        payment_intent_id="pi_other",
+        refund_related=True,
+    )
+    stripe = FakeStripe(events=[foreign])
+    report = sync_for(crm).poll(crm.setups[0], stripe)
+    assert report.checked == 0 and not report.changed and crm.cursors == ["evt_x"]
+
+
+def test_sweep_defers_a_payment_stripe_cannot_answer_and_finishes_the_rest():
+    crm = crm_with_links()
+
+    class Flaky(FakeStripe):
+        def payment_state(self, link_id, *, with_refunds):
+            if link_id == "plink_pA":
+                raise RetryableError("Stripe HTTP 503")
+            return super().payment_state(link_id, with_refunds=with_refunds)
+
+    stripe = Flaky(states={"plink_pB": paid("pB")})
+    report = sync_for(crm).sweep(stripe)
+    assert report.pending == {"pA"}
+    assert crm.payments["pB"].status is PaymentStatus.PAID
+    assert report.checked == len(IDS)
