@@ -46,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
 
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="repair open Payments from Stripe's current state now, and print what changed",
+        description=(
+            "Read Stripe's current state for every open Payment (link sent, payment failed, or with a refund "
+            "pending) and write what events did not deliver. The worker also does this periodically "
+            "(RECONCILE_INTERVAL_MINUTES). Shows a progress bar on a terminal."
+        ),
+    )
+    reconcile.add_argument(
+        "--all", action="store_true", help="also check paid, refunded, disputed and canceled Payments"
+    )
+
     sandbox = commands.add_parser(
         "sandbox",
         help="run the local Salesforce and Stripe emulators",
@@ -132,6 +145,10 @@ def _worker_command(args: argparse.Namespace) -> int:
             from sync.check import run_check
 
             return run_check(settings)
+        if args.command == "reconcile":
+            from sync.reconcile import run_reconcile
+
+            return run_reconcile(settings, include_settled=args.all)
         return _run(settings, once=args.once)
     except ConfigError as exc:
         log.error("worker.config_error", error=str(exc))

@@ -1,4 +1,4 @@
-"""`python -m sync demo`: the real worker loop against the sandbox, with staff and an admin acting.
+"""`python -m sync demo`: the real worker loop against the sandbox, with staff, customers and an admin acting.
 
 It prints what happens as it happens, ends with a table of Payment records, and exits 0 only when
 every expected outcome happened (each one is checked, not assumed).
@@ -14,6 +14,7 @@ from typing import Any
 
 from sync.app import build_app
 from sync.core import messages
+from sync.core.outcomes import failure_guidance
 from sync.logs import configure_logging
 from sync.settings import LogFormat, load_settings
 from sync.worker import run_loop
@@ -142,6 +143,7 @@ class Demo:
                     and (self.payment_of(org.kitchen, "final") or {}).get("amount") == Decimal("20000.00")
                 ),
             )
+            self._outcomes(org)
         finally:
             stop.set()
             if thread is not None:
@@ -155,6 +157,69 @@ class Demo:
         print("\nDemo complete: every expected outcome happened.")
         return 0
 
+    def _outcomes(self, org: Any) -> None:
+        """Customers pay (one is declined first), then a Dashboard refund and a dispute come back."""
+        sb = self.sandbox
+        deposit = self.payment_of(org.kitchen, "deposit") or {}
+        deck = self.payment_of(org.deck) or {}
+
+        self.say("customers", "open their links and pay on Stripe's page")
+        print("   Kitchen pays the deposit with 4242 4242 4242 4242")
+        sb.pay(deposit["link_url"], email=deposit["customer_email"])
+        print("   Deck's customer tries 4000 0000 0000 0002 (the card is declined)")
+        sb.pay(deck["link_url"], card="4000000000000002", email=deck["customer_email"])
+        self.expect(
+            "Deck is Payment Failed, with the decline code and what to tell the customer",
+            lambda: (
+                self.status_of(org.deck) == "payment_failed"
+                and (self.payment_of(org.deck) or {}).get("last_failure") == failure_guidance("generic_decline")
+            ),
+        )
+        print(f"   Deck's record says: {(self.payment_of(org.deck) or {}).get('last_failure')}")
+        print("   Deck's customer pays with another card; Roof and Bathroom pay")
+        sb.pay(deck["link_url"], email=deck["customer_email"])
+        for payment in (self.payment_of(org.roof) or {}, self.payment_of(org.bathroom) or {}):
+            sb.pay(payment["link_url"], email=payment["customer_email"])
+        self.expect(
+            "Kitchen's deposit, Deck, Roof and Bathroom are Paid, each with its receipt",
+            lambda: all(
+                (p := self.payment_of(project, kind) or {}).get("status") == "paid" and bool(p.get("receipt_url"))
+                for project, kind in (
+                    (org.kitchen, "deposit"),
+                    (org.deck, None),
+                    (org.roof, None),
+                    (org.bathroom, None),
+                )
+            ),
+        )
+        self.expect("staff were told of each payment on the Project's feed", lambda: len(sb.staff_posts()) == 4)
+        for post in sb.staff_posts():
+            print(f"   Chatter: {post['body']}")
+
+        self.say("Stripe Dashboard", "refund $1,000.00 of Roof's payment; Bathroom's customer disputes the charge")
+        roof_charge = (self.payment_of(org.roof) or {})["charge_id"]
+        sb.dashboard_refund(roof_charge, amount=100_000, reason="requested_by_customer")
+        bathroom_charge = (self.payment_of(org.bathroom) or {})["charge_id"]
+        sb.open_dispute(bathroom_charge, reason="product_not_received")
+        self.expect(
+            "Roof is Partially Refunded: $1,000.00, with a Refund record from the Stripe Dashboard",
+            lambda: (
+                self.status_of(org.roof) == "partially_refunded"
+                and (self.payment_of(org.roof) or {}).get("amount_refunded") == Decimal("1000.00")
+                and [(r["amount"], r["source"], r["status"]) for r in sb.refunds()]
+                == [(Decimal("1000.00"), "stripe_dashboard", "succeeded")]
+            ),
+        )
+        self.expect(
+            "Bathroom is Disputed, with the reason and amount, and staff were told",
+            lambda: (
+                self.status_of(org.bathroom) == "disputed"
+                and (self.payment_of(org.bathroom) or {}).get("dispute_reason") == "product_not_received"
+                and (self.payment_of(org.bathroom) or {}).get("amount_disputed") == Decimal("250.00")
+                and any("disputed" in p["body"] for p in sb.staff_posts())
+            ),
+        )
+
     def _error_is(self, project_id: str, message: str) -> bool:
         payment = self.payment_of(project_id)
         return bool(payment) and payment["status"] == "error" and payment["sync_error"] == message
@@ -167,28 +232,40 @@ class Demo:
         sb = self.sandbox
         payments = sb.payments()
         links = {link["id"]: link for link in sb.payment_links()}
-        sent = [p for p in payments if p["status"] == "link_sent"]
-        self.expect("5 Payments, all Link Sent", lambda: len(payments) == 5 and len(sent) == 5)
+        statuses = sorted(p["status"] for p in payments)
+        expected = sorted(["paid", "paid", "partially_refunded", "disputed", "link_sent"])
+        self.expect(f"5 Payments: {', '.join(expected)}", lambda: statuses == expected)
         self.expect(
-            "exactly one active single-use Stripe link per Payment, with its CRM ids",
+            "exactly one single-use Stripe link per Payment, with its CRM ids; the paid ones spent",
             lambda: (
-                len(links) == len(sent)
+                len(links) == len(payments)
                 and all(
                     p["payment_link_id"] in links
-                    and links[p["payment_link_id"]]["active"]
+                    and links[p["payment_link_id"]]["active"] == (p["status"] == "link_sent")
                     and links[p["payment_link_id"]]["restrictions"]["completed_sessions"]["limit"] == 1
                     and links[p["payment_link_id"]]["metadata"]["crm_payment_id"] == p["id"]
-                    for p in sent
+                    for p in payments
                 )
+            ),
+        )
+        charges = {c["id"]: c for c in sb.stripe_objects("charge") if c["status"] == "succeeded"}
+        self.expect(
+            "every paid and refunded total on the CRM equals Stripe's",
+            lambda: all(
+                p["amount_paid"] == Decimal(charges[p["charge_id"]]["amount"]).scaleb(-2)
+                and p["amount_refunded"] == Decimal(charges[p["charge_id"]]["amount_refunded"]).scaleb(-2)
+                for p in payments
+                if p["status"] != "link_sent"
             ),
         )
         outbox = sb.outbox()
         self.expect(
             "one email per Payment, each carrying that Payment's link",
             lambda: (
-                len(outbox) == len(sent)
+                len(outbox) == len(payments)
                 and all(
-                    any(m["related_record_id"] == p["id"] and p["link_url"] in m["body"] for m in outbox) for p in sent
+                    any(m["related_record_id"] == p["id"] and p["link_url"] in m["body"] for m in outbox)
+                    for p in payments
                 )
             ),
         )
@@ -199,16 +276,27 @@ class Demo:
 
     def _show_payments(self, title: str = "Payment records") -> None:
         print(f"\n{title}:")
-        header = f"   {'Payment':<10} {'Type':<9} {'Amount':>12}  {'Status':<10} {'Link / note'}"
+        header = (
+            f"   {'Payment':<10} {'Type':<9} {'Amount':>12}  {'Status':<18} {'Paid':>10} {'Refunded':>9}  Link / note"
+        )
         print(header)
         print("   " + "-" * (len(header) + 30))
         words = self.sandbox.mapping.payment
         for p in self.sandbox.payments():
             amount = f"{p['amount']:,.2f}" if p["amount"] is not None else "—"
-            note = p["link_url"] if p["status"] == "link_sent" else (p["sync_error"] or "")
+            paid = f"{p['amount_paid']:,.2f}" if p["amount_paid"] is not None else ""
+            refunded = f"{p['amount_refunded']:,.2f}" if p["amount_refunded"] else ""
+            if p["status"] == "link_sent":
+                note = p["link_url"]
+            elif p["status"] == "disputed":
+                note = f"dispute: {p['dispute_reason']}"
+            elif p["receipt_url"]:
+                note = f"receipt: {p['receipt_url']}"
+            else:
+                note = p["last_failure"] or p["sync_error"] or ""
             status = getattr(words.status, p["status"])
             kind = getattr(words.type, p["type"]) if p["type"] else ""
-            print(f"   {p['name']:<10} {kind:<9} {amount:>12}  {status:<10} {note}")
+            print(f"   {p['name']:<10} {kind:<9} {amount:>12}  {status:<18} {paid:>10} {refunded:>9}  {note}")
 
 
 def run_demo(*, quiet: bool = False) -> int:
