@@ -155,6 +155,8 @@ class OutcomeSync:
         payments = self._retry(lambda: list(self._crm.iter_payments_to_reconcile(statuses)))
         log.info("reconcile.started", payments=len(payments), include_settled=include_settled)
         report = OutcomeReport()
+        if progress is not None:
+            progress(0, len(payments))
         for start in range(0, len(payments), WRITE_BATCH):
             chunk = payments[start : start + WRITE_BATCH]
             self._bring_up_to_date(chunk, gateway, report, refunds_for=lambda _p: True)

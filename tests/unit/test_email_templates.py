@@ -39,3 +39,28 @@ def test_bad_template_file_stops_the_worker_with_a_named_reason(tmp_path, text, 
     with pytest.raises(ConfigError) as err:
         load_templates(path)
     assert "EMAIL_TEMPLATE_FILE" in str(err.value) and expected in str(err.value)
+
+
+def test_shipped_staff_notices_render_and_a_blank_one_is_not_posted(tmp_path):
+    shipped = load_templates(ROOT / "config/email_templates.toml").staff_notices
+    values = {"payment_type": "Deposit", "amount": "$5,000.00", "payer": "Pat Doe", "project": "Kitchen"}
+    assert shipped.render("paid", values) == "Deposit of $5,000.00 received from Pat Doe for Kitchen."
+    path = tmp_path / "t.toml"
+    path.write_text("[payment_link]\nsubject='s'\nbody='$link_url'\n[staff_notices]\npaid='Paid'\ndisputed=''\n")
+    notices = load_templates(path).staff_notices
+    assert notices.for_kind("paid") is not None and notices.for_kind("disputed") is None
+
+
+@pytest.mark.parametrize(
+    ("notices", "expected"),
+    [
+        ("paid='$link_url'", "staff_notices.paid uses unknown placeholders ['link_url']"),
+        ("refunded='x'", "unknown staff notices ['refunded']"),
+        ("paid=3", "staff_notices.paid must be text"),
+    ],
+)
+def test_staff_notice_mistakes_are_config_errors(tmp_path, notices, expected):
+    path = tmp_path / "t.toml"
+    path.write_text(f"[payment_link]\nsubject='s'\nbody='$link_url'\n[staff_notices]\n{notices}\n")
+    with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        load_templates(path)

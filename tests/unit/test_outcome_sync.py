@@ -272,3 +272,18 @@ def test_sweep_defers_a_payment_stripe_cannot_answer_and_finishes_the_rest():
     assert report.pending == {"pA"}
     assert crm.payments["pB"].status is PaymentStatus.PAID
     assert report.checked == len(IDS)
+
+
+def test_staff_notices_off_means_no_posts_but_the_same_records():
+    crm = crm_with_links()
+    stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=None,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+    )
+    outcomes.poll(crm.setups[0], stripe)
+    assert crm.payments["pA"].status is PaymentStatus.PAID
+    assert crm.posts == []
