@@ -72,6 +72,8 @@ def build_app(
         now=now,
         # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
         retry=lambda fn: call_with_retries(fn, sleep=stop.wait),
+        pause=stop.wait,
+        stopping=stop.is_set,
     )
     runner = Runner(
         crm=crm,

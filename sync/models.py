@@ -111,6 +111,7 @@ class Payment(_Value):
     link_revision: int
     sync_error: str | None
     last_modified: datetime
+    read_at: datetime | None = None  # the CRM's own time when it served this record
     checkout_session_id: str | None = None
     payment_intent_id: str | None = None
     charge_id: str | None = None

@@ -19,7 +19,15 @@ from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
 from sync.errors import PermanentError, RetryableError
 from sync.logs import log
-from sync.models import EventBatch, Payment, PaymentStatus, RefundStatus, StripeEventRef, StripeSetup
+from sync.models import (
+    EventBatch,
+    Payment,
+    PaymentStatus,
+    RefundStatus,
+    StripeEventRef,
+    StripePaymentState,
+    StripeSetup,
+)
 from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult
 
 T = TypeVar("T")
@@ -66,12 +74,16 @@ class OutcomeSync:
         config: OutcomeConfig,
         now: Callable[[], datetime],
         retry: Callable[[Callable[[], T]], T],
+        pause: Callable[[float], object] = lambda _seconds: None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._crm = crm
         self._notices = notices
         self._config = config
         self._now = now
         self._retry = retry
+        self._pause = pause  # waits on the worker's stop event, so SIGTERM is never held up
+        self._stopping = stopping
         self._next_sweep_at: datetime | None = None
         self._polled = False
 
@@ -182,6 +194,7 @@ class OutcomeSync:
         *,
         refunds_for: Callable[[Payment], bool],
     ) -> None:
+        states: dict[str, StripePaymentState] = {}
         plans: list[OutcomeWrite] = []
         for payment in payments:
             if not payment.payment_link_id:
@@ -200,20 +213,35 @@ class OutcomeSync:
                 report.failed[payment.id] = str(exc)
                 log.warning("outcome.unreadable", payment_id=payment.id, error=str(exc))
                 continue
-            plan = plan_outcome(payment, state)
-            if plan is not None:
-                plans.append(dataclasses.replace(plan, fields={**plan.fields, "last_synced_at": self._now()}))
-        if plans:
-            self._write(plans, report)
+            states[payment.id] = state
+            plans.extend(self._plan(payment, state))
+        deferred = self._write(plans, report)
+        if deferred and not self._stopping():
+            # Changed under us (412), or read in the second of its last change: read those Payments
+            # again a second later and write what is still due, rather than a poll interval later.
+            self._pause(1.0)
+            report.pending -= deferred
+            fresh = self._retry(lambda: self._crm.read_payments(sorted(deferred)))
+            self._write([plan for p in fresh for plan in self._plan(p, states[p.id])], report)
 
-    def _write(self, plans: list[OutcomeWrite], report: OutcomeReport) -> None:
+    def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
+        plan = plan_outcome(payment, state)
+        if plan is None:
+            return []
+        return [dataclasses.replace(plan, fields={**plan.fields, "last_synced_at": self._now()})]
+
+    def _write(self, plans: list[OutcomeWrite], report: OutcomeReport) -> set[str]:
+        """Write the plans; return the Payments whose write was refused for a passing reason."""
+        if not plans:
+            return set()
         items = [(plan, tuple(self._post(n) for n in plan.notices if self._wants(n))) for plan in plans]
         try:
             results: list[WriteResult] = self._retry(lambda: self._crm.apply_outcomes(items))
         except (RetryableError, PermanentError) as exc:
             log.warning("outcome.write_failed", payments=len(plans), error=str(exc))
             report.pending.update(p.payment_id for p in plans)
-            return
+            return set()
+        deferred: set[str] = set()
         for (plan, posts), result in zip(items, results, strict=True):
             bound = log.bind(payment_id=plan.payment_id)
             if result.error is None:
@@ -227,10 +255,12 @@ class OutcomeSync:
                 )
             elif result.error.startswith("retryable"):
                 report.pending.add(plan.payment_id)
+                deferred.add(plan.payment_id)
                 bound.info("outcome.write_deferred", error=result.error)
             else:
                 report.failed[plan.payment_id] = result.error
                 bound.warning("outcome.write_refused", error=result.error)
+        return deferred
 
     def _wants(self, notice: StaffNotice) -> bool:
         return self._notices is not None and bool(self._notices.for_kind(notice.kind))

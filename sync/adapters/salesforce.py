@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime as http_date
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
@@ -30,7 +31,7 @@ from simple_salesforce.exceptions import (
 
 from sync.adapters import salesforce_queries as soql
 from sync.adapters.salesforce_auth import AccessToken, fetch_token
-from sync.adapters.salesforce_records import RecordCodec, get_path
+from sync.adapters.salesforce_records import SERVED_AT, RecordCodec, get_path
 from sync.core.actions import CreatePayment
 from sync.core.outcomes import OutcomeWrite
 from sync.errors import PermanentError, RetryableError
@@ -90,6 +91,17 @@ class SalesforceCrm:
         self._http = http or build_http_session(settings)
         self._token: AccessToken | None = None
         self._sf: simple_salesforce.Salesforce | None = None
+        # The org's clock when it served the last answer (its Date header); see `_stamp`.
+        self._served_at: datetime | None = None
+        self._http.hooks["response"].append(self._note_server_time)
+
+    def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        date = response.headers.get("Date")
+        try:
+            self._served_at = parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError):
+            self._served_at = None
+        return response
 
     # --- session ---------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -198,7 +210,10 @@ class SalesforceCrm:
 
     def _pages(self, page: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
-            yield from page.get("records", [])
+            served_at = self._served_at
+            for record in page.get("records", []):
+                record[SERVED_AT] = served_at
+                yield record
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
             next_url = page["nextRecordsUrl"]
@@ -363,16 +378,22 @@ class SalesforceCrm:
         concurrent writer makes the graph roll back and the next poll reads afresh, so a status
         change and its Chatter post happen once, together, or not at all.
         """
-        results: list[WriteResult] = []
-        for start in range(0, len(items), GRAPH_LIMIT):
-            chunk = items[start : start + GRAPH_LIMIT]
-            graphs = [self._outcome_graph(i, write, posts) for i, (write, posts) in enumerate(chunk)]
+        results: dict[int, WriteResult] = {}
+        ready = []
+        for n, (write, posts) in enumerate(items):
+            if _guard_is_blind(write):
+                results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND)
+            else:
+                ready.append((n, write, posts))
+        for start in range(0, len(ready), GRAPH_LIMIT):
+            chunk = ready[start : start + GRAPH_LIMIT]
+            graphs = [self._outcome_graph(i, write, posts) for i, (_, write, posts) in enumerate(chunk)]
             response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
             by_id = {g["graphId"]: g for g in response["graphs"]}
-            for i, (write, _) in enumerate(chunk):
+            for i, (n, write, _) in enumerate(chunk):
                 result = _graph_result(by_id.get(f"g{i}"))
-                results.append(WriteResult(record_id=write.payment_id, error=result.error))
-        return results
+                results[n] = WriteResult(record_id=write.payment_id, error=result.error)
+        return [results[n] for n in range(len(items))]
 
     def _outcome_graph(self, index: int, write: OutcomeWrite, posts: tuple[ChatterPost, ...]) -> dict[str, Any]:
         base = f"{self._data_path}sobjects/"
@@ -420,6 +441,22 @@ class SalesforceCrm:
         if verified_at is not None:
             body[f.last_verified_at] = self._codec.wire_value(verified_at)
         self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
+
+
+_SAME_SECOND = "retryable: the record changed in the second it was read; it is written next cycle"
+
+
+def _guard_is_blind(write: OutcomeWrite) -> bool:
+    """Whether If-Unmodified-Since could miss a concurrent write to this Payment.
+
+    Salesforce compares it with LastModifiedDate to the second, so a write made in the same second
+    as the change we read would pass unseen, and two workers would both record the outcome (and both
+    tell staff). Once the org has served the record a second after its last change, any later write
+    has a later second and is caught. Without the org's Date header, the guard is all there is.
+    """
+    if write.payment_read_at is None:
+        return False
+    return int(write.payment_last_modified.timestamp()) >= int(write.payment_read_at.timestamp())
 
 
 def _errors_text(errors: Any) -> str:

@@ -24,6 +24,9 @@ from sync.models import (
     StripeSetup,
 )
 
+# Set by the adapter on each record it reads: the org's time (its Date header) when it served it.
+SERVED_AT = "__served_at"
+
 
 def get_path(record: AnyMapping[str, Any] | None, path: str) -> Any:
     """Read `A__r.B__r.Email` from nested relationship objects, matching names case-insensitively."""
@@ -157,6 +160,7 @@ class RecordCodec:
             link_revision=int(revision or 0),
             sync_error=_text(get_path(rec, p.sync_error)),
             last_modified=parse_datetime(rec["LastModifiedDate"]),
+            read_at=rec.get(SERVED_AT),
             checkout_session_id=_text(get_path(rec, p.checkout_session_id)),
             payment_intent_id=_text(get_path(rec, p.payment_intent_id)),
             charge_id=_text(get_path(rec, p.charge_id)),

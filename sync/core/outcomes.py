@@ -69,6 +69,7 @@ class OutcomeWrite:
     fields: dict[str, Any] = field(hash=False)  # logical Payment field names, only those that change
     refunds: tuple[RefundWrite, ...] = ()
     notices: tuple[StaffNotice, ...] = ()
+    payment_read_at: datetime | None = None  # when the CRM served the record the plan is based on
 
     @property
     def new_status(self) -> PaymentStatus | None:
@@ -109,6 +110,7 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
     return OutcomeWrite(
         payment_id=payment.id,
         payment_last_modified=payment.last_modified,
+        payment_read_at=payment.read_at,
         fields=changed,
         refunds=refunds,
         notices=tuple(notices) if "status" in changed or "dispute_id" in changed else (),

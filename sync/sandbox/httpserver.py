@@ -83,7 +83,13 @@ class _Handler(BaseHTTPRequestHandler):
         if response is None:  # the fault layer chose to drop the connection
             self.close_connection = True
             return
-        self.send_response(response.status)
+        # send_response would add the host's wall-clock Date; an emulator with its own clock sets
+        # Date itself, so that Date and the record timestamps it serves come from one clock.
+        self.log_request(response.status)
+        self.send_response_only(response.status)
+        self.send_header("Server", self.version_string())
+        if not any(name.lower() == "date" for name in response.headers):
+            self.send_header("Date", self.date_time_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))

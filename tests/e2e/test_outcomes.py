@@ -273,3 +273,23 @@ def test_payments_and_refunds_made_elsewhere_on_the_account_are_left_alone(sandb
     assert sandbox.refunds() == [] and sandbox.staff_posts() == []
     assert sandbox.payment(ours["id"])["status"] == "link_sent"
     assert not {"outcome.write_refused", "events.deferred"} & set(run.events)
+
+
+def test_two_workers_reading_the_same_payments_tell_staff_once_each(sandbox: Sandbox, worker: Worker):
+    import concurrent.futures
+
+    sandbox.add_setup()
+    payments = [link_sent(sandbox, worker, name=f"Job {n}") for n in range(8)]
+    for payment in payments:
+        sandbox.pay(payment["link_url"])
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: worker.once(), range(2)))
+    deferred = sum(run.events.count("outcome.write_deferred") for run in runs)
+    print(f"graphs refused by If-Unmodified-Since: {deferred}")
+    worker.once()  # whoever was refused (412) finds nothing left to do
+
+    assert all(run.code in (0, 3) for run in runs), [run.stderr for run in runs]
+    assert {sandbox.payment(p["id"])["status"] for p in payments} == {"paid"}
+    posts = sandbox.staff_posts()
+    assert sorted(p["parent_id"] for p in posts) == sorted(p["project"] for p in payments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -151,3 +152,34 @@ def test_events_cursor_is_saved_on_the_setup_and_read_back(sandbox: Sandbox, crm
     crm.save_events_cursor(setup, "evt_123")
     [read] = crm.read_active_setups()
     assert read.events_cursor == "evt_123"
+
+
+def test_a_payment_read_in_the_second_it_changed_is_left_for_the_next_cycle(sandbox: Sandbox, crm: SalesforceCrm):
+    # If-Unmodified-Since works to the second: a concurrent write in that same second would pass it.
+    project = sandbox.add_project("Shed", customer_email="pat@example.com")
+    [pid] = _link_sent(sandbox, project)
+    [payment] = crm.read_payments([pid])
+    assert payment.read_at is not None
+    same_second = dataclasses.replace(
+        _paid(pid, payment.last_modified), payment_read_at=payment.last_modified.replace(microsecond=999_000)
+    )
+    later = dataclasses.replace(
+        _paid(pid, payment.last_modified), payment_read_at=payment.last_modified + timedelta(seconds=1)
+    )
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.apply_outcomes([(same_second, ())])))
+
+    assert calls == {} and results[0].error is not None and results[0].error.startswith("retryable")
+    assert sandbox.payment(pid)["status"] == "link_sent"
+    [written] = crm.apply_outcomes([(later, ())])
+    assert written.error is None and sandbox.payment(pid)["status"] == "paid"
+
+
+def test_records_carry_the_orgs_own_time_of_serving_them(sandbox: Sandbox, crm: SalesforceCrm):
+    project = sandbox.add_project("Barn", customer_email="pat@example.com")
+    [pid] = _link_sent(sandbox, project)
+    sandbox.clock.advance(timedelta(days=3))  # the org's clock, not the host's, dates its answers
+    [payment] = crm.read_payments([pid])
+    assert payment.read_at is not None
+    assert abs((payment.read_at - sandbox.clock.now()).total_seconds()) < 5

@@ -287,3 +287,32 @@ def test_staff_notices_off_means_no_posts_but_the_same_records():
     outcomes.poll(crm.setups[0], stripe)
     assert crm.payments["pA"].status is PaymentStatus.PAID
     assert crm.posts == []
+
+
+def test_a_write_refused_for_a_passing_reason_is_re_read_and_retried_a_second_later():
+    crm = crm_with_links()
+    stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
+    crm.fail_outcomes_for = {"pA": "retryable: PRECONDITION_FAILED"}
+    pauses: list[float] = []
+
+    reads: list[list[str]] = []
+
+    def read_payments(ids, _read=crm.read_payments):
+        reads.append(ids)
+        if len(reads) == 2:
+            crm.fail_outcomes_for = {}  # the concurrent change is over by the time we read again
+        return _read(ids)
+
+    crm.read_payments = read_payments  # type: ignore[method-assign]
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=None,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+        pause=pauses.append,
+    )
+    report = outcomes.poll(crm.setups[0], stripe)
+    assert pauses == [1.0] and reads == [["pA"], ["pA"]]
+    assert crm.payments["pA"].status is PaymentStatus.PAID
+    assert report.pending == set() and crm.cursors == ["evt_001"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email.utils import formatdate
 from typing import Any
 
 from ..clock import SandboxClock
@@ -85,6 +86,12 @@ class SalesforceEmulator:
 
     def app(self, request: Request) -> Response:
         """Answer one HTTP request (the SandboxServer calls this from its worker threads)."""
+        response = self._answer(request)
+        if response is not None:  # Date from the org's clock, as LastModifiedDate is
+            response.headers.setdefault("Date", formatdate(self.clock.time(), usegmt=True))
+        return response
+
+    def _answer(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/__sandbox/"):
             return handle_control(self, request)
