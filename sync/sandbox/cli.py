@@ -55,6 +55,15 @@ def serve(args: argparse.Namespace) -> int:
         f'"{project.fields.request_type}": "{sandbox.mapping.payment.type.progress}", '
         f'"{project.fields.requested_at}": "2026-01-01T00:00:00Z"}}\''
     )
+    print("Act as the customer or the Stripe Dashboard, e.g. pay a Payment's link with a card that is declined:")
+    print(
+        f"  curl -s -X POST {sandbox.stripe_url}/__sandbox/pay "
+        '-d \'{"link": "<Payment Link URL>", "card": "4000000000000002"}\''
+    )
+    print(
+        f"  (then card 4242424242424242 to pay; POST /__sandbox/refunds {{\"charge_or_payment_intent\": \"ch_...\", "
+        f"\"amount\": 1000}} to refund; POST /__sandbox/disputes to dispute)"
+    )
     print(f"Worker settings written to {args.env_out}" + (" and .env" if own_dotenv else "") + ". In another terminal:")
     print("  python -m sync run --once" if own_dotenv else f"  python -m sync --env-file {args.env_out} run --once")
     print("Press Ctrl-C to stop.", flush=True)
