@@ -115,7 +115,7 @@ class OutcomeSync:
             self._retry(lambda: self._crm.save_events_cursor(setup.id, ""))  # start afresh from the window
         return report
 
-    def _payments_concerned(self, events: Iterable[StripeEventRef], gateway: PaymentsGateway) -> dict[str, bool]:
+    def _payments_concerned(self, events: tuple[StripeEventRef, ...], gateway: PaymentsGateway) -> dict[str, bool]:
         """Payment id -> whether a refund event concerns it; events of foreign payments drop out."""
         concerned: dict[str, bool] = {}
         by_intent: dict[str, str] = {}

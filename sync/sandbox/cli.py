@@ -61,8 +61,8 @@ def serve(args: argparse.Namespace) -> int:
         '-d \'{"link": "<Payment Link URL>", "card": "4000000000000002"}\''
     )
     print(
-        f"  (then card 4242424242424242 to pay; POST /__sandbox/refunds {{\"charge_or_payment_intent\": \"ch_...\", "
-        f"\"amount\": 1000}} to refund; POST /__sandbox/disputes to dispute)"
+        '  (then card 4242424242424242 to pay; POST /__sandbox/refunds {"charge_or_payment_intent": "ch_...", '
+        '"amount": 1000} to refund; POST /__sandbox/disputes to dispute)'
     )
     print(f"Worker settings written to {args.env_out}" + (" and .env" if own_dotenv else "") + ". In another terminal:")
     print("  python -m sync run --once" if own_dotenv else f"  python -m sync --env-file {args.env_out} run --once")
