@@ -86,13 +86,17 @@ class OutcomeSync:
         self._stopping = stopping
         self._next_sweep_at: datetime | None = None
         self._polled = False
+        # Without a cursor to prove the events were followed, the next sweep checks paid Payments too:
+        # a refund or dispute during the gap would otherwise go unseen.
+        self._sweep_everything = False
 
     # --- events ----------------------------------------------------------------------------------
     def poll(self, setup: StripeSetup, gateway: PaymentsGateway) -> OutcomeReport:
         """Apply the events after the Setup's cursor, then move the cursor past them."""
         report = OutcomeReport()
         if not self._polled and not setup.events_cursor:
-            self.sweep_soon()  # no cursor yet: the lookback window may not cover every open Payment
+            self._sweep_everything = True  # no cursor: the look-back window may not cover every Payment
+            self.sweep_soon()
         self._polled = True
         since = self._now() - self._config.lookback
         batch: EventBatch = self._retry(
@@ -101,7 +105,8 @@ class OutcomeSync:
         report.cursor_lost, report.more = batch.cursor_lost, batch.more
         if batch.cursor_lost:
             log.warning("events.cursor_lost", setup_id=setup.id, lookback_days=self._config.lookback.days)
-            self._next_sweep_at = self._now()  # the events may not cover the gap: sweep now
+            self._sweep_everything = True  # the events may not cover the gap: sweep everything now
+            self.sweep_soon()
         if batch.events:
             log.info("events.received", count=len(batch.events), newest_event_id=batch.newest_id)
         triggers = self._payments_concerned(batch.events, gateway)
@@ -162,7 +167,11 @@ class OutcomeSync:
     def sweep(
         self, gateway: PaymentsGateway, *, include_settled: bool = False, progress: Progress | None = None
     ) -> OutcomeReport:
-        """Read Stripe's state for every open Payment (and with `include_settled`, every paid one too)."""
+        """Read Stripe's state for every open Payment (and with `include_settled`, every paid one too).
+
+        After a first start or a lost cursor, the sweep includes paid Payments whatever is asked.
+        """
+        include_settled = include_settled or self._sweep_everything
         statuses = OPEN_STATUSES + (SETTLED_STATUSES if include_settled else [])
         payments = self._retry(lambda: list(self._crm.iter_payments_to_reconcile(statuses)))
         log.info("reconcile.started", payments=len(payments), include_settled=include_settled)
@@ -176,6 +185,8 @@ class OutcomeSync:
                 progress(min(start + WRITE_BATCH, len(payments)), len(payments))
         every = self._config.reconcile_every
         self._next_sweep_at = self._now() + every if every is not None else None
+        if not report.pending:
+            self._sweep_everything = False
         log.info(
             "reconcile.finished",
             checked=report.checked,

@@ -200,9 +200,10 @@ def test_worker_stopped_longer_than_the_event_window_is_repaired_by_the_sweep(sa
     refunded = link_sent(sandbox, worker, name="Deck")
     untouched = link_sent(sandbox, worker, name="Porch")
     earlier = link_sent(sandbox, worker, name="Garage")
-    sandbox.pay(earlier["link_url"])
+    earlier_charge = sandbox.pay(earlier["link_url"])["charge"]["id"]
     assert worker.once().code == 0
     assert sandbox.payment(earlier["id"])["status"] == "paid"  # and the Setup holds a cursor now
+    sandbox.dashboard_refund(earlier_charge)  # refunded in full while the worker was off
     sandbox.pay(paid["link_url"])
     charge = sandbox.pay(refunded["link_url"])["charge"]["id"]
     sandbox.dashboard_refund(charge, amount=50_000)
@@ -215,7 +216,9 @@ def test_worker_stopped_longer_than_the_event_window_is_repaired_by_the_sweep(sa
     assert sandbox.payment(paid["id"])["status"] == "paid"
     after = sandbox.payment(refunded["id"])
     assert after["status"] == "partially_refunded" and after["amount_refunded"] == Decimal("500.00")
-    assert [r["source"] for r in sandbox.refunds()] == ["stripe_dashboard"]
+    assert sandbox.payment(earlier["id"])["status"] == "refunded"  # paid Payments are swept after a gap too
+    assert sorted(r["payment"] for r in sandbox.refunds()) == sorted([refunded["id"], earlier["id"]])
+    assert {r["source"] for r in sandbox.refunds()} == {"stripe_dashboard"}
     assert sandbox.payment(untouched["id"])["status"] == "link_sent"
 
 
