@@ -86,6 +86,7 @@ class OutcomeSync:
         self._stopping = stopping
         self._next_sweep_at: datetime | None = None
         self._polled = False
+        self._saved_cursor: str | None = None  # the cursor on the record at the last poll
         # Without a cursor to prove the events were followed, the next sweep checks paid Payments too:
         # a refund or dispute during the gap would otherwise go unseen.
         self._sweep_everything = False
@@ -94,10 +95,13 @@ class OutcomeSync:
     def poll(self, setup: StripeSetup, gateway: PaymentsGateway) -> OutcomeReport:
         """Apply the events after the Setup's cursor, then move the cursor past them."""
         report = OutcomeReport()
-        if not self._polled and not setup.events_cursor:
-            self._sweep_everything = True  # no cursor: the look-back window may not cover every Payment
+        if not setup.events_cursor and (not self._polled or self._saved_cursor):
+            # A first start, or a cursor cleared on the record: the look-back window may not cover it all.
+            log.info("events.no_cursor", setup_id=setup.id, first_poll=not self._polled)
+            self._sweep_everything = True
             self.sweep_soon()
         self._polled = True
+        self._saved_cursor = setup.events_cursor
         since = self._now() - self._config.lookback
         batch: EventBatch = self._retry(
             lambda: gateway.events_after(setup.events_cursor, since=since, max_events=self._config.max_events_per_poll)

@@ -316,3 +316,25 @@ def test_a_write_refused_for_a_passing_reason_is_re_read_and_retried_a_second_la
     assert pauses == [1.0] and reads == [["pA"], ["pA"]]
     assert crm.payments["pA"].status is PaymentStatus.PAID
     assert report.pending == set() and crm.cursors == ["evt_001"]
+
+
+def test_a_cursor_cleared_on_the_record_mid_run_makes_the_worker_sweep_everything():
+    crm = crm_with_links()
+    crm.payments["pB"] = crm.payments["pB"].model_copy(update={"status": PaymentStatus.PAID})
+    stripe = FakeStripe(states={"plink_pB": paid("pB", amount_refunded_minor=2_000_000)},
+                        events=[_event(1, "checkout.session.completed", "pA")])  # fmt: skip
+    stripe.states["plink_pA"] = paid("pA")
+    outcomes = sync_for(crm, reconcile_every=timedelta(hours=1))
+    outcomes.poll(crm.setups[0], stripe)
+    outcomes.sweep(stripe)  # the first start's sweep
+    assert crm.payments["pB"].status is PaymentStatus.REFUNDED
+    crm.payments["pB"] = crm.payments["pB"].model_copy(update={"status": PaymentStatus.PAID})  # drifted
+    outcomes.poll(crm.setups[0], stripe)
+    assert not outcomes.sweep_due()  # a cursor is held: no sweep before the interval
+    crm.setups = (crm.setups[0].model_copy(update={"events_cursor": None}),)  # an admin clears it
+
+    outcomes.poll(crm.setups[0], stripe)
+
+    assert outcomes.sweep_due()
+    outcomes.sweep(stripe)
+    assert crm.payments["pB"].status is PaymentStatus.REFUNDED
