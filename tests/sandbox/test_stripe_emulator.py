@@ -15,6 +15,7 @@ import stripe
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.httpserver import Request, SandboxServer
 from sync.sandbox.stripe import StripeEmulator
+from tests.sandbox.conftest import CurrentEmulator
 
 TEST_KEY = "sk_test_51EmulatorKeyForTestsOnlyAbcdWXYZ"
 LIVE_KEY = "rk_live_51EmulatorLiveKeyForTestsOnly9876"
@@ -47,24 +48,8 @@ class Sandbox:
         return self.session.request(method, self.server.url + path, headers=headers, timeout=10, **kwargs)
 
 
-class _Current:
-    emulator: StripeEmulator | None = None
-
-    def app(self, request: Request) -> Any:
-        assert self.emulator is not None
-        return self.emulator.app(request)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SandboxServer, _Current]]:
-    current = _Current()
-    server = SandboxServer(current.app).start()
-    yield server, current
-    server.stop()
-
-
 @pytest.fixture
-def sandbox(shared_server: tuple[SandboxServer, _Current]) -> Iterator[Sandbox]:
+def sandbox(shared_server: tuple[SandboxServer, CurrentEmulator]) -> Iterator[Sandbox]:
     server, current = shared_server
     with requests.Session() as session:
         box = Sandbox(server, session)

@@ -12,8 +12,9 @@ import requests
 import stripe
 
 from sync.sandbox.clock import SandboxClock
-from sync.sandbox.httpserver import Request, SandboxServer
+from sync.sandbox.httpserver import SandboxServer
 from sync.sandbox.stripe import StripeEmulator
+from tests.sandbox.conftest import CurrentEmulator
 
 TEST_KEY = "sk_test_51PaymentsEmulatorKeyForTestsAbcd"
 LIVE_KEY = "rk_live_51PaymentsEmulatorLiveKeyForTests9"
@@ -79,24 +80,8 @@ class Box:
         return self.http.request(method, f"{self.url}/__sandbox{path}", timeout=10, **kwargs)
 
 
-class _Current:
-    emulator: StripeEmulator | None = None
-
-    def app(self, request: Request) -> Any:
-        assert self.emulator is not None
-        return self.emulator.app(request)
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SandboxServer, _Current]]:
-    current = _Current()
-    server = SandboxServer(current.app).start()
-    yield server, current
-    server.stop()
-
-
 @pytest.fixture
-def box(shared_server: tuple[SandboxServer, _Current]) -> Iterator[Box]:
+def box(shared_server: tuple[SandboxServer, CurrentEmulator]) -> Iterator[Box]:
     server, current = shared_server
     with requests.Session() as session:
         made = Box(server, session)
