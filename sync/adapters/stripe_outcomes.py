@@ -83,11 +83,11 @@ def payment_state(
     disputes: list[dict[str, Any]],
 ) -> StripePaymentState:
     """Reduce a link's Checkout Sessions (newest first, PaymentIntent and its charge expanded)."""
-    paid = next((s for s in sessions if s.get("status") == "complete" and s.get("payment_status") == "paid"), None)
+    paid = _paid_session(sessions)
     if paid is None:
         return _unpaid_state(link_id, sessions)
     intent = paid.get("payment_intent") if isinstance(paid.get("payment_intent"), dict) else {}
-    charge = intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
+    charge = _charge_of(paid) or {}
     details = paid.get("customer_details") or {}
     return StripePaymentState(
         payment_link_id=link_id,
@@ -108,12 +108,18 @@ def payment_state(
 
 def paid_charge(sessions: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The charge of the link's completed session, when one is paid."""
-    for session in sessions:
-        if session.get("status") == "complete" and session.get("payment_status") == "paid":
-            intent = session.get("payment_intent")
-            charge = intent.get("latest_charge") if isinstance(intent, dict) else None
-            return charge if isinstance(charge, dict) else None
-    return None
+    paid = _paid_session(sessions)
+    return None if paid is None else _charge_of(paid)
+
+
+def _paid_session(sessions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((s for s in sessions if s.get("status") == "complete" and s.get("payment_status") == "paid"), None)
+
+
+def _charge_of(session: dict[str, Any]) -> dict[str, Any] | None:
+    intent = session.get("payment_intent")
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+    return charge if isinstance(charge, dict) else None
 
 
 def _unpaid_state(link_id: str, sessions: list[dict[str, Any]]) -> StripePaymentState:

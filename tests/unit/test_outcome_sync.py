@@ -29,13 +29,16 @@ from tests.unit.test_stripe_setup import setup
 IDS = ["pA", "pB", "pC", "pD", "pE"]
 
 
-def sync_for(crm: FakeCrm, *, reconcile_every: timedelta | None = None) -> OutcomeSync:
+def sync_for(
+    crm: FakeCrm, *, reconcile_every: timedelta | None = None, notices: bool = True, pause=lambda _s: None
+) -> OutcomeSync:
     return OutcomeSync(
         crm=crm,
-        notices=load_templates(DEFAULT_TEMPLATES).staff_notices,
+        notices=load_templates(DEFAULT_TEMPLATES).staff_notices if notices else None,
         config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=reconcile_every),
         now=lambda: T0,
         retry=lambda fn: fn(),
+        pause=pause,
     )
 
 
@@ -277,13 +280,7 @@ def test_sweep_defers_a_payment_stripe_cannot_answer_and_finishes_the_rest():
 def test_staff_notices_off_means_no_posts_but_the_same_records():
     crm = crm_with_links()
     stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
-    outcomes = OutcomeSync(
-        crm=crm,
-        notices=None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
-        now=lambda: T0,
-        retry=lambda fn: fn(),
-    )
+    outcomes = sync_for(crm, notices=False)
     outcomes.poll(crm.setups[0], stripe)
     assert crm.payments["pA"].status is PaymentStatus.PAID
     assert crm.posts == []
@@ -304,14 +301,7 @@ def test_a_write_refused_for_a_passing_reason_is_re_read_and_retried_a_second_la
         return _read(ids)
 
     crm.read_payments = read_payments  # type: ignore[method-assign]
-    outcomes = OutcomeSync(
-        crm=crm,
-        notices=None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
-        now=lambda: T0,
-        retry=lambda fn: fn(),
-        pause=pauses.append,
-    )
+    outcomes = sync_for(crm, notices=False, pause=pauses.append)
     report = outcomes.poll(crm.setups[0], stripe)
     assert pauses == [1.0] and reads == [["pA"], ["pA"]]
     assert crm.payments["pA"].status is PaymentStatus.PAID

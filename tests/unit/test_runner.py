@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,24 +13,18 @@ from sync.email_templates import load_templates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import ConnectionStatuses
 from sync.models import PaymentStatus
-from sync.outcome_sync import OutcomeConfig, OutcomeSync
 from sync.runner import Runner, RunnerConfig
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from sync.stripe_connection import StripeConnection
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
+from tests.unit.test_outcome_sync import sync_for
 from tests.unit.test_stripe_setup import setup
 
 
 def build(crm: FakeCrm, stripe: FakeStripe, *, stop: threading.Event | None = None) -> Runner:
     connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=lambda: T0)
-    outcomes = OutcomeSync(
-        crm=crm,
-        notices=None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
-        now=lambda: T0,
-        retry=lambda fn: fn(),
-    )
+    outcomes = sync_for(crm, notices=False)
     return Runner(
         crm=crm,
         stripe=connection,
