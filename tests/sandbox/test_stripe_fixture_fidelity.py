@@ -34,7 +34,7 @@ from stripe.params import (
     RefundRetrieveParams,
     RefundUpdateParams,
 )
-from stripe.params.checkout import SessionListParams, SessionRetrieveParams
+from stripe.params.checkout import SessionExpireParams, SessionListParams, SessionRetrieveParams
 
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.httpserver import SandboxServer
@@ -94,8 +94,11 @@ def _payments(emulator: StripeEmulator, client: stripe.StripeClient) -> dict[str
     dispute = emulator.dispute(paid["charge"]["id"])["dispute"]["id"]
     emulator.close_dispute(dispute, won=True)
     session = client.v1.checkout.sessions.retrieve(paid["checkout_session"]["id"])
+    abandoned = emulator.pay(client.v1.payment_links.create(params=_everything_link()).url, card="4000000000000002")
+    expired = client.v1.checkout.sessions.expire(abandoned["checkout_session"]["id"])
     return {
         "checkout.session": session.to_dict(),
+        "expired_session": expired.to_dict(),
         "payment_intent": client.v1.payment_intents.retrieve(paid["payment_intent"]["id"]).to_dict(),
         "failed_intent": failed_intent,
         "charge": client.v1.charges.retrieve(paid["charge"]["id"]).to_dict(),
@@ -281,9 +284,10 @@ def test_checkout_session_has_the_fixture_keys(made: dict[str, Any], fixtures: d
         "adaptive_pricing",
         "managed_payments",
     )
-    session, official = made["checkout.session"], fixtures["checkout.session"]
-    assert_same_shape(session, official, nested)
-    assert sorted(session["collected_information"]) == sorted(official["collected_information"])
+    official = fixtures["checkout.session"]
+    for session in (made["checkout.session"], made["expired_session"]):
+        assert_same_shape(session, official, nested)
+        assert sorted(session["collected_information"]) == sorted(official["collected_information"])
 
 
 def test_payment_intent_has_the_fixture_keys(made: dict[str, Any], fixtures: dict[str, Any]) -> None:
@@ -362,6 +366,7 @@ def test_payment_events_have_the_fixture_keys(made: dict[str, Any], fixtures: di
         "charge.succeeded",
         "payment_intent.succeeded",
         "checkout.session.completed",
+        "checkout.session.expired",
         "charge.updated",
         "refund.created",
         "charge.refunded",
@@ -445,6 +450,7 @@ def _compare_obj(spec: Obj, typed_dict: type, path: str) -> None:
         (param_specs.EVENT_LIST, EventListParams),
         (param_specs.CHECKOUT_SESSION_LIST, SessionListParams),
         (param_specs.RETRIEVE, SessionRetrieveParams),
+        (param_specs.CHECKOUT_SESSION_EXPIRE, SessionExpireParams),
         (param_specs.PAYMENT_INTENT_RETRIEVE, PaymentIntentRetrieveParams),
         (param_specs.PAYMENT_INTENT_LIST, PaymentIntentListParams),
         (param_specs.RETRIEVE, ChargeRetrieveParams),

@@ -77,7 +77,9 @@ class Actions:
     ) -> dict[str, Any]:
         """Refund a charge from the Dashboard: no metadata, the API's limits; `status="pending"` waits.
 
-        `amount` is in minor units and defaults to all that is left. Returns the refund's id,
+        `amount` is in minor units and defaults to all that is left. A charge paid with the
+        pending-refund test card (4000000000007726) gives a pending refund whatever `status` says,
+        as a refund made through the API does. Returns the refund's id,
         status and amount and the charge's `amount_refunded` and `refunded`.
 
         Raises:
@@ -116,9 +118,12 @@ class Actions:
             return _refund_result(conn, refund)
 
     def fail_refund(
-        self, refund_id: str, *, failure_reason: str = "expired_or_canceled_card", request: Request | None = None
+        self, refund_id: str, *, failure_reason: str | None = None, request: Request | None = None
     ) -> dict[str, Any]:
         """A pending or succeeded refund fails later; the charge's `amount_refunded` drops back.
+
+        `failure_reason` defaults to the one the charge's test card gives (4000000000005126:
+        `expired_or_canceled_card`), else `expired_or_canceled_card`.
 
         Raises:
             ValueError: an unknown refund or reason, or a refund already failed.

@@ -88,6 +88,7 @@ class StripeEmulator(Actions):
             _route("GET", "/v1/events/{id}", handlers.retrieve_event),
             _route("GET", "/v1/checkout/sessions", payment_handlers.list_checkout_sessions),
             _route("GET", "/v1/checkout/sessions/{id}", payment_handlers.retrieve_checkout_session),
+            _route("POST", "/v1/checkout/sessions/{id}/expire", payment_handlers.expire_checkout_session),
             _route("GET", "/v1/payment_intents", payment_handlers.list_payment_intents),
             _route("GET", "/v1/payment_intents/{id}", payment_handlers.retrieve_payment_intent),
             _route("GET", "/v1/charges", payment_handlers.list_charges),

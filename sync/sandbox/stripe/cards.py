@@ -7,6 +7,12 @@ was declined.", "An error occurred while processing your card. Try again in a li
 The testing page lists no decline code for expired_card, incorrect_cvc and processing_error, so
 none is set for them (not confirmed against the live API). Seller messages and outcome types follow
 https://docs.stripe.com/declines ("issuer_declined", "The bank returned the decline code `x`.").
+
+Two cards pay normally and change what a refund of the charge does (the testing page's "Refunds"):
+…7726 "Pending refund" (the refund starts `pending` and succeeds some time later) and …5126
+"Asynchronous refund failure" (the refund starts `succeeded` and fails some time later with
+`failure_reason: expired_or_canceled_card`, announced by `charge.refund.updated`). "Later" is the
+control API's `POST /__sandbox/refunds/{id}/settle` or `.../fail` here.
 """
 
 from __future__ import annotations
@@ -31,11 +37,24 @@ class Decline:
 
 
 @dataclass(frozen=True)
+class RefundBehaviour:
+    """What a refund of a charge paid with a test card does after it is made."""
+
+    starts_pending: bool = False
+    # The `failure_reason` the refund gets when it fails later (the control API's `fail`).
+    fails_later_with: str | None = None
+
+
+NORMAL_REFUNDS = RefundBehaviour()
+
+
+@dataclass(frozen=True)
 class Card:
     number: str
     brand: str
     funding: str = "credit"
     decline: Decline | None = None
+    refund_behaviour: RefundBehaviour = NORMAL_REFUNDS
 
     @property
     def last4(self) -> str:
@@ -71,6 +90,8 @@ _CARDS = [
         "visa",
         decline=_error("processing_error", "An error occurred while processing your card. Try again in a little bit."),
     ),
+    Card("4000000000007726", "visa", refund_behaviour=RefundBehaviour(starts_pending=True)),
+    Card("4000000000005126", "visa", refund_behaviour=RefundBehaviour(fails_later_with="expired_or_canceled_card")),
 ]
 TEST_CARDS = {card.number: card for card in _CARDS}
 

@@ -11,6 +11,9 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/refunds/{id}/fail         {failure_reason?}
   POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
   POST /__sandbox/disputes/{id}/close       {won}
+`card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
+are declined; 4000000000007726 pays and its refunds start pending (settle them with `settle`);
+4000000000005126 pays and its refunds succeed, then fail with expired_or_canceled_card on `fail`.
 Pages: GET/POST /__sandbox/pay/{token} (the hosted page; its form posts `card` and `email`) and
 GET /__sandbox/receipts/{charge_id} (a charge's `receipt_url`).
 """
@@ -79,7 +82,8 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return Response.json(emulator.settle_refund(refund_id, request=request))
             case "POST", ["refunds", refund_id, "fail"]:
                 body = _fields(request, optional=("failure_reason",))
-                reason = _text(body.get("failure_reason", "expired_or_canceled_card"), "failure_reason")
+                reason = body.get("failure_reason")
+                reason = None if reason is None else _text(reason, "failure_reason")
                 return Response.json(emulator.fail_refund(refund_id, failure_reason=reason, request=request))
             case "POST", ["disputes"]:
                 body = _fields(request, required=("charge_or_payment_intent",), optional=("reason", "amount"))

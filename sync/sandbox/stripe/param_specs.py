@@ -259,6 +259,7 @@ CHECKOUT_SESSION_LIST = obj(
     subscription=Str(),
     **_PAGE,
 )
+CHECKOUT_SESSION_EXPIRE = obj(expand=EXPAND)
 PAYMENT_INTENT_RETRIEVE = obj(client_secret=Str(), expand=EXPAND)
 PAYMENT_INTENT_LIST = obj(created=_CREATED, customer=Str(), customer_account=Str(), **_PAGE)
 CHARGE_LIST = obj(created=_CREATED, customer=Str(), payment_intent=Str(), transfer_group=Str(), **_PAGE)

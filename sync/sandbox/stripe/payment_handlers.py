@@ -1,6 +1,6 @@
 """API endpoints for what payments leave behind: Checkout Sessions, PaymentIntents, Charges, Refunds,
-Disputes. Only refunds can be created or changed through the API; the rest is read-only here and
-made by the control actions (`payments`, `refunds`, `disputes`).
+Disputes. Through the API, refunds can be created and changed and open Checkout Sessions expired;
+the rest is read-only here and made by the control actions (`payments`, `refunds`, `disputes`).
 
 Lists come newest first and page with `listing.page`; filters on ids compare the object's field,
 so a filter on something the emulator never sets (e.g. `customer`) matches nothing.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import errors, expansion, objects, param_specs, refunds, store
+from . import errors, expansion, objects, param_specs, payments, refunds, store
 from .handlers import Call
 from .listing import created_matches, page
 from .schema import Obj
@@ -96,6 +96,19 @@ retrieve_refund = _retrieve("refund")
 list_refunds = _list("refund", "/v1/refunds", param_specs.REFUND_LIST, _fields("charge", "payment_intent"))
 retrieve_dispute = _retrieve("dispute")
 list_disputes = _list("dispute", "/v1/disputes", param_specs.DISPUTE_LIST, _fields("charge", "payment_intent"))
+
+
+def expire_checkout_session(call: Call) -> dict[str, Any]:
+    params = call.validated(param_specs.CHECKOUT_SESSION_EXPIRE)
+    paths = expansion.check(params.get("expand", []), "checkout.session")
+    stored = _stored(call, "checkout.session")
+    try:
+        session = payments.expire_session(call.scope(), stored)
+    except errors.StripeError as exc:
+        # Refused after looking at the session: saved under the idempotency key, as for refunds.
+        exc.after_execution_began = True
+        raise
+    return expansion.render(call.conn, session, paths)
 
 
 def create_refund(call: Call) -> dict[str, Any]:

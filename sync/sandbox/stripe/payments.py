@@ -10,7 +10,9 @@ What one attempt leaves, and the events in the order they are recorded:
   `payment_link.updated` if that completed session reached `restrictions.completed_sessions.limit`
   ("When the payment link reaches the limit, it automatically deactivates"), then `charge.updated`
   filling in `balance_transaction`: since API 2024-04-10 card payments capture asynchronously and
-  charge.succeeded carries none (github.com/hackclub/hcb/pull/6987, stripe/stripe-dotnet#2914).
+  charge.succeeded carries none (github.com/hackclub/hcb/pull/6987, stripe/stripe-dotnet#2914);
+- an open session expiring (its `expires_at` passed, or `POST /v1/checkout/sessions/{id}/expire`):
+  `checkout.session.expired`; the next attempt on the link opens a new session.
 A `stripe trigger checkout.session.completed` run quoted on stackoverflow received
 payment_intent.created, charge.succeeded, checkout.session.completed, payment_intent.succeeded,
 charge.updated; that is delivery order, which Stripe does not guarantee. Here the session completes
@@ -27,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import errors, ids, payment_objects, store
-from .cards import Card, card_for
+from .cards import TEST_CARDS, Card, card_for
 from .scope import Scope
 
 # Checkout requires an email for a card payment; a customer who gives none types this one.
@@ -50,6 +52,11 @@ def find_link(conn: sqlite3.Connection, link: str) -> tuple[store.Stored, dict[s
     if stored is None:
         raise errors.ActionNotFound(f"No such payment link: {link!r}")
     return stored, query
+
+
+def card_paid_with(stored_charge: store.Stored) -> Card | None:
+    """The test card a charge was paid with (None for a charge stored without it)."""
+    return TEST_CARDS.get(stored_charge.internal.get("card_number", ""))
 
 
 def pay(
@@ -100,7 +107,8 @@ def pay(
         now=scope.now,
         receipt_url=None if test_card.decline else scope.receipt_url(charge_id),
     )
-    store.insert_object(scope.conn, charge, mode=scope.mode)
+    # The card number stays with the charge, out of its body: refunds follow the card's behaviour.
+    store.insert_object(scope.conn, charge, mode=scope.mode, internal={"card_number": test_card.number})
     if test_card.decline is not None:
         return _declined(scope, session, intent, charge, pm, test_card)
     return _succeeded(scope, stored_link, session, intent, charge, pm)
@@ -225,14 +233,45 @@ def _open_session(scope: Scope, link_id: str) -> dict[str, Any] | None:
     return next((s for s in _sessions_of(scope, link_id) if s["status"] == "open"), None)
 
 
+def expire_session(scope: Scope, stored: store.Stored) -> dict[str, Any]:
+    """Expire an open Checkout Session now (`POST /v1/checkout/sessions/{id}/expire`); returns it.
+
+    The customer can no longer pay on it; paying the link again opens a new session.
+
+    Raises:
+        errors.StripeError: the session is not open (complete, or expired already).
+    """
+    session = stored.body
+    status = session["status"]
+    if status == "open" and session["expires_at"] <= scope.now:
+        status = "expired"  # past `expires_at`, which the emulator notices only lazily
+    if status != "open":
+        # The live API's text, quoted from a stripe-php InvalidRequestException in
+        # github.com/Sylius/PayumStripePlugin/issues/70 (`expired`) and matched in client code for
+        # `complete`; whether it carries a `code` or `param` is not confirmed, so neither is sent.
+        raise errors.invalid(
+            f'Only Checkout Sessions with a status in ["open"] can be expired. '
+            f"This Checkout Session has a status of `{status}`."
+        )
+    return _expire(scope, session)
+
+
 def _expire_due_sessions(scope: Scope, link_id: str) -> None:
     # Sessions expire at `expires_at`; the emulator notices when the link is next opened, so the
     # `checkout.session.expired` event carries that moment rather than the expiry second.
     for session in _sessions_of(scope, link_id):
         if session["status"] == "open" and session["expires_at"] <= scope.now:
-            expired = {**session, "status": "expired", "url": None}
-            store.update_object(scope.conn, expired)
-            scope.record("checkout.session.expired", expired)
+            _expire(scope, session)
+
+
+def _expire(scope: Scope, session: dict[str, Any]) -> dict[str, Any]:
+    # Only `status` and `url` change: `payment_status` stays `unpaid` (the expire endpoint's example
+    # response on docs.stripe.com). Whether Stripe also cancels the session's PaymentIntent is not
+    # confirmed; the emulator leaves it as it is.
+    expired = {**session, "status": "expired", "url": None}
+    store.update_object(scope.conn, expired)
+    scope.record("checkout.session.expired", expired)
+    return expired
 
 
 def _new_session(

@@ -12,13 +12,18 @@ docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update):
 - metadata changed through the API: `refund.updated`, `charge.refund.updated`.
 Pending refunds count in `amount_refunded` until they fail, as Stripe refuses a second refund of
 money already on its way back.
+
+Refunds of a charge paid with one of the refund test cards (cards.py) follow the card: with …7726
+every refund starts `pending` (`pending_reason: processing`) until settled; with …5126 it starts
+`succeeded`, and failing it later without a reason uses the card's `expired_or_canceled_card`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import currencies, errors, event_objects, ids, objects, payment_objects, refund_objects, store
+from . import currencies, errors, event_objects, ids, objects, payment_objects, payments, refund_objects, store
+from .cards import NORMAL_REFUNDS, RefundBehaviour
 from .scope import Scope
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -32,6 +37,8 @@ FAILURE_REASONS = (
     "merchant_request",
     "unknown",
 )
+# What a refund that fails later without a stated reason fails with (the control API's default).
+DEFAULT_FAILURE_REASON = "expired_or_canceled_card"
 
 
 def charge_to_refund(scope: Scope, *, charge_id: str | None, intent_id: str | None) -> store.Stored:
@@ -82,6 +89,9 @@ def create(
 ) -> dict[str, Any]:
     """Refund `amount` (default: all that is left) of a succeeded charge; returns the Refund.
 
+    `status="pending"` (a Dashboard knob) makes the refund wait for `settle`; a charge paid with the
+    pending-refund test card makes every refund of it wait, whatever `status` says.
+
     Raises:
         errors.StripeError: with Stripe's texts when the charge is disputed, already fully
             refunded, or has less left than `amount`.
@@ -110,6 +120,8 @@ def create(
         raise errors.invalid(
             f"Refund amount ({asked}) is greater than unrefunded amount on charge ({left})", param="amount"
         )
+    if _refund_behaviour(stored_charge).starts_pending:
+        status = "pending"
     refund_id = ids.new_id("re")
     txn = _balance_transaction(
         scope, amount=-amount, currency=charge["currency"], source=refund_id, kind="refund", description=None
@@ -156,13 +168,19 @@ def settle(scope: Scope, stored: store.Stored) -> dict[str, Any]:
     return new
 
 
-def fail(scope: Scope, stored: store.Stored, *, failure_reason: str) -> dict[str, Any]:
+def fail(scope: Scope, stored: store.Stored, *, failure_reason: str | None = None) -> dict[str, Any]:
     """A pending or succeeded refund fails later; the money returns to the balance.
+
+    Without `failure_reason`, the reason the charge's test card gives, else `DEFAULT_FAILURE_REASON`.
 
     Raises:
         errors.ActionError: the refund already failed or was canceled, or an unknown reason.
     """
     refund = stored.body
+    charge = store.get_object(scope.conn, refund["charge"])
+    assert charge is not None
+    if failure_reason is None:
+        failure_reason = _refund_behaviour(charge).fails_later_with or DEFAULT_FAILURE_REASON
     if failure_reason not in FAILURE_REASONS:
         raise errors.ActionError(f"failure_reason must be one of {', '.join(FAILURE_REASONS)}")
     if refund["status"] not in ("pending", "succeeded"):
@@ -181,10 +199,14 @@ def fail(scope: Scope, stored: store.Stored, *, failure_reason: str) -> dict[str
     scope.record("refund.failed", new)
     scope.record("refund.updated", new, previous=previous)
     scope.record("charge.refund.updated", new, previous=previous)
-    charge = store.get_object(scope.conn, refund["charge"])
-    assert charge is not None
     store.update_object(scope.conn, _with_refunded(charge.body, charge.body["amount_refunded"] - refund["amount"]))
     return new
+
+
+def _refund_behaviour(stored_charge: store.Stored) -> RefundBehaviour:
+    """What refunds of this charge do, by the test card it was paid with."""
+    card = payments.card_paid_with(stored_charge)
+    return NORMAL_REFUNDS if card is None else card.refund_behaviour
 
 
 def _with_refunded(charge: dict[str, Any], amount_refunded: int) -> dict[str, Any]:
