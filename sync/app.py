@@ -5,25 +5,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from pydantic import SecretStr
 
 from sync.adapters.salesforce import SalesforceCrm
 from sync.adapters.stripe_payments import StripePayments
+from sync.clock import CrmClock, utc_now
+from sync.core.staff_actions import ReminderPolicy
 from sync.email_templates import load_templates
+from sync.errors import ConfigError
 from sync.mapping import Mapping, load_mapping
 from sync.outcome_sync import OutcomeConfig, OutcomeSync
 from sync.ports import PaymentsGateway, PaymentsGatewayFactory
+from sync.refund_sync import RefundSync
 from sync.retry import call_with_retries
 from sync.runner import Runner, RunnerConfig
-from sync.settings import Settings
+from sync.settings import ClockSource, Settings
+from sync.staff_sync import StaffSync
 from sync.stripe_connection import StripeConnection
 
-
-def utc_now() -> datetime:
-    """The worker's one clock; tests pass their own `now` instead."""
-    return datetime.now(UTC)
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,14 +49,26 @@ def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
 def build_app(
     settings: Settings,
     *,
-    now: Callable[[], datetime] = utc_now,
+    now: Callable[[], datetime] | None = None,
     stop: threading.Event | None = None,
     payments_factory: PaymentsGatewayFactory | None = None,
 ) -> App:
     """Build the worker from settings; raise ConfigError when the mapping or templates are unusable."""
     mapping = load_mapping(settings.crm_mapping_file)
+    if settings.deposit_on_stage and not (
+        mapping.project.fields.stage and mapping.project.fields.signing_deposit_requested
+    ):
+        raise ConfigError(
+            "DEPOSIT_ON_STAGE is set, but the mapping names no project.fields.stage and "
+            "project.fields.signing_deposit_requested: add both, or unset DEPOSIT_ON_STAGE"
+        )
     templates = load_templates(settings.email_template_file)
-    crm = SalesforceCrm(settings=settings, mapping=mapping)
+    on_server_time = None
+    if now is None and settings.clock_source is ClockSource.CRM:
+        clock = CrmClock()
+        now, on_server_time = clock.now, clock.observe
+    now = now or utc_now
+    crm = SalesforceCrm(settings=settings, mapping=mapping, on_server_time=on_server_time)
     connection = StripeConnection(
         crm=crm,
         factory=payments_factory or stripe_factory(settings),
@@ -61,6 +76,11 @@ def build_app(
         now=now,
     )
     stop = stop or threading.Event()
+
+    def retry(fn: Callable[[], T]) -> T:
+        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
+        return call_with_retries(fn, sleep=stop.wait)
+
     interval = settings.reconcile_interval_minutes
     outcomes = OutcomeSync(
         crm=crm,
@@ -70,17 +90,27 @@ def build_app(
             reconcile_every=timedelta(minutes=interval) if interval else None,
         ),
         now=now,
-        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
-        retry=lambda fn: call_with_retries(fn, sleep=stop.wait),
+        retry=retry,
         pause=stop.wait,
         stopping=stop.is_set,
+    )
+    reminders = ReminderPolicy(
+        first_after=timedelta(hours=settings.reminder_first_after_hours),
+        every=timedelta(days=settings.reminder_every_days),
+        max_count=settings.reminder_max_count,
     )
     runner = Runner(
         crm=crm,
         stripe=connection,
         outcomes=outcomes,
+        staff=StaffSync(crm=crm, templates=templates, reminders=reminders, now=now, retry=retry, stop=stop),
+        refunds=RefundSync(crm=crm, retry=retry, stop=stop),
         templates=templates,
-        config=RunnerConfig(deposit_percent=settings.deposit_percent, batch_size=settings.batch_size),
+        config=RunnerConfig(
+            deposit_percent=settings.deposit_percent,
+            batch_size=settings.batch_size,
+            signing_stage=settings.deposit_on_stage,
+        ),
         now=now,
         stop=stop,
     )

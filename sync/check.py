@@ -69,6 +69,8 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
         specs = field_specs(model)
         for logical, spec in specs.items():
             api_name = getattr(names, logical)
+            if api_name is None:  # an optional field the mapping leaves out (its feature is off)
+                continue
             problem = _field_problem(label, obj, api_name, spec, info, describe, creates)
             if problem:
                 findings.problems.append(problem)

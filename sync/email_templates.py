@@ -57,6 +57,11 @@ class NoticeTemplates:
 class EmailTemplates:
     payment_link: EmailTemplate
     staff_notices: NoticeTemplates
+    reminder: EmailTemplate | None = None  # absent: reminders reuse the payment link email
+
+    @property
+    def reminder_template(self) -> EmailTemplate:
+        return self.reminder or self.payment_link
 
 
 def load_templates(path: Path) -> EmailTemplates:
@@ -65,22 +70,36 @@ def load_templates(path: Path) -> EmailTemplates:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"EMAIL_TEMPLATE_FILE: cannot read {path}: {exc}") from None
-    section = raw.get("payment_link")
-    if not isinstance(section, dict) or not {"subject", "body"} <= section.keys():
+    template = _email(raw, "payment_link", path)
+    if template is None:
         raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path} needs [payment_link] with subject and body")
+    return EmailTemplates(
+        payment_link=template,
+        staff_notices=_notices(raw.get("staff_notices", {}), path),
+        reminder=_email(raw, "reminder", path),
+    )
+
+
+def _email(raw: dict[str, object], name: str, path: Path) -> EmailTemplate | None:
+    """The [name] email template, checked; None when the file has no such section."""
+    section = raw.get(name)
+    if section is None:
+        return None
+    if not isinstance(section, dict) or not {"subject", "body"} <= section.keys():
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: [{name}] needs a subject and a body")
     template = EmailTemplate(subject=Template(section["subject"]), body=Template(section["body"]))
     for part in (template.subject, template.body):
         if not part.is_valid():
-            raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path} has a malformed $placeholder")
+            raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: [{name}] has a malformed $placeholder")
         unknown = set(part.get_identifiers()) - PLACEHOLDERS
         if unknown:
             raise ConfigError(
-                f"EMAIL_TEMPLATE_FILE: {path} uses unknown placeholders {sorted(unknown)}; "
+                f"EMAIL_TEMPLATE_FILE: {path}: [{name}] uses unknown placeholders {sorted(unknown)}; "
                 f"known: {sorted(PLACEHOLDERS)}"
             )
     if "link_url" not in template.body.get_identifiers():
-        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: the body must include $link_url")
-    return EmailTemplates(payment_link=template, staff_notices=_notices(raw.get("staff_notices", {}), path))
+        raise ConfigError(f"EMAIL_TEMPLATE_FILE: {path}: the body of [{name}] must include $link_url")
+    return template
 
 
 def _notices(section: object, path: Path) -> NoticeTemplates:

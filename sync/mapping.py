@@ -53,6 +53,10 @@ class ProjectFields(_Strict):
     request_type: Annotated[str, _f("picklist", "write")]
     request_description: Annotated[str, _f("textarea", "write")]
     requested_at: Annotated[str, _f("datetime", "write")]
+    # Deposit on signing (optional; off unless DEPOSIT_ON_STAGE is set): the Project's stage, and
+    # the box the worker ticks when it has requested that deposit, so it is requested only once.
+    stage: Annotated[str | None, _f("picklist", "read")] = None
+    signing_deposit_requested: Annotated[str | None, _f("boolean", "write")] = None
 
 
 class PaymentFields(_Strict):
@@ -84,6 +88,16 @@ class PaymentFields(_Strict):
     dispute_status: Annotated[str, _f("string", "write", length=255)]
     dispute_reason: Annotated[str, _f("string", "write", length=255)]
     amount_disputed: Annotated[str, _f("currency", "write")]
+    # Staff actions (staff set the flags; the worker clears them) and what the worker keeps of them.
+    resend: Annotated[str, _f("boolean", "write")]
+    cancel_requested: Annotated[str, _f("boolean", "write")]
+    no_reminders: Annotated[str, _f("boolean", "read")]
+    times_sent: Annotated[str, _f("double", "write")]
+    reminders_sent: Annotated[str, _f("double", "write")]
+    next_reminder_at: Annotated[str, _f("datetime", "write")]
+    link_terms: Annotated[str, _f("string", "write", length=255)]  # what the live link charges
+    link_deactivated_at: Annotated[str, _f("datetime", "write")]
+    sync_log: Annotated[str, _f("textarea", "write", length=32768)]  # what the worker did, newest last
 
 
 class RefundFields(_Strict):
@@ -135,6 +149,7 @@ class RefundStatuses(_Strict):
     succeeded: str = "Succeeded"
     failed: str = "Failed"
     canceled: str = "Canceled"
+    error: str = "Error"  # refused before reaching Stripe, or refused by Stripe; the reason is on the record
 
 
 class RefundSources(_Strict):
@@ -210,7 +225,7 @@ class Mapping(_Strict):
             part["object"] = qualify(part["object"], self.namespace)
             if "child_relationship" in part:
                 part["child_relationship"] = qualify(part["child_relationship"], self.namespace)
-            part["fields"] = {k: qualify(v, self.namespace) for k, v in part["fields"].items()}
+            part["fields"] = {k: qualify(v, self.namespace) if v else v for k, v in part["fields"].items()}
         data["namespace"] = ""
         return Mapping.model_validate(data)
 

@@ -43,6 +43,7 @@ class RefundStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    ERROR = "error"  # refused before reaching Stripe, or by Stripe; the reason is on the record
     UNKNOWN = "unknown"
 
 
@@ -78,6 +79,9 @@ class ProjectRequest(_Value):
     requested_at: datetime | None
     last_modified: datetime
     payments: tuple[ExistingPayment, ...] = ()
+    request_payment: bool = True  # the Request Payment box; False when only the stage rule matched
+    stage: str | None = None
+    signing_deposit_requested: bool = False
 
 
 class RefundRecord(_Value):
@@ -125,7 +129,18 @@ class Payment(_Value):
     dispute_status: str | None = None
     dispute_reason: str | None = None
     amount_disputed: Decimal | None = None
-    refunds: tuple[RefundRecord, ...] = ()
+    refunds: tuple[RefundRecord, ...] = ()  # oldest first
+    # Staff actions and what the worker keeps of them.
+    resend: bool = False
+    cancel_requested: bool = False
+    no_reminders: bool = False
+    times_sent: int = 0
+    reminders_sent: int = 0
+    last_sent_at: datetime | None = None
+    next_reminder_at: datetime | None = None
+    link_terms: str | None = None
+    link_deactivated_at: datetime | None = None
+    sync_log: str | None = None
 
 
 class StripeSetup(_Value):
@@ -150,6 +165,11 @@ class CrmSnapshot(_Value):
     setups: tuple[StripeSetup, ...]
     project_requests: tuple[ProjectRequest, ...]
     requested_payments: tuple[Payment, ...]
+    # Payments with a staff action waiting (a flag, a cancel, an edit, a reminder due) or a Refund
+    # record staff asked for; both empty unless the caller reads them.
+    action_payments: tuple[Payment, ...] = ()
+    refund_payments: tuple[Payment, ...] = ()
+    read_at: datetime | None = None  # the CRM's time when it served the snapshot
 
 
 class CreatedLink(_Value):

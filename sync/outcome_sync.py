@@ -200,6 +200,16 @@ class OutcomeSync:
         )
         return report
 
+    # --- on demand -------------------------------------------------------------------------------
+    def refresh(self, payment_ids: Iterable[str], gateway: PaymentsGateway) -> OutcomeReport:
+        """Bring these Payments up to date with Stripe now (after a staff action touched their link)."""
+        report = OutcomeReport()
+        ids = sorted(set(payment_ids))
+        if ids:
+            payments = self._retry(lambda: self._crm.read_payments(ids))
+            self._bring_up_to_date(payments, gateway, report, refunds_for=lambda _p: True)
+        return report
+
     # --- shared ----------------------------------------------------------------------------------
     def _bring_up_to_date(
         self,

@@ -11,7 +11,16 @@ from pydantic import SecretStr
 
 from sync.core.actions import CreatePayment, LinkSpec
 from sync.core.outcomes import OutcomeWrite
-from sync.models import CreatedLink, CrmSnapshot, EventBatch, Payment, PaymentStatus, StripePaymentState
+from sync.core.refunds import RefundSpec
+from sync.models import (
+    CreatedLink,
+    CrmSnapshot,
+    EventBatch,
+    Payment,
+    PaymentStatus,
+    StripePaymentState,
+    StripeRefund,
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,14 @@ class PaymentUpdate:
     """Absolute values to set on one Payment, by logical field name (see mapping.PaymentFields)."""
 
     payment_id: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RefundUpdate:
+    """Absolute values to set on one Refund record, by logical field name (see mapping.RefundFields)."""
+
+    refund_id: str
     fields: Mapping[str, Any]
 
 
@@ -48,13 +65,17 @@ class WriteResult:
 
 
 class CrmGateway(Protocol):
-    def read_snapshot(self) -> CrmSnapshot: ...
+    def read_snapshot(
+        self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
+    ) -> CrmSnapshot: ...
 
     def read_requested_payments(self) -> tuple[Payment, ...]: ...
 
     def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]: ...
 
-    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime) -> None: ...
+    def clear_request_flag(
+        self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False
+    ) -> None: ...
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]: ...
 
@@ -69,6 +90,8 @@ class CrmGateway(Protocol):
     def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]) -> Iterator[Payment]: ...
 
     def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]: ...
+
+    def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]: ...
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None: ...
 
@@ -87,6 +110,10 @@ class PaymentsGateway(Protocol):
     def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState: ...
 
     def payment_id_of_intent(self, payment_intent_id: str) -> str | None: ...
+
+    def find_refund(self, spec: RefundSpec) -> StripeRefund | None: ...
+
+    def create_refund(self, spec: RefundSpec) -> StripeRefund: ...
 
 
 # Builds a PaymentsGateway for a key, so a rotated key in the CRM takes effect without a restart.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -22,50 +22,49 @@ from sync.core.actions import (
     WaitForStripe,
 )
 from sync.core.decide import Policy, decide, fallback_intake
+from sync.core.staff_actions import next_reminder_at
+from sync.cycle import CycleReport, Outcome, write_payment_updates
 from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.outcome_sync import OutcomeReport, OutcomeSync
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+from sync.refund_sync import RefundSync
 from sync.retry import call_with_retries
+from sync.staff_sync import StaffSync
 from sync.stripe_connection import StripeConnection, StripeReadiness
 
 T = TypeVar("T")
-
-
-class Outcome:
-    """Where a record stands at the end of a cycle."""
-
-    LINK_SENT = "link_sent"
-    ERROR = "error"  # waiting for staff: stable
-    CREATED = "created"  # intake made a Payment; it moves on in the same or the next cycle
-    WAITING = "waiting"  # Stripe not connected: not stable
-    PENDING = "pending"  # a passing fault: retried next cycle, not stable
-    UPDATED = "updated"  # an outcome from Stripe was written to the record
-
-
-STABLE = frozenset({Outcome.LINK_SENT, Outcome.ERROR, Outcome.UPDATED})
-
-
-@dataclass
-class CycleReport:
-    cycle_id: str
-    outcomes: dict[str, str] = field(default_factory=dict)
-    full_batch: bool = False  # more work may be waiting: run again without sleeping
-
-    def set(self, record_id: str, outcome: str) -> None:
-        self.outcomes[record_id] = outcome
-
-    @property
-    def all_stable(self) -> bool:
-        return all(o in STABLE for rid, o in self.outcomes.items() if o != Outcome.CREATED)
 
 
 @dataclass(frozen=True)
 class RunnerConfig:
     deposit_percent: Decimal
     batch_size: int
+    signing_stage: str | None = None
+
+
+# Awaiting Payments changed this long before the CRM's "now" are read once more, in case a change
+# committed while the previous read was being served.
+WINDOW_OVERLAP = timedelta(seconds=5)
+
+
+def next_window(
+    current: tuple[datetime, str] | None, snapshot: CrmSnapshot, *, batch_size: int, fallback_now: datetime
+) -> tuple[datetime, str] | None:
+    """Where the next read of changed awaiting Payments starts: (LastModifiedDate, Id), exclusive.
+
+    A full batch continues after its last row; otherwise everything up to the CRM's time was seen.
+    """
+    rows = snapshot.action_payments
+    if len(rows) >= batch_size:
+        last = max((p.last_modified, p.id) for p in rows)
+        return last if current is None or last > current else current
+    start = (snapshot.read_at or fallback_now) - WINDOW_OVERLAP
+    if current is not None and current[0] > start:
+        return current
+    return (start, "")
 
 
 class Runner:
@@ -75,6 +74,8 @@ class Runner:
         crm: CrmGateway,
         stripe: StripeConnection,
         outcomes: OutcomeSync,
+        staff: StaffSync,
+        refunds: RefundSync,
         templates: EmailTemplates,
         config: RunnerConfig,
         now: Callable[[], datetime],
@@ -84,6 +85,10 @@ class Runner:
         self._crm = crm
         self._stripe = stripe
         self._outcomes = outcomes
+        self._staff = staff
+        self._refunds = refunds
+        # Awaiting Payments changed after this (LastModifiedDate, Id) are read for edits; None: all.
+        self._changed_after: tuple[datetime, str] | None = None
         self._templates = templates
         self._config = config
         self._now = now
@@ -99,7 +104,10 @@ class Runner:
         report = CycleReport(cycle_id=uuid.uuid4().hex[:12])
         structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
         try:
-            snapshot: CrmSnapshot = self._retry(self._crm.read_snapshot)
+            reminders_due_by = self._now() if self._staff.reminders.on else None
+            snapshot: CrmSnapshot = self._retry(
+                lambda: self._crm.read_snapshot(reminders_due_by=reminders_due_by, changed_after=self._changed_after)
+            )
             readiness = self._stripe.refresh(snapshot.setups)
             policy = self._policy(readiness)
             intake = [a for a in decide(snapshot, policy=policy) if isinstance(a, CreatePayment)]
@@ -113,14 +121,57 @@ class Runner:
                 policy=policy,
             )
             self._apply_payment_actions(actions, readiness, report)
-            more_events = self._read_outcomes(readiness, report)
-            report.full_batch = more_events or (
-                len(snapshot.project_requests) >= self._config.batch_size or len(payments) >= self._config.batch_size
+            refresh = self._apply_staff_actions(snapshot, readiness, policy, report)
+            more_events = self._read_outcomes(readiness, report, refresh=refresh)
+            batch = self._config.batch_size
+            report.full_batch = (
+                more_events
+                or any(len(rows) >= batch for rows in (snapshot.project_requests, payments, snapshot.action_payments))
+                or len(snapshot.refund_payments) >= batch
             )
             log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
             return report
         finally:
             structlog.contextvars.unbind_contextvars("cycle_id")
+
+    # --- staff actions ---------------------------------------------------------------------------
+    def _apply_staff_actions(
+        self, snapshot: CrmSnapshot, readiness: StripeReadiness, policy: Policy, report: CycleReport
+    ) -> set[str]:
+        """Refunds, cancels, edited requests, resends and reminders; the Payments to read back from Stripe."""
+        gateway = readiness.gateway if readiness.ready else None
+        refresh: set[str] = set()
+        try:
+            if not self._stop.is_set():
+                refresh |= self._refunds.apply(
+                    snapshot.refund_payments, gateway=gateway, default_currency=policy.default_currency, report=report
+                )
+            if not self._stop.is_set():
+                staff = self._staff.apply(
+                    list(snapshot.action_payments),
+                    gateway=gateway,
+                    default_currency=policy.default_currency,
+                    report=report,
+                )
+                refresh |= staff.refresh
+                if staff.replaced and not self._stop.is_set():
+                    # The edited request is Requested again with the next revision: make, write back
+                    # and email its new link now, through the request path.
+                    again = self._retry(lambda: self._crm.read_payments(sorted(staff.replaced)))
+                    requested = tuple(p for p in again if p.status is PaymentStatus.REQUESTED)
+                    actions = decide(
+                        CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=requested),
+                        policy=policy,
+                    )
+                    self._apply_payment_actions(actions, readiness, report)
+        except StripeKeyRejected as exc:
+            log.warning("staff_actions.key_rejected", error=str(exc))
+            if readiness.setup is not None:
+                self._stripe.key_rejected(readiness.setup, exc)
+        self._changed_after = next_window(
+            self._changed_after, snapshot, batch_size=self._config.batch_size, fallback_now=self._now()
+        )
+        return refresh
 
     def _policy(self, readiness: StripeReadiness) -> Policy:
         setup = readiness.setup
@@ -130,15 +181,19 @@ class Runner:
             stripe_ready=readiness.ready,
             statement_descriptor_suffix=setup.statement_descriptor_suffix if setup else None,
             after_payment_message=setup.after_payment_message if setup else None,
+            signing_stage=self._config.signing_stage,
         )
 
     # --- outcomes --------------------------------------------------------------------------------
-    def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport) -> bool:
-        """Apply new Stripe events, and sweep open Payments when due; True if more events wait."""
+    def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
+        """Read back the Payments staff actions touched, apply new Stripe events, and sweep open
+        Payments when due; True if more events wait."""
         if not readiness.ready or readiness.gateway is None or readiness.setup is None or self._stop.is_set():
             return False
         gateway, setup = readiness.gateway, readiness.setup
         try:
+            if refresh:
+                self._record(self._outcomes.refresh(refresh, gateway), report)
             polled = self._outcomes.poll(setup, gateway)
             self._record(polled, report)
             if self._outcomes.sweep_due() and not self._stop.is_set():
@@ -217,7 +272,9 @@ class Runner:
         bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
         bound.info("intake.already_taken")
         try:
-            self._crm.clear_request_flag(action.project_id, unmodified_since=action.project_last_modified)
+            self._crm.clear_request_flag(
+                action.project_id, unmodified_since=action.project_last_modified, signing_deposit=action.signing_deposit
+            )
             report.set(action.project_id, Outcome.CREATED)
         except (RetryableError, PermanentError) as exc:
             # Usually the worker that took the request already cleared the flag (so the Project changed
@@ -291,7 +348,14 @@ class Runner:
         write_back = [
             PaymentUpdate(
                 a.payment_id,
-                {"link_url": link.url, "payment_link_id": link.id, "sync_error": None, "last_synced_at": now},
+                {
+                    "link_url": link.url,
+                    "payment_link_id": link.id,
+                    "link_terms": a.terms,
+                    "link_deactivated_at": None,
+                    "sync_error": None,
+                    "last_synced_at": now,
+                },
             )
             for a, link in made
         ]
@@ -347,6 +411,14 @@ class Runner:
                         {
                             "status": PaymentStatus.LINK_SENT,
                             "last_sent_at": now,
+                            "times_sent": Decimal(action.times_sent + 1),
+                            "reminders_sent": Decimal(0),
+                            "next_reminder_at": next_reminder_at(
+                                sent_at=now,
+                                reminders_sent=0,
+                                opted_out=action.no_reminders,
+                                policy=self._staff.reminders,
+                            ),
                             "sync_error": None,
                             "last_synced_at": now,
                         },
@@ -370,17 +442,4 @@ class Runner:
         return PaymentUpdate(payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now})
 
     def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
-        if not updates:
-            return []
-        try:
-            results: list[WriteResult] = self._retry(lambda: self._crm.update_payments(updates))
-        except (RetryableError, PermanentError) as exc:
-            log.warning("crm.write_failed", records=len(updates), error=str(exc))
-            for update in updates:
-                report.set(update.payment_id, Outcome.PENDING)
-            return [WriteResult(record_id=u.payment_id, error=str(exc)) for u in updates]
-        for update, result in zip(updates, results, strict=True):
-            if result.error is not None:
-                report.set(update.payment_id, Outcome.PENDING)
-                log.warning("crm.record_write_failed", payment_id=update.payment_id, error=result.error)
-        return results
+        return write_payment_updates(self._crm, updates, retry=self._retry, report=report)

@@ -20,6 +20,11 @@ class SalesforceAuth(StrEnum):
     JWT = "jwt"
 
 
+class ClockSource(StrEnum):
+    SYSTEM = "system"
+    CRM = "crm"
+
+
 class LogFormat(StrEnum):
     AUTO = "auto"  # JSON when stdout is not a terminal, readable console otherwise
     JSON = "json"
@@ -56,6 +61,17 @@ class Settings(BaseSettings):
     # How often the worker sweeps open Payments against Stripe (0: only on demand and after a lost cursor).
     reconcile_interval_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
     staff_notices: bool = True  # Chatter posts on the Project when a payment arrives or is disputed
+    # Reminders for unpaid links: the first this many hours after the link was sent, then every
+    # REMINDER_EVERY_DAYS, at most REMINDER_MAX_COUNT times (0: no reminders).
+    reminder_first_after_hours: float = Field(48.0, gt=0, le=24 * 90)
+    reminder_every_days: float = Field(3.0, gt=0, le=90)
+    reminder_max_count: int = Field(3, ge=0, le=20)
+    # Deposit on signing: when a Project reaches this stage, request DEPOSIT_PERCENT of its contract
+    # once (blank: off).
+    deposit_on_stage: str | None = Field(None, max_length=255)
+    # Where the worker's "now" comes from: this host's clock, or the CRM's (its Date header), which
+    # the sandbox moves forward to show reminders and retention without waiting days.
+    clock_source: ClockSource = ClockSource.SYSTEM
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = Field("info", pattern=r"^(?i:debug|info|warning|error)$")
 
@@ -73,6 +89,8 @@ class Settings(BaseSettings):
         for name in ("crm_mapping_file", "email_template_file"):
             if not getattr(self, name).is_file():
                 raise _Missing(name, f"no such file ({getattr(self, name)})")
+        if self.deposit_on_stage is not None and not self.deposit_on_stage.strip():
+            self.deposit_on_stage = None
         if self.salesforce_ca_bundle is not None and not self.salesforce_ca_bundle.is_file():
             raise _Missing("salesforce_ca_bundle", "no such file")
         return self

@@ -38,7 +38,7 @@ from sync.errors import PermanentError, RetryableError
 from sync.logs import log, mask_secrets
 from sync.mapping import Mapping
 from sync.models import CrmSnapshot, Payment, PaymentStatus, RefundStatus, StripeSetup
-from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, WriteResult
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 from sync.settings import Settings
 
 T = TypeVar("T")
@@ -84,7 +84,14 @@ def build_http_session(settings: Settings) -> requests.Session:
 class SalesforceCrm:
     """CrmGateway for one org."""
 
-    def __init__(self, *, settings: Settings, mapping: Mapping, http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        mapping: Mapping,
+        http: requests.Session | None = None,
+        on_server_time: Callable[[datetime], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._m = mapping
         self._codec = RecordCodec(mapping)
@@ -93,6 +100,7 @@ class SalesforceCrm:
         self._sf: simple_salesforce.Salesforce | None = None
         # The org's clock when it served the last answer (its Date header); see `_stamp`.
         self._served_at: datetime | None = None
+        self._on_server_time = on_server_time
         self._http.hooks["response"].append(self._note_server_time)
 
     def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -101,6 +109,8 @@ class SalesforceCrm:
             self._served_at = parsedate_to_datetime(date) if date else None
         except (TypeError, ValueError):
             self._served_at = None
+        if self._served_at is not None and self._on_server_time is not None:
+            self._on_server_time(self._served_at)
         return response
 
     # --- session ---------------------------------------------------------------------------------
@@ -141,14 +151,37 @@ class SalesforceCrm:
         return f"/services/data/v{self._settings.salesforce_api_version}/"
 
     # --- reads -----------------------------------------------------------------------------------
-    def read_snapshot(self) -> CrmSnapshot:
-        """Read Setup, flagged Projects and Requested Payments in one composite call."""
+    def read_snapshot(
+        self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
+    ) -> CrmSnapshot:
+        """Read in one composite call: the Setup, flagged Projects, Requested Payments, Payments with a
+        staff action waiting and Payments with a refund asked for.
+
+        `reminders_due_by`: include Payments whose reminder is due by then (None: reminders are off).
+        `changed_after`: (LastModifiedDate, Id) after which awaiting Payments are read again to see
+        an edited amount or description; None reads them all from the start.
+        """
         limit = self._settings.batch_size
+        awaiting = [self._codec.status_word(s) for s in (PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED)]
+        window = None
+        if changed_after is not None:
+            window = (self._codec.wire_value(changed_after[0]), changed_after[1])
         queries = {
             "setups": soql.active_setups(self._m),
-            "projects": soql.flagged_projects(self._m, limit=limit),
+            "projects": soql.flagged_projects(self._m, limit=limit, signing_stage=self._settings.deposit_on_stage),
             "payments": soql.payments_in_status(
                 self._m, status=self._codec.status_word(PaymentStatus.REQUESTED), limit=limit
+            ),
+            "actions": soql.payments_needing_action(
+                self._m,
+                awaiting=awaiting,
+                canceled=self._codec.status_word(PaymentStatus.CANCELED),
+                reminders_due_by=self._codec.wire_value(reminders_due_by) if reminders_due_by else None,
+                changed_after=window,
+                limit=limit,
+            ),
+            "refunds": soql.payments_with_refund_requests(
+                self._m, requested=self._codec.refund_status_word(RefundStatus.REQUESTED), limit=limit
             ),
         }
         results = self._composite_queries(queries)
@@ -158,6 +191,9 @@ class SalesforceCrm:
             setups=tuple(self._codec.setup(r) for r in results["setups"]),
             project_requests=tuple(self._codec.project_request(r) for r in results["projects"]),
             requested_payments=tuple(self._payment(r) for r in results["payments"]),
+            action_payments=tuple(self._payment(r) for r in results["actions"]),
+            refund_payments=tuple(self._payment(r) for r in results["refunds"]),
+            read_at=self._served_at,
         )
 
     def read_requested_payments(self) -> tuple[Payment, ...]:
@@ -281,13 +317,7 @@ class SalesforceCrm:
             "link_revision": 0,
         }
         payment = {k: v for k, v in self._codec.payment_values(fields).items() if v is not None}
-        pf = self._m.project.fields
-        clear = {
-            pf.request_payment: False,
-            pf.requested_amount: None,
-            pf.request_type: None,
-            pf.request_description: None,
-        }
+        clear = self._project_done(signing_deposit=action.signing_deposit)
         # If staff changed the Project after we read it, Salesforce answers 412 and the whole graph
         # rolls back: the next cycle reads the new request instead of clearing it unseen. Graph nodes
         # are composite subrequests, which carry httpHeaders (developer.salesforce.com/docs/atlas.
@@ -312,13 +342,26 @@ class SalesforceCrm:
             ],
         }
 
-    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime) -> None:
-        """Clear a Project's flag whose request already has its Payment (found by its intake key).
+    def _project_done(self, *, signing_deposit: bool) -> dict[str, Any]:
+        """The Project values that mark a request as taken: the request cleared, or the signing box ticked."""
+        pf = self._m.project.fields
+        if signing_deposit:
+            assert pf.signing_deposit_requested is not None  # the deposit rule is only read when mapped
+            return {pf.signing_deposit_requested: True}
+        return {
+            pf.request_payment: False,
+            pf.requested_amount: None,
+            pf.request_type: None,
+            pf.request_description: None,
+        }
+
+    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False) -> None:
+        """Mark a Project whose request already has its Payment (found by its intake key) as taken.
 
         Conditional, like intake: a Project changed since it was read (a new request) is left alone.
         """
         pf = self._m.project.fields
-        body = {pf.request_payment: False}
+        body = {pf.request_payment: False} if not signing_deposit else self._project_done(signing_deposit=True)
         headers = {"If-Unmodified-Since": http_date(unmodified_since.astimezone(UTC), usegmt=True)}
         path = f"sobjects/{self._m.project.object}/{project_id}"
         self._call(lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers))
@@ -427,6 +470,25 @@ class SalesforceCrm:
                 }
             )
         return {"graphId": f"g{index}", "compositeRequest": nodes}
+
+    def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]:
+        """Set absolute values on Refund records, 200 a call; one bad record does not fail the others."""
+        results: list[WriteResult] = []
+        for start in range(0, len(updates), COLLECTION_LIMIT):
+            chunk = updates[start : start + COLLECTION_LIMIT]
+            records = [
+                {
+                    "attributes": {"type": self._m.refund.object},
+                    "id": u.refund_id,
+                    **self._codec.refund_values(u.fields),
+                }
+                for u in chunk
+            ]
+            body = {"allOrNone": False, "records": records}
+            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
+            for update, saved in zip(chunk, response, strict=True):
+                results.append(_save_result(update.refund_id, saved))
+        return results
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         body = {self._m.setup.fields.events_cursor: cursor}

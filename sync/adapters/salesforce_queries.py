@@ -62,14 +62,23 @@ def active_setups(m: Mapping) -> str:
     return f"SELECT {fields} FROM {m.setup.object} WHERE {f.active} = TRUE ORDER BY LastModifiedDate DESC LIMIT 5"
 
 
-def flagged_projects(m: Mapping, *, limit: int) -> str:
+def flagged_projects(m: Mapping, *, limit: int, signing_stage: str | None = None) -> str:
+    """Projects whose Request Payment box is ticked, and (with `signing_stage`) those that reached
+    that stage without their deposit on signing requested yet."""
     f = m.project.fields
     p = m.payment.fields
     children = f"SELECT {p.amount}, {p.status} FROM {m.payment.child_relationship}"
+    where = f"{f.request_payment} = TRUE"
+    signing: list[str] = []
+    if signing_stage and f.stage and f.signing_deposit_requested:
+        where += f" OR ({f.stage} = {quote(signing_stage)} AND {f.signing_deposit_requested} = FALSE)"
+        signing = [f.stage, f.signing_deposit_requested]
     fields = ", ".join(
         [
             "Id",
             "LastModifiedDate",
+            f.request_payment,
+            *signing,
             f.name,
             f.customer_email,
             f.contract_amount,
@@ -81,10 +90,7 @@ def flagged_projects(m: Mapping, *, limit: int) -> str:
             f"({children})",
         ]
     )
-    return (
-        f"SELECT {fields} FROM {m.project.object} WHERE {f.request_payment} = TRUE "
-        f"ORDER BY LastModifiedDate ASC LIMIT {limit}"
-    )
+    return f"SELECT {fields} FROM {m.project.object} WHERE {where} ORDER BY LastModifiedDate ASC LIMIT {limit}"
 
 
 def _payment_fields(m: Mapping) -> str:
@@ -94,7 +100,7 @@ def _payment_fields(m: Mapping) -> str:
     r = m.refund.fields
     refunds = (
         f"SELECT Id, {r.amount}, {r.reason}, {r.status}, {r.source}, {r.stripe_refund_id}, {r.failure_reason} "
-        f"FROM {m.refund.child_relationship}"
+        f"FROM {m.refund.child_relationship} ORDER BY CreatedDate ASC"
     )
     return ", ".join(
         [
@@ -127,6 +133,16 @@ def _payment_fields(m: Mapping) -> str:
             p.dispute_status,
             p.dispute_reason,
             p.amount_disputed,
+            p.resend,
+            p.cancel_requested,
+            p.no_reminders,
+            p.times_sent,
+            p.reminders_sent,
+            p.last_sent_at,
+            p.next_reminder_at,
+            p.link_terms,
+            p.link_deactivated_at,
+            p.sync_log,
             f"({refunds})",
         ]
     )
@@ -136,6 +152,63 @@ def payments_in_status(m: Mapping, *, status: str, limit: int) -> str:
     p = m.payment.fields
     return (
         f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE {p.status} = {quote(status)} "
+        f"ORDER BY CreatedDate ASC LIMIT {limit}"
+    )
+
+
+def payments_needing_action(
+    m: Mapping,
+    *,
+    awaiting: list[str],
+    canceled: str,
+    reminders_due_by: str | None,
+    changed_after: tuple[str, str] | None,
+    limit: int,
+) -> str:
+    """Payments with a staff action waiting, in the order they last changed.
+
+    - Resend or Cancel Requested ticked;
+    - Canceled with a link not yet deactivated;
+    - awaiting payment with a reminder due by `reminders_due_by` (a SOQL datetime), unless opted out;
+    - awaiting payment and changed after `changed_after` (a SOQL datetime and a record id, so a
+      reader pages through a second of many changes): an edited amount or description shows here.
+    """
+    p = m.payment.fields
+    statuses = _in_list(awaiting)
+    conditions = [
+        f"{p.resend} = TRUE",
+        f"{p.cancel_requested} = TRUE",
+        f"({p.status} = {quote(canceled)} AND {p.payment_link_id} != null AND {p.link_deactivated_at} = null)",
+    ]
+    if reminders_due_by is not None:
+        conditions.append(
+            f"({p.status} IN ({statuses}) AND {p.no_reminders} = FALSE AND {p.next_reminder_at} <= {reminders_due_by})"
+        )
+    if changed_after is None:
+        conditions.append(f"{p.status} IN ({statuses})")
+    else:
+        when, after_id = changed_after
+        since = (
+            f"(LastModifiedDate > {when} OR (LastModifiedDate = {when} AND Id > {quote(after_id)}))"
+            if after_id
+            else f"LastModifiedDate >= {when}"
+        )
+        conditions.append(f"({p.status} IN ({statuses}) AND {since})")
+    return (
+        f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE {' OR '.join(conditions)} "
+        f"ORDER BY LastModifiedDate ASC, Id ASC LIMIT {limit}"
+    )
+
+
+def payments_with_refund_requests(m: Mapping, *, requested: str, limit: int) -> str:
+    """Payments with a Refund record staff asked for that has not reached Stripe yet."""
+    r = m.refund.fields
+    asked = (
+        f"SELECT {r.payment} FROM {m.refund.object} "
+        f"WHERE {r.status} = {quote(requested)} AND {r.stripe_refund_id} = null"
+    )
+    return (
+        f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE Id IN ({asked}) "
         f"ORDER BY CreatedDate ASC LIMIT {limit}"
     )
 

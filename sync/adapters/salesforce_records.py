@@ -136,6 +136,10 @@ class RecordCodec:
                 )
                 for child in children.get("records", [])
             ),
+            request_payment=get_path(rec, f.request_payment) is True,
+            stage=_text(get_path(rec, f.stage)) if f.stage else None,
+            signing_deposit_requested=bool(f.signing_deposit_requested)
+            and get_path(rec, f.signing_deposit_requested) is True,
         )
 
     def payment(self, rec: AnyMapping[str, Any]) -> Payment:
@@ -177,6 +181,16 @@ class RecordCodec:
             refunds=tuple(
                 self.refund(r) for r in (get_path(rec, self.m.refund.child_relationship) or {}).get("records", [])
             ),
+            resend=get_path(rec, p.resend) is True,
+            cancel_requested=get_path(rec, p.cancel_requested) is True,
+            no_reminders=get_path(rec, p.no_reminders) is True,
+            times_sent=int(parse_decimal(get_path(rec, p.times_sent)) or 0),
+            reminders_sent=int(parse_decimal(get_path(rec, p.reminders_sent)) or 0),
+            last_sent_at=parse_datetime(get_path(rec, p.last_sent_at)),
+            next_reminder_at=parse_datetime(get_path(rec, p.next_reminder_at)),
+            link_terms=_text(get_path(rec, p.link_terms)),
+            link_deactivated_at=parse_datetime(get_path(rec, p.link_deactivated_at)),
+            sync_log=_text(get_path(rec, p.sync_log)),
         )
 
     def refund(self, rec: AnyMapping[str, Any]) -> RefundRecord:

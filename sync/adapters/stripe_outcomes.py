@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from sync.core.refunds import REFUND_ID_KEY
 from sync.models import (
     AttemptFailure,
     EventBatch,
@@ -40,7 +41,6 @@ EVENT_TYPES = (
     "charge.dispute.funds_reinstated",
 )
 PAYMENT_ID_KEY = "crm_payment_id"  # set by the worker on the link's and the PaymentIntent's metadata
-REFUND_ID_KEY = "crm_refund_id"  # set by the worker on refunds the CRM asks for
 PAGE_SIZE = 100
 
 
@@ -101,7 +101,7 @@ def payment_state(
         receipt_url=charge.get("receipt_url"),
         payer=details.get("name") or details.get("email"),
         amount_refunded_minor=int(charge.get("amount_refunded") or 0),
-        refunds=None if refunds is None else tuple(_refund(r) for r in refunds),
+        refunds=None if refunds is None else tuple(refund(r) for r in refunds),
         disputes=tuple(_dispute(d) for d in disputes),
     )
 
@@ -141,14 +141,15 @@ def _unpaid_state(link_id: str, sessions: list[dict[str, Any]]) -> StripePayment
     return StripePaymentState(payment_link_id=link_id)
 
 
-def _refund(refund: dict[str, Any]) -> StripeRefund:
+def refund(obj: dict[str, Any]) -> StripeRefund:
+    """A Stripe refund in the worker's terms."""
     return StripeRefund(
-        id=refund["id"],
-        amount_minor=int(refund["amount"]),
-        status=str(refund.get("status") or "pending"),
-        reason=refund.get("reason"),
-        failure_reason=refund.get("failure_reason"),
-        crm_refund_id=(refund.get("metadata") or {}).get(REFUND_ID_KEY) or None,
+        id=obj["id"],
+        amount_minor=int(obj["amount"]),
+        status=str(obj.get("status") or "pending"),
+        reason=obj.get("reason"),
+        failure_reason=obj.get("failure_reason"),
+        crm_refund_id=(obj.get("metadata") or {}).get(REFUND_ID_KEY) or None,
     )
 
 

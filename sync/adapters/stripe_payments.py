@@ -17,9 +17,10 @@ from pydantic import SecretStr
 
 from sync.adapters import stripe_outcomes as outcomes
 from sync.core.actions import LinkSpec
+from sync.core.refunds import REFUND_ID_KEY, RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
-from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState
+from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState, StripeRefund
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.
@@ -72,6 +73,25 @@ def events_params(*, ending_before: str | None = None, created_gte: int | None =
 def sessions_params(link_id: str) -> dict[str, Any]:
     """GET /v1/checkout/sessions: a link's sessions with the PaymentIntent and its charge in one call."""
     return {"payment_link": link_id, "limit": 100, "expand": ["data.payment_intent.latest_charge"]}
+
+
+def refund_params(spec: RefundSpec) -> dict[str, Any]:
+    """The POST /v1/refunds body for one refund the CRM asked for."""
+    params: dict[str, Any] = {"reason": spec.reason, "metadata": dict(spec.metadata)}
+    if spec.charge_id:
+        params["charge"] = spec.charge_id
+    else:
+        params["payment_intent"] = spec.payment_intent_id
+    if spec.amount_minor is not None:
+        params["amount"] = spec.amount_minor
+    return params
+
+
+def refunds_of_params(spec: RefundSpec) -> dict[str, Any]:
+    """GET /v1/refunds of the charge (or PaymentIntent) a refund is for."""
+    if spec.charge_id:
+        return by_charge_params(spec.charge_id)
+    return {"payment_intent": spec.payment_intent_id, "limit": 100}
 
 
 def by_charge_params(charge_id: str) -> dict[str, Any]:
@@ -189,6 +209,30 @@ class StripePayments:
         intent = _call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id))
         metadata = intent.metadata.to_dict() if intent.metadata else {}
         return metadata.get(outcomes.PAYMENT_ID_KEY) or None
+
+    # --- refunds the CRM asks for ----------------------------------------------------------------
+    def find_refund(self, spec: RefundSpec) -> StripeRefund | None:
+        """The refund already made for this CRM Refund record, found by the id in its metadata."""
+
+        def scan() -> StripeRefund | None:
+            listed = self._client.v1.refunds.list(params=refunds_of_params(spec))  # type: ignore[arg-type]
+            wanted = spec.metadata[REFUND_ID_KEY]
+            for refund in listed.auto_paging_iter():
+                found = outcomes.refund(refund.to_dict())
+                if found.crm_refund_id == wanted:
+                    return found
+            return None
+
+        return _call(scan)
+
+    def create_refund(self, spec: RefundSpec) -> StripeRefund:
+        refund = _call(
+            lambda: self._client.v1.refunds.create(
+                params=refund_params(spec),  # type: ignore[arg-type]
+                options={"idempotency_key": spec.idempotency_key},
+            )
+        )
+        return outcomes.refund(refund.to_dict())
 
 
 class _CursorUnknown(Exception):

@@ -26,11 +26,16 @@ class PaymentDraft:
 
 @dataclass(frozen=True)
 class CreatePayment:
-    """Create one Payment for a flagged Project and clear the flag, both or neither."""
+    """Create one Payment for a Project and mark the Project done, both or neither.
+
+    `signing_deposit`: the deposit on signing (the Project's stage rule), not a click of Request
+    Payment; the Project's Signing Deposit Requested box is ticked instead of its request cleared.
+    """
 
     project_id: str
     project_last_modified: datetime
     draft: PaymentDraft
+    signing_deposit: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class CreatePaymentLink:
     link_revision: int
     spec: LinkSpec
     email: EmailContext
+    terms: str | None = None  # what the link charges (staff_actions.link_terms), kept on the Payment
+    times_sent: int = 0
+    no_reminders: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class EmailExistingLink:
     payment_id: str
     link_url: str
     email: EmailContext
+    times_sent: int = 0
+    no_reminders: bool = False
 
 
 @dataclass(frozen=True)

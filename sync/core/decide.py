@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -19,6 +19,7 @@ from sync.core.actions import (
     ReportError,
     WaitForStripe,
 )
+from sync.core.staff_actions import link_terms
 from sync.core.validation import (
     DESCRIPTION_LIMIT,
     amount_problem,
@@ -41,11 +42,17 @@ class Policy:
     stripe_ready: bool = False
     statement_descriptor_suffix: str | None = None
     after_payment_message: str | None = None
+    signing_stage: str | None = None  # deposit on signing: the Project stage that requests it (None: off)
 
 
 def decide(snapshot: CrmSnapshot, *, policy: Policy) -> list[Action]:
     """Return the actions for every flagged Project and every Requested Payment."""
-    actions: list[Action] = [plan_intake(r, policy=policy) for r in snapshot.project_requests]
+    actions: list[Action] = []
+    for request in snapshot.project_requests:
+        if request.request_payment:
+            actions.append(plan_intake(request, policy=policy))
+        elif policy.signing_stage and request.stage == policy.signing_stage and not request.signing_deposit_requested:
+            actions.append(plan_signing_deposit(request, policy=policy))
     for payment in snapshot.requested_payments:
         action = plan_payment(payment, policy=policy)
         if action is not None:
@@ -115,6 +122,26 @@ def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
     return CreatePayment(project_id=request.project_id, project_last_modified=request.last_modified, draft=draft)
 
 
+def plan_signing_deposit(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
+    """The deposit a Project's stage asks for: DEPOSIT_PERCENT of the contract, requested once.
+
+    The request key is fixed per Project, so the deposit is made once however often the stage is
+    reached (the CRM refuses a second Payment with the same key).
+    """
+    signing = request.model_copy(
+        update={
+            "requested_amount": None,
+            "request_type": PaymentType.DEPOSIT,
+            "request_type_raw": None,
+            "description": request.description or messages.SIGNING_DEPOSIT_DESCRIPTION.format(stage=request.stage),
+            "requested_at": None,
+        }
+    )
+    planned = plan_intake(signing, policy=policy)
+    draft = replace(planned.draft, request_key=f"{request.project_id}:signing-deposit")
+    return replace(planned, draft=draft, signing_deposit=True)
+
+
 def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decimal | None, str | None]:
     if request.requested_amount is not None:
         return request.requested_amount, None
@@ -135,8 +162,8 @@ def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decim
 
 def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
     """Decide what a Requested Payment needs next."""
-    if payment.status is not PaymentStatus.REQUESTED:
-        return None
+    if payment.status is not PaymentStatus.REQUESTED or payment.cancel_requested:
+        return None  # a cancel asked for is the staff-action path's to apply
     currency = normalise_currency(payment.currency or payment.project_currency, policy.default_currency)
     email = (payment.customer_email or payment.project_customer_email or "").strip() or None
     problem = (
@@ -150,7 +177,13 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
     assert payment.amount is not None and email is not None  # checked above
     context = _email_context(payment, email=email, currency=currency)
     if payment.payment_link_id and payment.link_url:
-        return EmailExistingLink(payment_id=payment.id, link_url=payment.link_url, email=context)
+        return EmailExistingLink(
+            payment_id=payment.id,
+            link_url=payment.link_url,
+            email=context,
+            times_sent=payment.times_sent,
+            no_reminders=payment.no_reminders,
+        )
     if not policy.stripe_ready:
         if payment.sync_error == messages.STRIPE_NOT_CONNECTED:
             return None  # already says so; nothing to write
@@ -160,7 +193,21 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
         link_revision=payment.link_revision,
         spec=_link_spec(payment, currency=currency, policy=policy),
         email=context,
+        terms=link_terms(payment, default_currency=policy.default_currency),
+        times_sent=payment.times_sent,
+        no_reminders=payment.no_reminders,
     )
+
+
+def email_context_for(payment: Payment, *, default_currency: str) -> EmailContext | None:
+    """The link email's context for a Payment, or None when it has no valid recipient or amount."""
+    currency = normalise_currency(payment.currency or payment.project_currency, default_currency)
+    email = (payment.customer_email or payment.project_customer_email or "").strip() or None
+    if payment.amount is None or email is None or email_problem(email) is not None:
+        return None
+    if currency not in money.SUPPORTED_CURRENCIES:
+        return None
+    return _email_context(payment, email=email, currency=currency)
 
 
 def _label(payment: Payment) -> str:

@@ -55,6 +55,7 @@ REQUEST_NOT_RECORDABLE = (
 EDITED_DURING_LINK_CREATION = (
     "The request was edited while its payment link was being created; a fresh link will be created."
 )
+SIGNING_DEPOSIT_DESCRIPTION = "Deposit on signing ({stage})"
 STRIPE_REJECTED_LINK = "Stripe refused to create the payment link: {detail}"
 EMAIL_REJECTED = "The CRM could not email the link to {email}: {detail}"
 
@@ -101,3 +102,46 @@ PAID_AFTER_CANCEL = (
     "The customer paid after this request was canceled: refund the payment from the CRM, or keep it and "
     "set the status back."
 )
+
+# --- staff actions ----------------------------------------------------------------------------------
+RESEND_REFUSED = {
+    "paid": "Not resent: this payment has already been paid.",
+    "canceled": "Not resent: this request is canceled and its link no longer works.",
+    "error": "Not resent: the request has an error and was never sent. {error}",
+    "other": "Not resent: a link can be resent only while it is waiting for payment.",
+}
+CANCEL_REFUSED_PAID = (
+    "Not canceled: this payment has already been paid. To give the money back, issue a refund (add a Refund)."
+)
+PAID_BEFORE_REPLACEMENT = (
+    "The customer paid {paid} on the previous link before the request changed to {asked}; no new link was "
+    "sent. Request the difference, or refund it."
+)
+# Sync Log lines (what the worker did, newest last).
+LOG_SENT = "Link emailed to {to}."
+LOG_RESENT = "Link resent to {to} (send {count})."
+LOG_REMINDED = "Reminder {number} emailed to {to}."
+LOG_REMINDERS_DONE = "No more reminders: {count} sent, the most allowed."
+LOG_CANCELED = "Canceled; the payment link was deactivated in Stripe."
+LOG_CANCELED_NO_LINK = "Canceled before a payment link was sent."
+LOG_REPLACED = (
+    "The request changed ({change}): link revision {old} was deactivated in Stripe; revision {new} "
+    "will be created and sent."
+)
+LOG_RESEND_WAITING = "Resend asked for before the first send; the link goes out as soon as it is made."
+
+# Refunds asked for in the CRM (written to the Refund's Failure Reason with status Error).
+REFUND_NOT_PAID = "Nothing to refund: this payment has not been paid. To withdraw an unpaid request, cancel it."
+REFUND_ALREADY_REFUNDED = "Nothing to refund: this payment has already been refunded in full."
+REFUND_DISPUTED = (
+    "This payment is disputed, so it cannot be refunded now: respond to the dispute in the Stripe Dashboard."
+)
+REFUND_NOT_POSITIVE = "The refund amount must be more than zero (it is {amount})."
+REFUND_TOO_PRECISE = "The refund amount {amount} has more than {places} decimal places for {currency}."
+REFUND_TOO_LARGE = (
+    "The refund of {amount} is more than what is left to refund: {left} (paid {paid}, already refunded or "
+    "pending {committed})."
+)
+REFUND_NOTHING_LEFT = "Nothing is left to refund: {paid} paid, {committed} already refunded or pending."
+REFUND_NO_CHARGE = "The payment's Stripe charge is not recorded yet; the refund will be issued once it is."
+STRIPE_REFUSED_REFUND = "Stripe refused the refund: {detail}"

@@ -129,6 +129,11 @@ def paid_status(state: StripePaymentState) -> PaymentStatus:
     return PaymentStatus.PAID
 
 
+def refund_status(stripe_status: str) -> RefundStatus:
+    """The Refund record's status for Stripe's word (an unknown word counts as still moving)."""
+    return _REFUND_STATUS.get(stripe_status, RefundStatus.PENDING)
+
+
 def failure_guidance(code: str) -> str:
     """One sentence telling staff what to do about a failed attempt with this code."""
     sentence = messages.DECLINE_GUIDANCE.get(code) or messages.DECLINE_OTHER.format(code=code)
@@ -173,7 +178,7 @@ def _refund_writes(payment: Payment, refunds: tuple[StripeRefund, ...], currency
     by_id = {r.id: r for r in payment.refunds}
     writes = []
     for refund in sorted(refunds, key=lambda r: r.id):
-        status = _REFUND_STATUS.get(refund.status, RefundStatus.PENDING)
+        status = refund_status(refund.status)
         failure = refund_failure_text(refund.failure_reason) if status is RefundStatus.FAILED else None
         desired: dict[str, Any] = {"status": status, "stripe_refund_id": refund.id, "failure_reason": failure}
         record: RefundRecord | None

@@ -158,6 +158,8 @@ class Sandbox:
             "CRM_MAPPING_FILE": str(self.mapping_file),
             "EMAIL_TEMPLATE_FILE": str(DEFAULT_TEMPLATES),
             "POLL_INTERVAL_SECONDS": "1",
+            # The worker follows the sandbox's clock, which tests and the demo move forward.
+            "CLOCK_SOURCE": "crm",
         }
         env.update(overrides)
         return env
@@ -241,6 +243,26 @@ class Sandbox:
             values[getattr(pay.fields, key)] = value
         return values
 
+    def request_refund(self, payment_id: str, *, amount: Decimal | str | None = None, reason: str | None = None) -> str:
+        """Add a Refund record to a Payment as staff would (Issue Refund); blank amount: all that is left."""
+        r = self.mapping.refund
+        values = {
+            r.fields.payment: payment_id,
+            r.fields.amount: amount,
+            r.fields.reason: reason,
+            r.fields.status: r.status.requested,
+        }
+        return self.salesforce.create_record(r.object, _wire(values))
+
+    def update_refund(self, refund_id: str, **logical: Any) -> None:
+        r = self.mapping.refund
+        values = {}
+        for key, value in logical.items():
+            if key == "status" and value is not None:
+                value = getattr(r.status, value)
+            values[getattr(r.fields, key)] = value
+        self.salesforce.update_record(r.object, refund_id, _wire(values))
+
     def payments(self) -> list[dict[str, Any]]:
         """Every Payment, by logical field name, with `status` and `type` as the worker's names."""
         pay = self.mapping.payment
@@ -286,7 +308,7 @@ class Sandbox:
     def project(self, project_id: str) -> dict[str, Any]:
         f = self.mapping.project.fields
         row = self.salesforce.get_record(self.mapping.project.object, project_id)
-        return {k: row.get(v) for k, v in f.model_dump().items() if "." not in v}
+        return {k: row.get(v) for k, v in f.model_dump().items() if v and "." not in v}
 
     def add_setup(
         self,
@@ -342,7 +364,8 @@ class Sandbox:
     def settle_refund(self, refund_id: str) -> dict[str, Any]:
         return self.stripe.settle_refund(refund_id)
 
-    def fail_refund(self, refund_id: str, *, failure_reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+    def fail_refund(self, refund_id: str, *, failure_reason: str | None = None) -> dict[str, Any]:
+        """A refund fails later; without a reason, the card's own (or expired_or_canceled_card)."""
         return self.stripe.fail_refund(refund_id, failure_reason=failure_reason)
 
     def open_dispute(

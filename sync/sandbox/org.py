@@ -31,6 +31,10 @@ CONTACT = SObjectSchema(
 )
 
 
+# The sandbox's Project stages (an org has its own; DEPOSIT_ON_STAGE names one of them).
+PROJECT_STAGES = ("Estimate", "Proposal Sent", "Signed", "In Progress", "Complete")
+
+
 # Chatter posts to staff. Real FeedItem.ParentId is polymorphic; the worker only posts on Projects.
 def _feed_item(project_object: str) -> SObjectSchema:
     return SObjectSchema(
@@ -85,7 +89,7 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
     type_words = tuple(mapping.payment.type.model_dump().values())
     for logical, api_name in mapping.project.fields.model_dump().items():
         spec = specs[logical]
-        if api_name == "Name":
+        if api_name is None or api_name == "Name":
             continue
         if "." in api_name:  # a lookup path such as Customer__r.Email: create the lookup to Contact
             relationship = api_name.split(".")[0]
@@ -94,7 +98,11 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
                 FieldSchema(lookup, "reference", "Customer", reference_to="Contact", relationship_name=relationship)
             )
             continue
-        extra = {"picklist_values": type_words} if logical == "request_type" else {}
+        extra: dict[str, object] = {}
+        if logical == "request_type":
+            extra = {"picklist_values": type_words}
+        elif logical == "stage":
+            extra = {"picklist_values": PROJECT_STAGES}
         project_fields.append(_field(api_name, spec, logical.replace("_", " ").title(), **extra))
 
     pay = mapping.payment
@@ -133,6 +141,8 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
             )  # fmt: skip
             continue
         extra = {"picklist_values": refund_picklists[logical]} if logical in refund_picklists else {}
+        if logical == "status":  # as the README asks the admin: a new Refund starts Requested
+            extra["default"] = refund.status.requested
         refund_fields.append(_field(api_name, refund_specs[logical], label, **extra))
 
     setup = mapping.setup

@@ -11,6 +11,7 @@ from stripe.params import (
     PaymentLinkCreateParams,
     PaymentLinkListParams,
     PaymentLinkUpdateParams,
+    RefundCreateParams,
     RefundListParams,
 )
 from stripe.params.checkout import SessionListParams
@@ -21,9 +22,13 @@ from sync.adapters.stripe_payments import (
     by_charge_params,
     events_params,
     link_params,
+    refund_params,
+    refunds_of_params,
     sessions_params,
 )
 from sync.core.decide import Policy, plan_payment
+from sync.core.refunds import plan_refunds
+from sync.models import PaymentStatus, RefundRecord, RefundStatus
 from tests.fidelity.typeddict_check import problems
 from tests.unit.factories import payment
 
@@ -68,6 +73,35 @@ def test_payment_link_bodies_match_stripe_types(cents, description, suffix, mess
 )
 def test_other_bodies_match_stripe_types(body, params):
     assert problems(body, params) == []
+
+
+@given(
+    amount=st.one_of(st.none(), st.decimals(min_value="0.01", max_value="1000", places=2)),
+    reason=st.one_of(st.none(), st.sampled_from(["duplicate", "fraudulent"]), st.text(max_size=2000)),
+    by_intent=st.booleans(),
+)
+def test_refund_bodies_match_stripe_types(amount, reason, by_intent):
+    asked = RefundRecord(
+        id="a04000000000000001",
+        amount=amount,
+        reason=reason,
+        status=RefundStatus.REQUESTED,
+        source=None,
+        stripe_refund_id=None,
+        failure_reason=None,
+    )
+    paid = payment(
+        status=PaymentStatus.PAID,
+        amount_paid=Decimal(1000),
+        charge_id=None if by_intent else "ch_1",
+        payment_intent_id="pi_1",
+        refunds=(asked,),
+    )
+    [action] = plan_refunds(paid, default_currency="usd")
+    body = refund_params(action.spec)
+    assert problems(body, RefundCreateParams) == []
+    assert all(len(v) <= 500 for v in body["metadata"].values())  # Stripe's limit on a metadata value
+    assert problems(refunds_of_params(action.spec), RefundListParams) == []
 
 
 def test_event_types_are_at_most_twenty_and_all_known_to_stripe():

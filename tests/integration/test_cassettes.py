@@ -44,7 +44,7 @@ from sync.core.decide import Policy, plan_intake
 from sync.core.outcomes import OutcomeWrite, RefundWrite
 from sync.mapping import load_mapping
 from sync.models import PaymentStatus, RefundSource, RefundStatus
-from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate
 from sync.sandbox.environment import DEFAULT_MAPPING, DEFAULT_TEMPLATES, Sandbox
 from sync.settings import Settings
 from tests.integration.conftest import settings_for
@@ -430,8 +430,13 @@ def test_salesforce_crm_requests_match_the_cassette(target: Target, salesforce_h
         post = ChatterPost(project_id=request.project_id, body="Deposit of $20,000.00 received from Pat.")
         [outcome] = crm.apply_outcomes([(paid, (post,))])
         crm.save_events_cursor(setup.id, "evt_1CassetteCursor")
+        [refunded] = crm.read_payments([created.record_id])
+        [refund_written] = crm.update_refunds(
+            [RefundUpdate(refunded.refunds[0].id, {"status": RefundStatus.FAILED, "failure_reason": "Card expired."})]
+        )
 
-    assert_every_interaction_was_replayed(cassette, 10)
+    assert_every_interaction_was_replayed(cassette, 12)
+    assert refund_written.error is None, refund_written.error
     assert outcome.error is None, outcome.error
     data = f"/services/data/v{target.salesforce.salesforce_api_version}"
     reads = {

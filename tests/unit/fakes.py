@@ -9,6 +9,7 @@ from typing import Any
 
 from sync.core.actions import CreatePayment, LinkSpec
 from sync.core.outcomes import OutcomeWrite
+from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError
 from sync.models import (
     CreatedLink,
@@ -20,9 +21,10 @@ from sync.models import (
     RefundStatus,
     StripeEventRef,
     StripePaymentState,
+    StripeRefund,
     StripeSetup,
 )
-from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, WriteResult
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 
 
 @dataclass
@@ -36,8 +38,26 @@ class FakeCrm:
     created: list[CreatePayment] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
 
-    def read_snapshot(self) -> CrmSnapshot:
-        return CrmSnapshot(setups=self.setups, project_requests=(), requested_payments=self.read_requested_payments())
+    def read_snapshot(
+        self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
+    ) -> CrmSnapshot:
+        """As the org's queries select them; every awaiting Payment counts as changed."""
+        awaiting = (PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED)
+
+        def needs_action(p: Payment) -> bool:
+            live_canceled = p.status is PaymentStatus.CANCELED and p.payment_link_id and not p.link_deactivated_at
+            return bool(p.resend or p.cancel_requested or live_canceled or p.status in awaiting)
+
+        asked = [p for p in self.payments.values() if any(
+            r.status is RefundStatus.REQUESTED and not r.stripe_refund_id for r in p.refunds)]  # fmt: skip
+        return CrmSnapshot(
+            setups=self.setups,
+            project_requests=(),
+            requested_payments=self.read_requested_payments(),
+            action_payments=tuple(p for p in self.payments.values() if needs_action(p)),
+            refund_payments=tuple(asked),
+            read_at=reminders_due_by,
+        )
 
     def read_requested_payments(self) -> tuple[Payment, ...]:
         return tuple(p for p in self.payments.values() if p.status is PaymentStatus.REQUESTED)
@@ -46,7 +66,7 @@ class FakeCrm:
         self.created.extend(actions)
         return [WriteResult(record_id=f"new{i}") for i, _ in enumerate(actions)]
 
-    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime) -> None:
+    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False) -> None:
         self.cleared.append(project_id)
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
@@ -56,7 +76,7 @@ class FakeCrm:
                 results.append(WriteResult(record_id=update.payment_id, error="ENTITY_IS_DELETED: gone"))
                 continue
             values = {
-                k: (int(v) if k == "link_revision" else v)
+                k: (int(v) if k in ("link_revision", "times_sent", "reminders_sent") else v)
                 for k, v in update.fields.items()
                 if k in Payment.model_fields
             }
@@ -119,6 +139,20 @@ class FakeCrm:
             results.append(WriteResult(record_id=write.payment_id))
         return results
 
+    refund_writes: list[RefundUpdate] = field(default_factory=list)
+
+    def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]:
+        for update in updates:
+            self.refund_writes.append(update)
+            for payment in list(self.payments.values()):
+                if any(r.id == update.refund_id for r in payment.refunds):
+                    refunds = tuple(
+                        r.model_copy(update=dict(update.fields)) if r.id == update.refund_id else r
+                        for r in payment.refunds
+                    )
+                    self.payments[payment.id] = payment.model_copy(update={"refunds": refunds})
+        return [WriteResult(record_id=u.refund_id) for u in updates]
+
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         self.cursors.append(cursor)
         self.setups = tuple(s.model_copy(update={"events_cursor": cursor or None}) for s in self.setups)
@@ -180,6 +214,32 @@ class FakeStripe:
 
     def payment_id_of_intent(self, payment_intent_id: str) -> str | None:
         return self.intents.get(payment_intent_id)
+
+    # --- refunds ----------------------------------------------------------------------------------
+    refunds_made: dict[str, StripeRefund] = field(default_factory=dict)  # by idempotency key
+    refund_specs: list[RefundSpec] = field(default_factory=list)
+    refund_fail: Exception | None = None
+
+    def find_refund(self, spec: RefundSpec) -> StripeRefund | None:
+        self.calls += 1
+        wanted = spec.metadata["crm_refund_id"]
+        return next((r for r in self.refunds_made.values() if r.crm_refund_id == wanted), None)
+
+    def create_refund(self, spec: RefundSpec) -> StripeRefund:
+        self.calls += 1
+        if self.refund_fail is not None:
+            raise self.refund_fail
+        if spec.idempotency_key not in self.refunds_made:
+            self.refund_specs.append(spec)
+            self.refunds_made[spec.idempotency_key] = StripeRefund(
+                id=f"re_{len(self.refunds_made) + 1}",
+                amount_minor=spec.amount_minor or 0,
+                status="succeeded",
+                reason=spec.reason,
+                failure_reason=None,
+                crm_refund_id=spec.metadata["crm_refund_id"],
+            )
+        return self.refunds_made[spec.idempotency_key]
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return [

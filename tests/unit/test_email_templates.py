@@ -26,7 +26,11 @@ def test_shipped_template_renders_with_the_link():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[payment_link]\nsubject='x'\n", "needs [payment_link] with subject and body"),
+        ("[payment_link]\nsubject='x'\n", "[payment_link] needs a subject and a body"),
+        (
+            "[payment_link]\nsubject='x'\nbody='$link_url'\n[reminder]\nsubject='x'\nbody='no link'\n",
+            "the body of [reminder] must include $link_url",
+        ),
         ("[payment_link]\nsubject='$nope'\nbody='$link_url'\n", "unknown placeholders ['nope']"),
         ("[payment_link]\nsubject='x'\nbody='no link'\n", "must include $link_url"),
         ("[payment_link]\nsubject='x'\nbody='$link_url $'\n", "malformed"),

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
 
 from sync.core import messages
+from sync.core.staff_actions import ReminderPolicy
 from sync.email_templates import load_templates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import ConnectionStatuses
 from sync.models import PaymentStatus
+from sync.refund_sync import RefundSync
+from sync.retry import call_with_retries
 from sync.runner import Runner, RunnerConfig
 from sync.sandbox.environment import DEFAULT_TEMPLATES
+from sync.staff_sync import StaffSync
 from sync.stripe_connection import StripeConnection
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
@@ -22,16 +28,32 @@ from tests.unit.test_outcome_sync import sync_for
 from tests.unit.test_stripe_setup import setup
 
 
-def build(crm: FakeCrm, stripe: FakeStripe, *, stop: threading.Event | None = None) -> Runner:
-    connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=lambda: T0)
+def build(
+    crm: FakeCrm,
+    stripe: FakeStripe,
+    *,
+    stop: threading.Event | None = None,
+    now: Callable[[], datetime] = lambda: T0,
+    reminders: ReminderPolicy | None = None,
+) -> Runner:
+    connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=now)
     outcomes = sync_for(crm, notices=False)
+    templates = load_templates(DEFAULT_TEMPLATES)
+
+    def retry(fn):
+        return call_with_retries(fn, sleep=lambda _: None)
+
     return Runner(
         crm=crm,
         stripe=connection,
         outcomes=outcomes,
-        templates=load_templates(DEFAULT_TEMPLATES),
+        staff=StaffSync(
+            crm=crm, templates=templates, reminders=reminders or ReminderPolicy(), now=now, retry=retry, stop=stop
+        ),
+        refunds=RefundSync(crm=crm, retry=retry, stop=stop),
+        templates=templates,
         config=RunnerConfig(deposit_percent=Decimal(50), batch_size=200),
-        now=lambda: T0,
+        now=now,
         stop=stop,
         retry_sleep=lambda _: None,
     )

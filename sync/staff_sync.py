@@ -1,0 +1,187 @@
+"""Apply what staff asked for on Payments that have a link: cancel, replace an edited link, resend, remind.
+
+The decisions are pure (sync.core.staff_actions); this module does the I/O in a safe order:
+- a link is deactivated in Stripe before anything else, then its state is read, so a customer who
+  paid in the meantime is recorded as paid (by the outcome path) rather than hidden;
+- an edited request goes back to Requested with the next link revision, and the request path makes,
+  writes back and emails the new link, as for any request: never two live links for one Payment;
+- an email goes out before the record says so (a crash in between sends the same link twice, never
+  loses the send), and a reminder is sent only after Stripe confirms the link is still unpaid.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from sync.core import messages
+from sync.core.decide import email_context_for
+from sync.core.staff_actions import (
+    ReminderPolicy,
+    RetireLink,
+    SendAgain,
+    StaffAction,
+    WriteOnly,
+    after_retire,
+    plan_staff_action,
+)
+from sync.cycle import CycleReport, Outcome, write_payment_updates
+from sync.email_templates import EmailTemplates
+from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.logs import log
+from sync.models import Payment, PaymentStatus
+from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+
+T = TypeVar("T")
+
+
+@dataclass
+class StaffResult:
+    refresh: set[str] = field(default_factory=set)  # read back from Stripe now: the link may be paid
+    replaced: set[str] = field(default_factory=set)  # back to Requested: the new link is made now
+
+
+class StaffSync:
+    def __init__(
+        self,
+        *,
+        crm: CrmGateway,
+        templates: EmailTemplates,
+        reminders: ReminderPolicy,
+        now: Callable[[], datetime],
+        retry: Callable[[Callable[[], T]], T],
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._crm = crm
+        self._templates = templates
+        self._reminders = reminders
+        self._now = now
+        self._retry = retry
+        self._stop = stop or threading.Event()
+
+    @property
+    def reminders(self) -> ReminderPolicy:
+        return self._reminders
+
+    def apply(
+        self, payments: list[Payment], *, gateway: PaymentsGateway | None, default_currency: str, report: CycleReport
+    ) -> StaffResult:
+        """Apply the one action each Payment needs; say which Payments need more work this cycle.
+
+        Actions that need Stripe wait while it is not connected (`gateway` None).
+
+        Raises:
+            StripeKeyRejected: the key stopped working; the rest waits for the next cycle.
+        """
+        now = self._now()
+        planned: list[StaffAction] = []
+        for payment in payments:
+            email = email_context_for(payment, default_currency=default_currency)
+            action = plan_staff_action(
+                payment, now=now, email=email, reminders=self._reminders, default_currency=default_currency
+            )
+            if action is not None:
+                planned.append(action)
+        by_id = {p.id: p for p in payments}
+        writes: list[PaymentUpdate] = []
+        result = StaffResult()
+        sends: list[SendAgain] = []
+        try:
+            for action in planned:
+                if isinstance(action, WriteOnly):
+                    writes.append(PaymentUpdate(action.payment_id, {**action.fields, "last_synced_at": now}))
+                    log.info(action.event, payment_id=action.payment_id, reason=action.reason)
+                    report.set(action.payment_id, Outcome.ERROR if action.reason else Outcome.UPDATED)
+                elif gateway is None or self._stop.is_set():
+                    report.set(action.payment_id, Outcome.WAITING)
+                elif isinstance(action, RetireLink):
+                    update = self._retire(by_id[action.payment_id], action, gateway, now, report)
+                    if update is not None:
+                        writes.append(update)
+                        replaced = update.fields.get("status") is PaymentStatus.REQUESTED
+                        (result.replaced if replaced else result.refresh).add(action.payment_id)
+                elif action.kind == "reminder" and not self._still_unpaid(action, gateway, report):
+                    result.refresh.add(action.payment_id)
+                else:
+                    sends.append(action)
+        finally:
+            self._write(writes, report)
+        self._send(sends, report)
+        return result
+
+    def _retire(
+        self, payment: Payment, action: RetireLink, gateway: PaymentsGateway, now: datetime, report: CycleReport
+    ) -> PaymentUpdate | None:
+        bound = log.bind(payment_id=payment.id, payment_link_id=action.link_id)
+        try:
+            self._retry(lambda: gateway.deactivate_link(action.link_id))
+            state = self._retry(lambda: gateway.payment_state(action.link_id, with_refunds=False))
+        except StripeKeyRejected:
+            raise
+        except (RetryableError, PermanentError) as exc:
+            report.set(payment.id, Outcome.PENDING)
+            bound.warning("payment_link.deactivation_deferred", purpose=action.purpose, error=str(exc))
+            return None
+        fields, paid = after_retire(payment, state, purpose=action.purpose, now=now, change=action.change)
+        if paid:
+            bound.warning("payment.paid_before_" + ("cancel" if action.purpose == "cancel" else "replacement"))
+        elif action.purpose == "cancel":
+            bound.info("payment.canceled")
+        else:
+            bound.info("payment_link.replaced", change=action.change, new_revision=payment.link_revision + 1)
+        report.set(payment.id, Outcome.UPDATED)
+        return PaymentUpdate(payment.id, {**fields, "last_synced_at": now})
+
+    def _still_unpaid(self, action: SendAgain, gateway: PaymentsGateway, report: CycleReport) -> bool:
+        """Whether Stripe still shows the link unpaid, so a reminder would not chase a paid customer."""
+        try:
+            state = self._retry(lambda: gateway.payment_state(action.link_id, with_refunds=False))
+        except StripeKeyRejected:
+            raise
+        except (RetryableError, PermanentError) as exc:
+            report.set(action.payment_id, Outcome.PENDING)
+            log.warning("payment.reminder_deferred", payment_id=action.payment_id, error=str(exc))
+            return False
+        if state.paid:
+            log.info("payment.reminder_skipped_paid", payment_id=action.payment_id)
+        return not state.paid
+
+    def _send(self, sends: list[SendAgain], report: CycleReport) -> None:
+        if not sends:
+            return
+        emails = []
+        for action in sends:
+            template = self._templates.payment_link if action.kind == "resend" else self._templates.reminder_template
+            subject, body = template.render(action.email, link_url=action.link_url)
+            emails.append(
+                OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=action.payment_id)
+            )
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("email.deferred", payments=len(emails), error=str(exc))
+            for action in sends:
+                report.set(action.payment_id, Outcome.PENDING)
+            return
+        now = self._now()
+        updates = []
+        for action, result in zip(sends, results, strict=True):
+            bound = log.bind(payment_id=action.payment_id, to_domain=action.email.to.rsplit("@", 1)[-1])
+            if result.error is None:
+                updates.append(PaymentUpdate(action.payment_id, {**action.on_sent, "last_synced_at": now}))
+                report.set(action.payment_id, Outcome.UPDATED)
+                bound.info("payment_link.resent" if action.kind == "resend" else "payment.reminder_sent")
+                continue
+            # Refused for this address: say so, and stop what would fail again the same way.
+            message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)
+            stop = {"resend": False} if action.kind == "resend" else {"next_reminder_at": None}
+            updates.append(PaymentUpdate(action.payment_id, {**stop, "sync_error": message, "last_synced_at": now}))
+            report.set(action.payment_id, Outcome.ERROR)
+            bound.warning("email.rejected", kind=action.kind, error=result.error)
+        self._write(updates, report)
+
+    def _write(self, updates: list[PaymentUpdate], report: CycleReport) -> None:
+        write_payment_updates(self._crm, updates, retry=self._retry, report=report)

@@ -1,0 +1,174 @@
+"""Staff actions applied by the runner with fakes for the CRM and Stripe: end states, not call sequences."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sync.core import messages
+from sync.core.staff_actions import ReminderPolicy
+from sync.errors import RetryableError, StripeKeyRejected
+from sync.models import PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from tests.unit.factories import T0
+from tests.unit.fakes import FakeCrm, FakeStripe
+from tests.unit.test_runner import build, crm_with
+
+REMINDERS = ReminderPolicy(first_after=timedelta(hours=48), every=timedelta(days=3), max_count=2)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+def sent_link(crm: FakeCrm, stripe: FakeStripe, clock: Clock) -> None:
+    build(crm, stripe, now=clock, reminders=REMINDERS).run_cycle()
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+
+
+def emails_for(crm: FakeCrm, payment_id: str = "p1") -> list[str]:
+    return [e.subject for e in crm.sent if e.related_record_id == payment_id]
+
+
+def test_reminders_are_sent_on_schedule_once_each_across_restarts():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    assert crm.payments["p1"].next_reminder_at == T0 + timedelta(hours=48)
+
+    for hours in (47, 48, 48, 48 + 71, 48 + 72, 48 + 72 + 72, 500):
+        clock.now = T0 + timedelta(hours=hours)
+        build(crm, stripe, now=clock, reminders=REMINDERS).run_cycle()  # a fresh worker each time
+
+    subjects = emails_for(crm)
+    assert len(subjects) == 3 and subjects[1].startswith("Reminder:") and subjects[2].startswith("Reminder:")
+    final = crm.payments["p1"]
+    assert final.reminders_sent == 2 and final.next_reminder_at is None and final.times_sent == 1
+
+
+def test_no_reminder_once_stripe_shows_the_link_paid():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    stripe.states["plink_1"] = StripePaymentState(payment_link_id="plink_1", paid=True, amount_paid_minor=2000000)
+    clock.now = T0 + timedelta(days=3)
+
+    build(crm, stripe, now=clock, reminders=REMINDERS).run_cycle()
+
+    assert len(emails_for(crm)) == 1
+    assert crm.payments["p1"].status is PaymentStatus.PAID  # read back at once instead
+
+
+def test_cancel_deactivates_the_live_link_and_records_it():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"cancel_requested": True})
+
+    report = build(crm, stripe, now=clock).run_cycle()
+
+    assert stripe.deactivated == ["plink_1"]
+    canceled = crm.payments["p1"]
+    assert canceled.status is PaymentStatus.CANCELED and canceled.link_deactivated_at == T0
+    assert not canceled.cancel_requested and report.outcomes["p1"] == "updated"
+    build(crm, stripe, now=clock).run_cycle()
+    assert stripe.deactivated == ["plink_1"]  # done once
+
+
+def test_cancel_waits_while_stripe_is_unreachable():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"status": PaymentStatus.CANCELED})
+    stripe.deactivate_link = lambda link_id: (_ for _ in ()).throw(RetryableError("Stripe HTTP 503"))
+
+    report = build(crm, stripe, now=clock).run_cycle()
+
+    assert report.outcomes["p1"] == "pending" and crm.payments["p1"].link_deactivated_at is None
+
+
+def test_edited_amount_gets_a_new_link_in_the_same_cycle_and_one_live_link():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"amount": Decimal("15000.00")})
+
+    build(crm, stripe, now=clock).run_cycle()
+
+    after = crm.payments["p1"]
+    assert after.status is PaymentStatus.LINK_SENT and after.link_revision == 1 and after.payment_link_id == "plink_2"
+    assert stripe.deactivated == ["plink_1"]
+    assert [link.id for link in stripe.links_for_payment("p1")] == ["plink_2"]
+    assert stripe.bodies["crm-stripe-sync:payment-link:p1:r1"].amount_minor == 1500000
+    assert "amount USD 20000 → USD 15000" in after.sync_log
+    assert after.times_sent == 2 and len(crm.sent) == 2
+
+
+def test_resend_sends_the_same_link():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"resend": True})
+
+    build(crm, stripe, now=clock).run_cycle()
+
+    assert len(crm.sent) == 2 and crm.sent[0].body == crm.sent[1].body
+    assert not crm.payments["p1"].resend and crm.payments["p1"].times_sent == 2
+    assert len(stripe.links) == 1
+
+
+def paid_with(*refunds: RefundRecord, **overrides) -> FakeCrm:
+    values = dict(
+        status=PaymentStatus.PAID,
+        payment_link_id="plink_1",
+        link_url="https://pay.example/1",
+        amount_paid=Decimal("1000.00"),
+        amount_refunded=Decimal("0"),
+        charge_id="ch_1",
+        refunds=refunds,
+    )
+    values.update(overrides)
+    return crm_with("p1", **values)
+
+
+def asked(n: int, amount: str | None) -> RefundRecord:
+    return RefundRecord(
+        id=f"r{n}",
+        amount=None if amount is None else Decimal(amount),
+        reason=None,
+        status=RefundStatus.REQUESTED,
+        source=None,
+        stripe_refund_id=None,
+        failure_reason=None,
+    )
+
+
+def test_refunds_are_issued_once_and_refusals_never_reach_stripe():
+    crm, stripe = paid_with(asked(1, "400"), asked(2, "700")), FakeStripe()
+
+    build(crm, stripe).run_cycle()
+    build(crm, stripe).run_cycle()
+
+    assert [s.amount_minor for s in stripe.refund_specs] == [40000]
+    refunds = {r.id: r for r in crm.payments["p1"].refunds}
+    assert refunds["r1"].status is RefundStatus.SUCCEEDED and refunds["r1"].stripe_refund_id == "re_1"
+    assert refunds["r2"].status is RefundStatus.ERROR and "$600.00" in refunds["r2"].failure_reason
+
+
+def test_refunds_wait_without_stripe_but_refusals_are_still_written():
+    crm, stripe = paid_with(asked(1, "400"), asked(2, "-1")), FakeStripe()
+    crm.setups = ()  # no Stripe Setup: Stripe is not connected
+
+    report = build(crm, stripe).run_cycle()
+
+    assert stripe.refund_specs == []
+    refunds = {r.id: r for r in crm.payments["p1"].refunds}
+    assert refunds["r1"].status is RefundStatus.REQUESTED and report.outcomes["r1"] == "waiting"
+    assert refunds["r2"].status is RefundStatus.ERROR
+
+
+def test_a_key_revoked_while_refunding_is_reported_on_the_setup():
+    crm, stripe = paid_with(asked(1, "400")), FakeStripe()
+    stripe.refund_fail = StripeKeyRejected("Stripe rejected the API key")
+
+    build(crm, stripe).run_cycle()
+
+    assert crm.payments["p1"].refunds[0].status is RefundStatus.REQUESTED
+    assert crm.setup_writes[-1]["error"] == messages.KEY_REJECTED
