@@ -75,8 +75,19 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
             if problem:
                 findings.problems.append(problem)
     payment_info = describe(mapping.payment.object)
+    refund_info = describe(mapping.refund.object)
+    if refund_info is not None:
+        refund_picklists = (
+            (mapping.refund.fields.status, mapping.refund.status.model_dump().values()),
+            (mapping.refund.fields.source, mapping.refund.source.model_dump().values()),
+        )
+        findings.problems.extend(_picklist_problems("Refund", refund_info, refund_picklists))
     if payment_info is not None:
-        findings.problems.extend(_picklist_problems(mapping, payment_info))
+        payment_picklists = (
+            (mapping.payment.fields.status, mapping.payment.status.model_dump().values()),
+            (mapping.payment.fields.type, mapping.payment.type.model_dump().values()),
+        )
+        findings.problems.extend(_picklist_problems("Payment", payment_info, payment_picklists))
         project_info = describe(mapping.project.object)
         rels = {r.get("relationshipName") for r in (project_info or {}).get("childRelationships", [])}
         if project_info is not None and mapping.payment.child_relationship not in rels:
@@ -116,19 +127,16 @@ def _field_problem(
     return None
 
 
-def _picklist_problems(mapping: Mapping, payment_info: dict[str, Any]) -> list[str]:
+def _picklist_problems(label: str, info: dict[str, Any], picklists: Any) -> list[str]:
     problems = []
-    for field_name, words in (
-        (mapping.payment.fields.status, mapping.payment.status.model_dump().values()),
-        (mapping.payment.fields.type, mapping.payment.type.model_dump().values()),
-    ):
-        field = next((f for f in payment_info["fields"] if f["name"] == field_name), None)
+    for field_name, words in picklists:
+        field = next((f for f in info["fields"] if f["name"] == field_name), None)
         if field is None or field.get("type") != "picklist":
             continue
         values = {v["value"] for v in field.get("picklistValues", []) if v.get("active", True)}
         missing = [w for w in words if w not in values]
         if missing:
-            problems.append(f"Payment picklist {field_name} lacks the values: {', '.join(missing)}.")
+            problems.append(f"{label} picklist {field_name} lacks the values: {', '.join(missing)}.")
     return problems
 
 

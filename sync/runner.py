@@ -59,8 +59,12 @@ def next_window(
     """
     rows = snapshot.action_payments
     if len(rows) >= batch_size:
-        last = max((p.last_modified, p.id) for p in rows)
-        return last if current is None or last > current else current
+        # The rows come in the query's order (LastModifiedDate, Id); the last one is where it stopped,
+        # unless the whole batch was flagged Payments older than the window.
+        last = rows[-1]
+        if current is None or last.last_modified >= current[0]:
+            return (last.last_modified, last.id)
+        return current
     start = (snapshot.read_at or fallback_now) - WINDOW_OVERLAP
     if current is not None and current[0] > start:
         return current

@@ -101,10 +101,16 @@ class StaffSync:
                     update = self._retire(by_id[action.payment_id], action, gateway, now, report)
                     if update is not None:
                         writes.append(update)
-                        replaced = update.fields.get("status") is PaymentStatus.REQUESTED
-                        (result.replaced if replaced else result.refresh).add(action.payment_id)
-                elif action.kind == "reminder" and not self._still_unpaid(action, gateway, report):
-                    result.refresh.add(action.payment_id)
+                        if update.fields.get("status") is PaymentStatus.REQUESTED:
+                            result.replaced.add(action.payment_id)
+                        elif "link_deactivated_at" in update.fields:
+                            result.refresh.add(action.payment_id)
+                elif action.kind == "reminder":
+                    paid = self._paid_meanwhile(action, gateway, report)
+                    if paid is False:
+                        sends.append(action)
+                    elif paid:
+                        result.refresh.add(action.payment_id)  # record the payment instead
                 else:
                     sends.append(action)
         finally:
@@ -121,10 +127,16 @@ class StaffSync:
             state = self._retry(lambda: gateway.payment_state(action.link_id, with_refunds=False))
         except StripeKeyRejected:
             raise
-        except (RetryableError, PermanentError) as exc:
+        except RetryableError as exc:
             report.set(payment.id, Outcome.PENDING)
             bound.warning("payment_link.deactivation_deferred", purpose=action.purpose, error=str(exc))
             return None
+        except PermanentError as exc:
+            # Tried again every cycle while the request stands; the record says why it did not happen.
+            report.set(payment.id, Outcome.ERROR)
+            bound.warning("payment_link.deactivation_refused", purpose=action.purpose, error=str(exc))
+            message = messages.STRIPE_REFUSED_DEACTIVATION.format(detail=str(exc))
+            return None if payment.sync_error == message else PaymentUpdate(payment.id, {"sync_error": message})
         fields, paid = after_retire(payment, state, purpose=action.purpose, now=now, change=action.change)
         if paid:
             bound.warning("payment.paid_before_" + ("cancel" if action.purpose == "cancel" else "replacement"))
@@ -135,8 +147,8 @@ class StaffSync:
         report.set(payment.id, Outcome.UPDATED)
         return PaymentUpdate(payment.id, {**fields, "last_synced_at": now})
 
-    def _still_unpaid(self, action: SendAgain, gateway: PaymentsGateway, report: CycleReport) -> bool:
-        """Whether Stripe still shows the link unpaid, so a reminder would not chase a paid customer."""
+    def _paid_meanwhile(self, action: SendAgain, gateway: PaymentsGateway, report: CycleReport) -> bool | None:
+        """Whether Stripe shows the link paid, so a reminder would chase a paying customer; None: unknown."""
         try:
             state = self._retry(lambda: gateway.payment_state(action.link_id, with_refunds=False))
         except StripeKeyRejected:
@@ -144,10 +156,10 @@ class StaffSync:
         except (RetryableError, PermanentError) as exc:
             report.set(action.payment_id, Outcome.PENDING)
             log.warning("payment.reminder_deferred", payment_id=action.payment_id, error=str(exc))
-            return False
+            return None
         if state.paid:
             log.info("payment.reminder_skipped_paid", payment_id=action.payment_id)
-        return not state.paid
+        return state.paid
 
     def _send(self, sends: list[SendAgain], report: CycleReport) -> None:
         if not sends:

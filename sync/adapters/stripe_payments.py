@@ -75,6 +75,11 @@ def sessions_params(link_id: str) -> dict[str, Any]:
     return {"payment_link": link_id, "limit": 100, "expand": ["data.payment_intent.latest_charge"]}
 
 
+def open_sessions_params(link_id: str) -> dict[str, Any]:
+    """GET /v1/checkout/sessions: a link's sessions a customer could still complete."""
+    return {"payment_link": link_id, "status": "open", "limit": 100}
+
+
 def refund_params(spec: RefundSpec) -> dict[str, Any]:
     """The POST /v1/refunds body for one refund the CRM asked for."""
     params: dict[str, Any] = {"reason": spec.reason, "metadata": dict(spec.metadata)}
@@ -125,11 +130,22 @@ class StripePayments:
         return CreatedLink(id=link.id, url=link.url, active=link.active)
 
     def deactivate_link(self, link_id: str) -> None:
-        _call(
-            lambda: self._client.v1.payment_links.update(
+        """Deactivate the link, then expire its open Checkout Sessions, so no page of it can still be paid.
+
+        A deactivated link opens no new session; a session a customer already opened is closed by
+        expiring it ("customers loading the Checkout Session see a message saying the Checkout
+        Session is expired": docs.stripe.com/api/checkout/sessions/expire).
+        """
+
+        def retire() -> None:
+            self._client.v1.payment_links.update(
                 link_id, params={"active": False, "inactive_message": INACTIVE_MESSAGE}
             )
-        )
+            listed = self._client.v1.checkout.sessions.list(params=open_sessions_params(link_id))  # type: ignore[arg-type]
+            for session in listed.auto_paging_iter():
+                self._client.v1.checkout.sessions.expire(session.id)
+
+        _call(retire)
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         """Active links whose metadata names this Payment (Stripe cannot filter links by metadata)."""

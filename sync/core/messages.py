@@ -20,8 +20,8 @@ MODE_MISMATCH = "The Secret Key is a {key_mode} key but Mode is {record_mode}: u
 KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mistyped): paste a current key."
 KEY_LACKS_PERMISSION = (
     "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
-    "Give the restricted key Write on Payment Links and Read on Checkout Sessions, PaymentIntents, "
-    "Charges and Refunds, Disputes and Events."
+    "Give the restricted key Write on Payment Links and on Refunds, and Read on Checkout Sessions, "
+    "PaymentIntents, Charges, Disputes and Events."
 )
 STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
 
@@ -110,6 +110,7 @@ RESEND_REFUSED = {
     "error": "Not resent: the request has an error and was never sent. {error}",
     "other": "Not resent: a link can be resent only while it is waiting for payment.",
 }
+STRIPE_REFUSED_DEACTIVATION = "Stripe refused to deactivate the payment link: {detail}"
 CANCEL_REFUSED_PAID = (
     "Not canceled: this payment has already been paid. To give the money back, issue a refund (add a Refund)."
 )
@@ -118,7 +119,6 @@ PAID_BEFORE_REPLACEMENT = (
     "sent. Request the difference, or refund it."
 )
 # Sync Log lines (what the worker did, newest last).
-LOG_SENT = "Link emailed to {to}."
 LOG_RESENT = "Link resent to {to} (send {count})."
 LOG_REMINDED = "Reminder {number} emailed to {to}."
 LOG_REMINDERS_DONE = "No more reminders: {count} sent, the most allowed."
@@ -143,5 +143,4 @@ REFUND_TOO_LARGE = (
     "pending {committed})."
 )
 REFUND_NOTHING_LEFT = "Nothing is left to refund: {paid} paid, {committed} already refunded or pending."
-REFUND_NO_CHARGE = "The payment's Stripe charge is not recorded yet; the refund will be issued once it is."
 STRIPE_REFUSED_REFUND = "Stripe refused the refund: {detail}"

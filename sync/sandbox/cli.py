@@ -55,14 +55,28 @@ def serve(args: argparse.Namespace) -> int:
         f'"{project.fields.request_type}": "{sandbox.mapping.payment.type.progress}", '
         f'"{project.fields.requested_at}": "2026-01-01T00:00:00Z"}}\''
     )
+    refund = sandbox.mapping.refund
+    print("...or refund a paid Payment from the CRM (a Refund record; no amount refunds all that is left):")
+    print(
+        f"  curl -s --cacert {sandbox.tls.ca_bundle} -X POST "
+        f"{sandbox.salesforce_url}/__sandbox/records/{refund.object} "
+        f'-d \'{{"{refund.fields.payment}": "<Payment Id>", "{refund.fields.amount}": 250, '
+        f'"{refund.fields.reason}": "Tile not installed", "{refund.fields.status}": "{refund.status.requested}"}}\''
+    )
+    pf = sandbox.mapping.payment.fields
+    print(
+        f"  (on a Payment: {pf.resend}=true resends its link, {pf.cancel_requested}=true cancels it, "
+        f"a new {pf.amount} replaces its link)"
+    )
     print("Act as the customer or the Stripe Dashboard, e.g. pay a Payment's link with a card that is declined:")
     print(
         f"  curl -s -X POST {sandbox.stripe_url}/__sandbox/pay "
         '-d \'{"link": "<Payment Link URL>", "card": "4000000000000002"}\''
     )
     print(
-        '  (then card 4242424242424242 to pay; POST /__sandbox/refunds {"charge_or_payment_intent": "ch_...", '
-        '"amount": 1000} to refund; POST /__sandbox/disputes to dispute)'
+        "  (then card 4242424242424242 to pay, 4000000000007726 for refunds that stay pending, "
+        '4000000000005126 for refunds that fail later; POST /__sandbox/refunds {"charge_or_payment_intent": '
+        '"ch_...", "amount": 1000} to refund as the Dashboard; POST /__sandbox/disputes to dispute)'
     )
     print(f"Worker settings written to {args.env_out}" + (" and .env" if own_dotenv else "") + ". In another terminal:")
     print("  python -m sync run --once" if own_dotenv else f"  python -m sync --env-file {args.env_out} run --once")

@@ -7,6 +7,10 @@ the records, the emails in the org's outbox and the objects in Stripe.
 
 from __future__ import annotations
 
+import random
+import signal
+import time
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -150,7 +154,9 @@ def test_refund_made_in_stripe_before_a_crash_is_adopted_not_made_again(sandbox:
 
     assert len(stripe_refunds_of(sandbox, payment)) == 1
     record = refund_record(sandbox, refund)
-    assert record["status"] == "succeeded" and record["stripe_refund_id"] == stripe_refunds_of(sandbox, payment)[0]["id"]
+    assert (
+        record["status"] == "succeeded" and record["stripe_refund_id"] == stripe_refunds_of(sandbox, payment)[0]["id"]
+    )
     assert sandbox.payment(payment["id"])["amount_refunded"] == Decimal("100.00")
 
 
@@ -376,3 +382,50 @@ def test_deposit_on_signing_is_off_by_default(sandbox: Sandbox, worker: Worker):
     assert worker.once().code == 0
 
     assert sandbox.payments() == []
+
+
+# --- crashes -------------------------------------------------------------------------------------
+REFUND_KILL_ROUNDS = 10
+
+
+def test_worker_killed_at_random_instants_never_refunds_twice(sandbox: Sandbox, worker: Worker):
+    rng = random.Random(20261127)
+    sandbox.add_setup()
+    projects = [sandbox.add_project(f"K{i}", customer_email=f"k{i}@example.com") for i in range(4)]
+    for project in projects:
+        sandbox.request_payment(project, type="progress", amount="1000.00", description="Framing")
+    assert worker.once().code == 0
+    for payment in sandbox.payments():
+        sandbox.pay(payment["link_url"], email="pat@example.com")
+    assert worker.once().code == 0
+    payments = sandbox.payments()
+    assert all(p["status"] == "paid" for p in payments)
+    sandbox.latency["stripe"] = 0.15  # so that kills also land between a refund and its write-back
+    asked: list[str] = []
+    in_the_window = 0
+    for _ in range(REFUND_KILL_ROUNDS):
+        for payment in rng.sample(payments, 2):
+            asked.append(sandbox.request_refund(payment["id"], amount=f"{rng.randint(1, 9000) / 100:.2f}"))
+        proc = worker.start()
+        time.sleep(rng.uniform(0.3, 1.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        worker.collect(proc)
+        recorded = {r["stripe_refund_id"] for r in sandbox.refunds() if r["stripe_refund_id"]}
+        if any(r["id"] not in recorded for r in sandbox.stripe_objects("refund")):
+            in_the_window += 1  # killed after Stripe made a refund, before the CRM had it
+
+    sandbox.latency["stripe"] = 0
+    for _ in range(3):
+        if worker.once().code == 0:
+            break
+    made = Counter(r["metadata"].get("crm_refund_id") for r in sandbox.stripe_objects("refund"))
+    assert made == Counter(asked), "a refund request gave other than exactly one Stripe refund"
+    records = {r["id"]: r for r in sandbox.refunds()}
+    assert all(records[i]["status"] == "succeeded" for i in asked)
+    charges = {c["id"]: c for c in sandbox.stripe_objects("charge")}
+    for payment in sandbox.payments():
+        refunded = charges[payment["charge_id"]]["amount_refunded"]
+        assert payment["amount_refunded"] * 100 == refunded
+    print(f"kills: {REFUND_KILL_ROUNDS}, of which between a Stripe refund and its CRM write: {in_the_window}")
+    assert in_the_window >= 1, "no kill landed in the window this test exists for"

@@ -471,7 +471,7 @@ def test_stripe_payments_requests_match_the_cassette(target: Target):
         batch = stripe.events_after(None, since=AT, max_events=100)
         state = stripe.payment_state(link.id, with_refunds=True)
 
-    assert_every_interaction_was_replayed(cassette, 5)
+    assert_every_interaction_was_replayed(cassette, 6)
     assert not batch.cursor_lost and not state.paid
     recorded = recorded_json(cassette, "POST", "/v1/payment_links")
     assert (link.id, scrubber.normalise_origins(link.url), link.active) == (recorded["id"], recorded["url"], True)

@@ -167,3 +167,18 @@ def test_plan_and_adapter_agree_on_a_pending_refund_card(sandbox: Sandbox, crm: 
     made = stripe_for(sandbox).create_refund(action.spec)
 
     assert made.status == "pending" and made.amount_minor == 10_000
+
+
+def test_deactivating_a_link_also_expires_a_checkout_page_left_open(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    link = _link(stripe, "a02PAY1")
+    declined = sandbox.pay(link, card="4000000000000002")  # the customer's page stays open to retry
+    session_id = declined["checkout_session"]["id"]
+
+    stripe.deactivate_link(link)
+
+    [session] = [s for s in sandbox.stripe_objects("checkout.session") if s["id"] == session_id]
+    assert session["status"] == "expired"
+    [stored] = [lk for lk in sandbox.payment_links() if lk["id"] == link]
+    assert stored["active"] is False
+    stripe.deactivate_link(link)  # again: nothing left to expire, no error

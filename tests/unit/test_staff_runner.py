@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from sync.core import messages
 from sync.core.staff_actions import ReminderPolicy
-from sync.errors import RetryableError, StripeKeyRejected
-from sync.models import PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
-from tests.unit.factories import T0
+from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from sync.runner import next_window
+from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
 from tests.unit.test_runner import build, crm_with
 
@@ -172,3 +173,28 @@ def test_a_key_revoked_while_refunding_is_reported_on_the_setup():
 
     assert crm.payments["p1"].refunds[0].status is RefundStatus.REQUESTED
     assert crm.setup_writes[-1]["error"] == messages.KEY_REJECTED
+
+
+def test_the_changed_window_moves_past_a_full_batch_and_never_back():
+    rows = tuple(payment(id=f"p{n}", last_modified=T0 + timedelta(seconds=n)) for n in range(3))
+    full = CrmSnapshot(setups=(), project_requests=(), requested_payments=(), action_payments=rows, read_at=T0)
+    assert next_window(None, full, batch_size=3, fallback_now=T0) == (T0 + timedelta(seconds=2), "p2")
+    ahead = (T0 + timedelta(minutes=5), "p9")
+    assert next_window(ahead, full, batch_size=3, fallback_now=T0) == ahead  # a batch of older flagged rows
+    partial = CrmSnapshot(setups=(), project_requests=(), requested_payments=(), read_at=T0 + timedelta(hours=1))
+    assert next_window(ahead, partial, batch_size=3, fallback_now=T0) == (T0 + timedelta(hours=1, seconds=-5), "")
+
+
+def test_a_cancel_stripe_refuses_says_why_on_the_record_once():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"cancel_requested": True})
+    stripe.deactivate_link = lambda link_id: (_ for _ in ()).throw(PermanentError("No such payment_link"))
+
+    report = build(crm, stripe, now=clock).run_cycle()
+    written = crm.payments["p1"]
+    build(crm, stripe, now=clock).run_cycle()
+
+    assert report.outcomes["p1"] == "error"
+    assert written.sync_error == messages.STRIPE_REFUSED_DEACTIVATION.format(detail="No such payment_link")
+    assert written.cancel_requested and crm.payments["p1"] == written  # not written again
