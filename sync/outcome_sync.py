@@ -92,8 +92,12 @@ class OutcomeSync:
         self._sweep_everything = False
 
     # --- events ----------------------------------------------------------------------------------
-    def poll(self, setup: StripeSetup, gateway: PaymentsGateway) -> OutcomeReport:
-        """Apply the events after the Setup's cursor, then move the cursor past them."""
+    def poll(self, setup: StripeSetup, gateway: PaymentsGateway, *, also: Iterable[str] = ()) -> OutcomeReport:
+        """Apply the events after the Setup's cursor, then move the cursor past them.
+
+        `also`: Payments to bring up to date as well (a staff action just touched their link), read
+        in the same query as those the events concern.
+        """
         report = OutcomeReport()
         if not setup.events_cursor and (not self._polled or self._saved_cursor):
             # A first start, or a cursor cleared on the record: the look-back window may not cover it all.
@@ -114,6 +118,7 @@ class OutcomeSync:
         if batch.events:
             log.info("events.received", count=len(batch.events), newest_event_id=batch.newest_id)
         triggers = self._payments_concerned(batch.events, gateway)
+        triggers.update(dict.fromkeys(also, True))
         payments = self._retry(lambda: self._crm.read_payments(sorted(triggers))) if triggers else ()
         self._bring_up_to_date(payments, gateway, report, refunds_for=lambda p: triggers.get(p.id, False))
         if report.pending:
@@ -198,16 +203,6 @@ class OutcomeSync:
             pending=len(report.pending),
             failed=len(report.failed),
         )
-        return report
-
-    # --- on demand -------------------------------------------------------------------------------
-    def refresh(self, payment_ids: Iterable[str], gateway: PaymentsGateway) -> OutcomeReport:
-        """Bring these Payments up to date with Stripe now (after a staff action touched their link)."""
-        report = OutcomeReport()
-        ids = sorted(set(payment_ids))
-        if ids:
-            payments = self._retry(lambda: self._crm.read_payments(ids))
-            self._bring_up_to_date(payments, gateway, report, refunds_for=lambda _p: True)
         return report
 
     # --- shared ----------------------------------------------------------------------------------

@@ -196,9 +196,7 @@ class Runner:
             return False
         gateway, setup = readiness.gateway, readiness.setup
         try:
-            if refresh:
-                self._record(self._outcomes.refresh(refresh, gateway), report)
-            polled = self._outcomes.poll(setup, gateway)
+            polled = self._outcomes.poll(setup, gateway, also=refresh)
             self._record(polled, report)
             if self._outcomes.sweep_due() and not self._stop.is_set():
                 self._record(self._outcomes.sweep(gateway), report)

@@ -80,3 +80,37 @@ def test_a_hundred_payments_read_back_in_a_handful_of_salesforce_calls(start_san
     # the event pages, then one read of each link's sessions (with the PaymentIntent and charge expanded)
     assert stripe_calls.count(("GET", "/v1/checkout/sessions")) == 100
     assert len(stripe_calls) - 100 == stripe_calls.count(("GET", "/v1/events")) <= 10
+
+
+def test_a_hundred_refunds_and_resends_take_a_handful_of_salesforce_calls(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    runner = _runner(sandbox)
+    for i in range(150):
+        project = sandbox.add_project(f"P{i}", customer_email=f"c{i}@example.com", contract_amount=Decimal("1000"))
+        sandbox.request_payment(project, type="progress", amount="100.00")
+    runner.run_cycle()
+    payments = sandbox.payments()
+    for payment in payments[:100]:
+        sandbox.pay(payment["link_url"])
+    sandbox.clock.advance(timedelta(seconds=2))
+    runner.run_cycle()
+    for payment in payments[:100]:
+        sandbox.request_refund(payment["id"], amount="10.00")
+    for payment in payments[100:]:
+        sandbox.update_payment(payment["id"], resend=True)
+    sandbox.clock.advance(timedelta(seconds=2))
+    sandbox.salesforce.reset_api_calls()
+    sandbox.stripe.clear_request_log()
+
+    runner.run_cycle()
+
+    assert sum(1 for r in sandbox.refunds() if r["status"] == "succeeded") == 100
+    assert all(p["times_sent"] == 2 for p in sandbox.payments()[100:])
+    calls = sandbox.salesforce.api_calls()
+    # read (1 composite), Refunds written (1 collection), resend emails (1 action), resends recorded
+    # (1 collection), Payments read back (1 query), their totals (2 graphs of <=75), cursor (1 update)
+    assert calls["total"] == 8, calls
+    stripe_paths = [r["path"] for r in sandbox.stripe_requests()]
+    # each refund: looked for by its record id, created, then listed again when its Payment is read back
+    assert stripe_paths.count("/v1/refunds") == 300
