@@ -22,7 +22,7 @@ from sync.core.actions import (
     WaitForStripe,
 )
 from sync.core.decide import Policy, decide, fallback_intake
-from sync.core.staff_actions import next_reminder_at
+from sync.core.staff_actions import append_log, next_reminder_at
 from sync.cycle import CycleReport, Outcome, write_payment_updates
 from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
@@ -412,6 +412,7 @@ class Runner:
                         payment_id,
                         {
                             "status": PaymentStatus.LINK_SENT,
+                            "resend": False,  # a Resend ticked before the first send is this send
                             "last_sent_at": now,
                             "times_sent": Decimal(action.times_sent + 1),
                             "reminders_sent": Decimal(0),
@@ -422,6 +423,11 @@ class Runner:
                                 policy=self._staff.reminders,
                             ),
                             "sync_error": None,
+                            "sync_log": append_log(
+                                action.sync_log,
+                                messages.LOG_SENT.format(revision=action.link_revision, to=action.email.to),
+                                now=now,
+                            ),
                             "last_synced_at": now,
                         },
                     )

@@ -74,6 +74,7 @@ class CreatePaymentLink:
     terms: str | None = None  # what the link charges (staff_actions.link_terms), kept on the Payment
     times_sent: int = 0
     no_reminders: bool = False
+    sync_log: str | None = None  # the Payment's log so far; the send is added to it
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,10 @@ class EmailExistingLink:
     payment_id: str
     link_url: str
     email: EmailContext
+    link_revision: int = 0
     times_sent: int = 0
     no_reminders: bool = False
+    sync_log: str | None = None
 
 
 @dataclass(frozen=True)

@@ -181,8 +181,10 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
             payment_id=payment.id,
             link_url=payment.link_url,
             email=context,
+            link_revision=payment.link_revision,
             times_sent=payment.times_sent,
             no_reminders=payment.no_reminders,
+            sync_log=payment.sync_log,
         )
     if not policy.stripe_ready:
         if payment.sync_error == messages.STRIPE_NOT_CONNECTED:
@@ -196,6 +198,7 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
         terms=link_terms(payment, default_currency=policy.default_currency),
         times_sent=payment.times_sent,
         no_reminders=payment.no_reminders,
+        sync_log=payment.sync_log,
     )
 
 

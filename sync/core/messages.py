@@ -119,16 +119,15 @@ PAID_BEFORE_REPLACEMENT = (
     "sent. Request the difference, or refund it."
 )
 # Sync Log lines (what the worker did, newest last).
+LOG_SENT = "Link revision {revision} emailed to {to}."
 LOG_RESENT = "Link resent to {to} (send {count})."
 LOG_REMINDED = "Reminder {number} emailed to {to}."
 LOG_REMINDERS_DONE = "No more reminders: {count} sent, the most allowed."
 LOG_CANCELED = "Canceled; the payment link was deactivated in Stripe."
 LOG_CANCELED_NO_LINK = "Canceled before a payment link was sent."
 LOG_REPLACED = (
-    "The request changed ({change}): link revision {old} was deactivated in Stripe; revision {new} "
-    "will be created and sent."
+    "The request changed ({change}): link revision {old} was deactivated in Stripe; revision {new} replaces it."
 )
-LOG_RESEND_WAITING = "Resend asked for before the first send; the link goes out as soon as it is made."
 
 # Refunds asked for in the CRM (written to the Refund's Failure Reason with status Error).
 REFUND_NOT_PAID = "Nothing to refund: this payment has not been paid. To withdraw an unpaid request, cancel it."

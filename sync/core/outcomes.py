@@ -157,6 +157,7 @@ def _paid_fields(state: StripePaymentState, currency: str) -> dict[str, Any]:
         # A paid record shows no failure, whether or not the earlier failed attempt was ever seen.
         "last_failure_code": None,
         "last_failure": None,
+        "next_reminder_at": None,  # nothing left to remind the customer of
     }
 
 

@@ -119,6 +119,8 @@ def plan_staff_action(
     """
     if payment.cancel_requested or _canceled_with_live_link(payment):
         return _plan_cancel(payment, now=now)
+    if payment.status is PaymentStatus.REQUESTED:
+        return None  # the request path sends it (and clears a Resend ticked before the first send)
     if payment.status in AWAITING_PAYMENT and payment.payment_link_id:
         change = _terms_change(payment, default_currency=default_currency)
         if change is not None:
@@ -285,9 +287,6 @@ def _plan_resend(
                 "sync_log": append_log(payment.sync_log, messages.LOG_RESENT.format(to=email.to, count=count), now=now),
             },
         )
-    if status is PaymentStatus.REQUESTED:
-        fields = {"resend": False, "sync_log": append_log(payment.sync_log, messages.LOG_RESEND_WAITING, now=now)}
-        return WriteOnly(payment.id, fields, event="payment_link.resend_waiting")
     if status in PAID_FAMILY:
         reason = messages.RESEND_REFUSED["paid"]
     elif status is PaymentStatus.CANCELED:

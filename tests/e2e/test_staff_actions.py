@@ -429,3 +429,33 @@ def test_worker_killed_at_random_instants_never_refunds_twice(sandbox: Sandbox, 
         assert payment["amount_refunded"] * 100 == refunded
     print(f"kills: {REFUND_KILL_ROUNDS}, of which between a Stripe refund and its CRM write: {in_the_window}")
     assert in_the_window >= 1, "no kill landed in the window this test exists for"
+
+
+def test_resend_ticked_before_the_first_send_sends_once(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    project = sandbox.add_project("Porch", customer_email="pat@example.com")
+    payment = sandbox.create_payment(project, amount="100", type="custom", description="Porch", resend=True)
+
+    assert worker.once().code == 0
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment)
+    assert after["status"] == "link_sent" and after["resend"] is False and after["times_sent"] == 1
+    assert len(emails_to(sandbox, payment)) == 1
+    assert "Link revision 0 emailed to pat@example.com." in after["sync_log"]
+
+
+def test_cancel_after_a_declined_attempt_closes_the_page_the_customer_left_open(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    payment = link_sent(sandbox, worker)
+    declined = sandbox.pay(payment["link_url"], card="4000000000000002", email="pat@example.com")
+    assert worker.once().code == 0
+    assert sandbox.payment(payment["id"])["status"] == "payment_failed"
+    sandbox.update_payment(payment["id"], cancel_requested=True)
+
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert after["status"] == "canceled" and after["next_reminder_at"] is None
+    [session] = [s for s in sandbox.stripe_objects("checkout.session") if s["id"] == declined["checkout_session"]["id"]]
+    assert session["status"] == "expired"

@@ -199,9 +199,8 @@ def test_resend_of_an_errored_request_keeps_the_error_in_the_message():
     )
 
 
-def test_resend_before_the_first_send_just_clears_the_box():
-    action = plan(payment(resend=True))
-    assert isinstance(action, WriteOnly) and action.fields["resend"] is False and "sync_error" not in action.fields
+def test_a_request_not_yet_sent_is_the_request_paths_even_with_resend_ticked():
+    assert plan(payment(resend=True)) is None
 
 
 # --- reminders -----------------------------------------------------------------------------------
