@@ -68,6 +68,10 @@ def serve(args: argparse.Namespace) -> int:
         f"  (on a Payment: {pf.resend}=true resends its link, {pf.cancel_requested}=true cancels it, "
         f"a new {pf.amount} replaces its link)"
     )
+    print(
+        f"  (move time on, e.g. to a reminder: curl -s -X POST {sandbox.stripe_url}/__sandbox/clock/advance "
+        "-d '{\"hours\": 49}')"
+    )
     print("Act as the customer or the Stripe Dashboard, e.g. pay a Payment's link with a card that is declined:")
     print(
         f"  curl -s -X POST {sandbox.stripe_url}/__sandbox/pay "

@@ -26,3 +26,21 @@ class SandboxClock:
             raise ValueError("the sandbox clock only moves forward")
         with self._lock:
             self._offset += delta.total_seconds()
+
+
+def clock_control(clock: SandboxClock, method: str, body: dict[str, object]) -> dict[str, str]:
+    """`GET /__sandbox/clock` and `POST /__sandbox/clock/advance {"days"?, "hours"?, "minutes"?, "seconds"?}`.
+
+    Both emulators share one clock, so moving it through either moves both.
+
+    Raises:
+        ValueError: an unknown unit, a value that is not a number, or a move backwards.
+    """
+    if method == "POST":
+        units = {"days", "hours", "minutes", "seconds"}
+        unknown = set(body) - units
+        if unknown:
+            raise ValueError(f"unknown units {sorted(unknown)}; use {sorted(units)}")
+        amounts = {unit: float(value) for unit, value in body.items()}  # type: ignore[arg-type]
+        clock.advance(timedelta(**amounts))
+    return {"now": clock.now().isoformat()}

@@ -12,6 +12,7 @@ GET    /__sandbox/api-calls    DELETE /__sandbox/api-calls (reset)
 POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
+GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from ..clock import clock_control
 from ..httpserver import Request, Response
 from .errors import ApiError
 from .jsonwire import dumps, loads
@@ -74,6 +76,8 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
         case "POST", ["limits"]:
             emulator.set_api_limit(**body)
             return emulator.limits()
+        case ("GET", ["clock"]) | ("POST", ["clock", "advance"]):
+            return clock_control(emulator.clock, method, body)
     raise ApiError(404, "NOT_FOUND", f"no sandbox control endpoint {method} /__sandbox/{'/'.join(parts)}")
 
 

@@ -11,6 +11,7 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/refunds/{id}/fail         {failure_reason?}
   POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
   POST /__sandbox/disputes/{id}/close       {won}
+  GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
 `card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
 are declined; 4000000000007726 pays and its refunds start pending (settle them with `settle`);
 4000000000005126 pays and its refunds succeed, then fail with expired_or_canceled_card on `fail`.
@@ -25,6 +26,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from ..clock import clock_control
 from ..httpserver import Request, Response
 from . import errors, receipts
 
@@ -55,6 +57,12 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return Response.json(found) if found else Response.json({"error": "not found"}, status=404)
             case "GET", ["events"]:
                 return Response.json({"data": emulator.events(mode=request.arg("mode") or "test")})
+            case ("GET", ["clock"]) | ("POST", ["clock", "advance"]):
+                body = _body(request) if method == "POST" else {}
+                try:
+                    return Response.json(clock_control(emulator.clock, method, body))
+                except ValueError as exc:
+                    return Response.json({"error": str(exc)}, status=400)
             case "GET", ["requests"]:
                 return Response.json({"data": emulator.request_log()})
             case "DELETE", ["requests"]:
