@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sync.errors import PermanentError, RetryableError
 from sync.logs import log
@@ -39,21 +39,35 @@ class CycleReport:
         return all(o in STABLE for rid, o in self.outcomes.items() if o != Outcome.CREATED)
 
 
-def write_payment_updates(
-    crm: CrmGateway, updates: list[PaymentUpdate], *, retry: Callable[[Callable[[], Any]], Any], report: CycleReport
+U = TypeVar("U")
+
+
+def write_records(
+    write: Callable[[list[U]], list[WriteResult]],
+    updates: list[U],
+    *,
+    record_id: Callable[[U], str],
+    retry: Callable[[Callable[[], Any]], Any],
+    report: CycleReport,
 ) -> list[WriteResult]:
     """Write the updates in batches; a record the CRM refuses is reported PENDING and tried next cycle."""
     if not updates:
         return []
     try:
-        results: list[WriteResult] = retry(lambda: crm.update_payments(updates))
+        results: list[WriteResult] = retry(lambda: write(updates))
     except (RetryableError, PermanentError) as exc:
         log.warning("crm.write_failed", records=len(updates), error=str(exc))
         for update in updates:
-            report.set(update.payment_id, Outcome.PENDING)
-        return [WriteResult(record_id=u.payment_id, error=str(exc)) for u in updates]
+            report.set(record_id(update), Outcome.PENDING)
+        return [WriteResult(record_id=record_id(u), error=str(exc)) for u in updates]
     for update, result in zip(updates, results, strict=True):
         if result.error is not None:
-            report.set(update.payment_id, Outcome.PENDING)
-            log.warning("crm.record_write_failed", payment_id=update.payment_id, error=result.error)
+            report.set(record_id(update), Outcome.PENDING)
+            log.warning("crm.record_write_failed", record_id=record_id(update), error=result.error)
     return results
+
+
+def write_payment_updates(
+    crm: CrmGateway, updates: list[PaymentUpdate], *, retry: Callable[[Callable[[], Any]], Any], report: CycleReport
+) -> list[WriteResult]:
+    return write_records(crm.update_payments, updates, record_id=lambda u: u.payment_id, retry=retry, report=report)

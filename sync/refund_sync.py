@@ -18,11 +18,11 @@ from sync import money
 from sync.core import messages
 from sync.core.outcomes import refund_failure_text, refund_status
 from sync.core.refunds import IssueRefund, RefuseRefund, plan_refunds
-from sync.cycle import CycleReport, Outcome
+from sync.cycle import CycleReport, Outcome, write_records
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.models import Payment, RefundSource, RefundStatus, StripeRefund
-from sync.ports import CrmGateway, PaymentsGateway, RefundUpdate, WriteResult
+from sync.ports import CrmGateway, PaymentsGateway, RefundUpdate
 
 T = TypeVar("T")
 
@@ -99,20 +99,10 @@ class RefundSync:
         return RefundUpdate(action.refund_id, _issued_fields(refund, currency=action.currency))
 
     def _write(self, updates: list[RefundUpdate], report: CycleReport) -> None:
-        if not updates:
-            return
-        try:
-            results: list[WriteResult] = self._retry(lambda: self._crm.update_refunds(updates))
-        except (RetryableError, PermanentError) as exc:
-            # The refunds made in Stripe are adopted next cycle (found by their record id).
-            log.warning("refund.write_failed", refunds=len(updates), error=str(exc))
-            for update in updates:
-                report.set(update.refund_id, Outcome.PENDING)
-            return
-        for update, result in zip(updates, results, strict=True):
-            if result.error is not None:
-                report.set(update.refund_id, Outcome.PENDING)
-                log.warning("refund.record_write_failed", refund_id=update.refund_id, error=result.error)
+        # A refund made in Stripe but not written here is adopted next cycle (found by its record id).
+        write_records(
+            self._crm.update_refunds, updates, record_id=lambda u: u.refund_id, retry=self._retry, report=report
+        )
 
 
 def _issued_fields(refund: StripeRefund, *, currency: str) -> dict[str, Any]:

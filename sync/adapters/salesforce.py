@@ -368,21 +368,19 @@ class SalesforceCrm:
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""
+        rows = [(u.payment_id, self._codec.payment_values(u.fields)) for u in updates]
+        return self._update_records(self._m.payment.object, rows)
+
+    def _update_records(self, sobject: str, rows: list[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
+        """PATCH composite/sobjects with allOrNone false: (record id, API values) rows, 200 a call."""
         results: list[WriteResult] = []
-        for start in range(0, len(updates), COLLECTION_LIMIT):
-            chunk = updates[start : start + COLLECTION_LIMIT]
-            records = [
-                {
-                    "attributes": {"type": self._m.payment.object},
-                    "id": u.payment_id,
-                    **self._codec.payment_values(u.fields),
-                }
-                for u in chunk
-            ]
+        for start in range(0, len(rows), COLLECTION_LIMIT):
+            chunk = rows[start : start + COLLECTION_LIMIT]
+            records = [{"attributes": {"type": sobject}, "id": record_id, **values} for record_id, values in chunk]
             body = {"allOrNone": False, "records": records}
             response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
-            for update, saved in zip(chunk, response, strict=True):
-                results.append(_save_result(update.payment_id, saved))
+            for (record_id, _), saved in zip(chunk, response, strict=True):
+                results.append(_save_result(record_id, saved))
         return results
 
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]:
@@ -473,22 +471,8 @@ class SalesforceCrm:
 
     def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]:
         """Set absolute values on Refund records, 200 a call; one bad record does not fail the others."""
-        results: list[WriteResult] = []
-        for start in range(0, len(updates), COLLECTION_LIMIT):
-            chunk = updates[start : start + COLLECTION_LIMIT]
-            records = [
-                {
-                    "attributes": {"type": self._m.refund.object},
-                    "id": u.refund_id,
-                    **self._codec.refund_values(u.fields),
-                }
-                for u in chunk
-            ]
-            body = {"allOrNone": False, "records": records}
-            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
-            for update, saved in zip(chunk, response, strict=True):
-                results.append(_save_result(update.refund_id, saved))
-        return results
+        rows = [(u.refund_id, self._codec.refund_values(u.fields)) for u in updates]
+        return self._update_records(self._m.refund.object, rows)
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         body = {self._m.setup.fields.events_cursor: cursor}

@@ -109,6 +109,7 @@ RESEND_REFUSED = {
     "canceled": "Not resent: this request is canceled and its link no longer works.",
     "error": "Not resent: the request has an error and was never sent. {error}",
     "other": "Not resent: a link can be resent only while it is waiting for payment.",
+    "no_email": "Not resent: the Payment has no valid customer email; add one, then tick Resend again.",
 }
 STRIPE_REFUSED_DEACTIVATION = "Stripe refused to deactivate the payment link: {detail}"
 CANCEL_REFUSED_PAID = (

@@ -32,7 +32,7 @@ PAID_FAMILY = frozenset(
 # Statuses whose Payments may see a failed attempt: the link is out and not yet paid.
 AWAITING_PAYMENT = frozenset({PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED})
 # A dispute in these states no longer holds the money back.
-_DISPUTE_SETTLED = frozenset({"won", "warning_closed"})
+DISPUTE_SETTLED = frozenset({"won", "warning_closed"})
 _REFUND_STATUS = {
     "pending": RefundStatus.PENDING,
     "requires_action": RefundStatus.PENDING,
@@ -119,7 +119,7 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
 
 def paid_status(state: StripePaymentState) -> PaymentStatus:
     """Paid, Partially Refunded, Refunded or Disputed, from the charge's totals and disputes."""
-    if any(d.status not in _DISPUTE_SETTLED for d in state.disputes):
+    if any(d.status not in DISPUTE_SETTLED for d in state.disputes):
         return PaymentStatus.DISPUTED
     paid = state.amount_paid_minor or 0
     if paid and state.amount_refunded_minor >= paid:

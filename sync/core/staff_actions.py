@@ -17,12 +17,11 @@ from typing import Any, Literal
 from sync import money
 from sync.core import messages
 from sync.core.actions import EmailContext
-from sync.core.outcomes import AWAITING_PAYMENT, PAID_FAMILY, OutcomeWrite, plan_outcome
+from sync.core.outcomes import AWAITING_PAYMENT, DISPUTE_SETTLED, PAID_FAMILY
 from sync.core.validation import normalise_currency
 from sync.models import Payment, PaymentStatus, StripePaymentState
 
 SYNC_LOG_LIMIT = 32768  # the Sync Log field's length; the oldest lines go first
-_DISPUTE_SETTLED = frozenset({"won", "warning_closed"})
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ def after_retire(
 ) -> tuple[dict[str, Any], bool]:
     """The values to write once the link is deactivated, given what Stripe then holds for it.
 
-    Returns (fields, paid). When the customer paid first (`paid`), the caller writes the outcome
-    (`plan_outcome`) with these fields added, so the record says so plainly.
+    Returns (fields, paid). When the customer paid first (`paid`), the fields only close the
+    request and say so plainly; the outcome path then records the payment itself.
     """
     if state.paid:
         fields: dict[str, Any] = {"cancel_requested": False, "link_deactivated_at": now}
@@ -182,25 +181,9 @@ def after_retire(
     }, False
 
 
-def paid_outcome_after_retire(payment: Payment, state: StripePaymentState, extra: dict[str, Any]) -> OutcomeWrite:
-    """The outcome write for a link the customer paid before it could be retired, plus `extra`."""
-    plan = plan_outcome(payment, state)
-    fields = {**(plan.fields if plan else {}), **extra}
-    if payment.cancel_requested or payment.status is PaymentStatus.CANCELED:
-        fields.setdefault("sync_error", messages.PAID_AFTER_CANCEL)
-    return OutcomeWrite(
-        payment_id=payment.id,
-        payment_last_modified=payment.last_modified,
-        payment_read_at=payment.read_at,
-        fields=fields,
-        refunds=plan.refunds if plan else (),
-        notices=plan.notices if plan else (),
-    )
-
-
 def recorded_paid_status(payment: Payment) -> PaymentStatus:
     """The paid-family status the record's own amounts and dispute say."""
-    if payment.dispute_id and (payment.dispute_status or "") not in _DISPUTE_SETTLED:
+    if payment.dispute_id and (payment.dispute_status or "") not in DISPUTE_SETTLED:
         return PaymentStatus.DISPUTED
     paid = payment.amount_paid or Decimal(0)
     refunded = payment.amount_refunded or Decimal(0)
@@ -287,7 +270,9 @@ def _plan_resend(
                 "sync_log": append_log(payment.sync_log, messages.LOG_RESENT.format(to=email.to, count=count), now=now),
             },
         )
-    if status in PAID_FAMILY:
+    if status in AWAITING_PAYMENT and email is None:
+        reason = messages.RESEND_REFUSED["no_email"]
+    elif status in PAID_FAMILY:
         reason = messages.RESEND_REFUSED["paid"]
     elif status is PaymentStatus.CANCELED:
         reason = messages.RESEND_REFUSED["canceled"]

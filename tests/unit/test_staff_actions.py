@@ -192,6 +192,11 @@ def test_resend_is_refused_where_nothing_is_payable(status, sentence):
     assert isinstance(action, WriteOnly) and action.fields == {"resend": False, "sync_error": sentence}
 
 
+def test_resend_without_a_valid_email_says_so():
+    action = plan(sent(resend=True), email=None)
+    assert action.fields == {"resend": False, "sync_error": messages.RESEND_REFUSED["no_email"]}
+
+
 def test_resend_of_an_errored_request_keeps_the_error_in_the_message():
     action = plan(payment(resend=True, status=PaymentStatus.ERROR, sync_error="The amount is missing."))
     assert (
