@@ -107,7 +107,10 @@ PAID_AFTER_CANCEL = (
 RESEND_REFUSED = {
     "paid": "Not resent: this payment has already been paid.",
     "canceled": "Not resent: this request is canceled and its link no longer works.",
-    "error": "Not resent: the request has an error and was never sent. {error}",
+    "error": (
+        "Not resent: the request has an error and was never sent; fix it, then set its status back to "
+        "Requested. {error}"
+    ),
     "other": "Not resent: a link can be resent only while it is waiting for payment.",
     "no_email": "Not resent: the Payment has no valid customer email; add one, then tick Resend again.",
 }

@@ -199,8 +199,9 @@ def test_resend_without_a_valid_email_says_so():
 
 def test_resend_of_an_errored_request_keeps_the_error_in_the_message():
     action = plan(payment(resend=True, status=PaymentStatus.ERROR, sync_error="The amount is missing."))
-    assert (
-        action.fields["sync_error"] == "Not resent: the request has an error and was never sent. The amount is missing."
+    assert action.fields["sync_error"] == (
+        "Not resent: the request has an error and was never sent; fix it, then set its status back to Requested. "
+        "The amount is missing."
     )
 
 
