@@ -133,7 +133,8 @@ def plan_signing_deposit(request: ProjectRequest, *, policy: Policy) -> CreatePa
             "requested_amount": None,
             "request_type": PaymentType.DEPOSIT,
             "request_type_raw": None,
-            "description": request.description or messages.SIGNING_DEPOSIT_DESCRIPTION.format(stage=request.stage),
+            # Not the request description: that belongs to a click of Request Payment, not to this rule.
+            "description": messages.SIGNING_DEPOSIT_DESCRIPTION.format(stage=request.stage),
             "requested_at": None,
         }
     )

@@ -195,3 +195,53 @@ def test_every_amount_either_becomes_exact_minor_units_or_an_error(cents, curren
         assert 0 < action.spec.amount_minor <= money.MAX_MINOR_UNITS
     else:
         assert isinstance(action, ReportError)
+
+
+# --- deposit on signing --------------------------------------------------------------------------
+SIGNING = Policy(signing_stage="Signed", deposit_percent=Decimal(30))
+
+
+def signed(**overrides):
+    values = dict(
+        request_payment=False,
+        stage="Signed",
+        requested_amount=None,
+        request_type=None,
+        request_type_raw=None,
+        description="left over",
+    )
+    values.update(overrides)
+    return project_request(**values)
+
+
+def test_a_signed_project_gets_its_deposit_once_by_a_fixed_key():
+    [action] = decide(CrmSnapshot(setups=(), project_requests=(signed(),), requested_payments=()), policy=SIGNING)
+    assert action.signing_deposit and action.draft.request_key == "a01000000000001AAA:signing-deposit"
+    assert action.draft.type is PaymentType.DEPOSIT and action.draft.amount == Decimal("12000.00")
+    assert action.draft.description == "Deposit on signing (Signed)"
+
+
+@pytest.mark.parametrize(
+    ("request_", "policy"),
+    [
+        (signed(signing_deposit_requested=True), SIGNING),
+        (signed(stage="Proposal Sent"), SIGNING),
+        (signed(), Policy()),  # the rule is off by default
+    ],
+    ids=["already-requested", "other-stage", "rule-off"],
+)
+def test_no_deposit_on_signing(request_, policy):
+    assert decide(CrmSnapshot(setups=(), project_requests=(request_,), requested_payments=()), policy=policy) == []
+
+
+def test_a_ticked_request_goes_first_and_the_signing_deposit_waits_a_cycle():
+    both = signed(request_payment=True, requested_amount=Decimal("500"), request_type=PaymentType.PROGRESS)
+    [action] = decide(CrmSnapshot(setups=(), project_requests=(both,), requested_payments=()), policy=SIGNING)
+    assert not action.signing_deposit and action.draft.amount == Decimal("500")
+
+
+def test_a_signed_project_without_a_contract_amount_gets_an_error_payment_that_says_so():
+    [action] = decide(
+        CrmSnapshot(setups=(), project_requests=(signed(contract_amount=None),), requested_payments=()), policy=SIGNING
+    )
+    assert action.draft.status is PaymentStatus.ERROR and "contract amount" in action.draft.sync_error
