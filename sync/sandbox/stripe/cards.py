@@ -12,7 +12,9 @@ Two cards pay normally and change what a refund of the charge does (the testing 
 …7726 "Pending refund" (the refund starts `pending` and succeeds some time later) and …5126
 "Asynchronous refund failure" (the refund starts `succeeded` and fails some time later with
 `failure_reason: expired_or_canceled_card`, announced by `charge.refund.updated`). "Later" is the
-control API's `POST /__sandbox/refunds/{id}/settle` or `.../fail` here.
+control API's `POST /__sandbox/refunds/{id}/settle` or `.../fail` here. The 5126 wording is confirmed
+by a copy of Stripe's table (technweb.atlassian.net "Testing for specific responses and errors");
+the 7726 behaviour is from the testing page as remembered, not confirmed from a stored copy.
 """
 
 from __future__ import annotations
