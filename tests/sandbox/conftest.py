@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from sync.sandbox.httpserver import Request, SandboxServer
 from sync.sandbox.stripe import StripeEmulator
+from tests.sandbox.payment_box import Box
 
 
 class CurrentEmulator:
@@ -28,3 +30,14 @@ def shared_server() -> Iterator[tuple[SandboxServer, CurrentEmulator]]:
     server = SandboxServer(current.app).start()
     yield server, current
     server.stop()
+
+
+@pytest.fixture
+def box(shared_server: tuple[SandboxServer, CurrentEmulator]) -> Iterator[Box]:
+    """A fresh emulator (stopped clock, test and live keys) behind the module's server."""
+    server, current = shared_server
+    with requests.Session() as session:
+        made = Box(server, session)
+        current.emulator = made.emulator
+        yield made
+        made.emulator.db.close()

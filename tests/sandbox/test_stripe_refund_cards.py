@@ -7,30 +7,16 @@ control API's `settle`). …5126 "Asynchronous refund failure": the charge succe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 import stripe
 
-from sync.sandbox.httpserver import SandboxServer
 from sync.sandbox.stripe.cards import card_for
-from tests.sandbox.conftest import CurrentEmulator
-from tests.sandbox.test_stripe_payments import AMOUNT, Box
+from tests.sandbox.payment_box import AMOUNT, Box
 
 PENDING_REFUND_CARD = "4000000000007726"
 REFUND_FAILS_LATER_CARD = "4000000000005126"
-
-
-@pytest.fixture
-def box(shared_server: tuple[SandboxServer, CurrentEmulator]) -> Iterator[Box]:
-    server, current = shared_server
-    with requests.Session() as session:
-        made = Box(server, session)
-        current.emulator = made.emulator
-        yield made
-        made.emulator.db.close()
 
 
 def _paid_with(box: Box, card: str) -> dict[str, Any]:

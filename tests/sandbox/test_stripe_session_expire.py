@@ -3,29 +3,15 @@ Stripe emulator, and listing sessions by `status` and `payment_link`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import requests
 import stripe
 
-from sync.sandbox.httpserver import SandboxServer
-from tests.sandbox.conftest import CurrentEmulator
-from tests.sandbox.test_stripe_payments import LIVE_KEY, Box
+from tests.sandbox.payment_box import LIVE_KEY, Box
 
 DECLINED_CARD = "4000000000000002"
-
-
-@pytest.fixture
-def box(shared_server: tuple[SandboxServer, CurrentEmulator]) -> Iterator[Box]:
-    server, current = shared_server
-    with requests.Session() as session:
-        made = Box(server, session)
-        current.emulator = made.emulator
-        yield made
-        made.emulator.db.close()
 
 
 def _not_open(status: str) -> str:
