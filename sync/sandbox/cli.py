@@ -82,6 +82,16 @@ def serve(args: argparse.Namespace) -> int:
         '4000000000005126 for refunds that fail later; POST /__sandbox/refunds {"charge_or_payment_intent": '
         '"ch_...", "amount": 1000} to refund as the Dashboard; POST /__sandbox/disputes to dispute)'
     )
+    print("Inject faults (each emulator its own; GET shows config and counts, DELETE clears), e.g.:")
+    print(
+        f"  curl -s -X POST {sandbox.stripe_url}/__sandbox/faults "
+        '-d \'{"seed": 42, "latency": 0.08, "rate_limit": true, "rules": [{"kind": "lock_timeout", "rate": 0.1}]}\''
+    )
+    print(
+        "  (Stripe kinds: rate_limit, lock_timeout, server_error, unavailable, reset, timeout; Salesforce: "
+        "invalid_session, unable_to_lock_row, request_limit_exceeded, unavailable, reset, timeout; "
+        '{"outage_seconds": 5} fails every API call for 5 s)'
+    )
     print(f"Worker settings written to {args.env_out}" + (" and .env" if own_dotenv else "") + ". In another terminal:")
     print("  python -m sync run --once" if own_dotenv else f"  python -m sync --env-file {args.env_out} run --once")
     print("Press Ctrl-C to stop.", flush=True)

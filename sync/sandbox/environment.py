@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-import time
+from collections.abc import Iterator, MutableMapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +15,8 @@ from typing import Any
 
 from sync.mapping import Mapping, load_mapping
 from sync.sandbox.clock import SandboxClock
-from sync.sandbox.httpserver import App, Request, Response, SandboxServer
+from sync.sandbox.faults import FaultInjector, SalesforceWire, StripeWire
+from sync.sandbox.httpserver import SandboxServer
 from sync.sandbox.org import org_schema_for
 from sync.sandbox.salesforce.app import SalesforceEmulator
 from sync.sandbox.stripe.app import StripeEmulator
@@ -57,7 +58,11 @@ class Credentials:
 
 
 class Sandbox:
-    """The Salesforce org emulator (HTTPS) and the Stripe emulator (HTTP) on 127.0.0.1."""
+    """The Salesforce org emulator (HTTPS) and the Stripe emulator (HTTP) on 127.0.0.1.
+
+    Each sits behind a `FaultInjector` (`faults("salesforce")`, `faults("stripe")`), seeded with
+    `fault_seed` (random when None; `GET /__sandbox/faults` shows it, so a failing run replays).
+    """
 
     def __init__(
         self,
@@ -67,6 +72,7 @@ class Sandbox:
         salesforce_port: int = 0,
         stripe_port: int = 0,
         token_ttl_seconds: int = 7200,
+        fault_seed: int | None = None,
     ) -> None:
         self.mapping_file = mapping_file
         self.mapping: Mapping = load_mapping(mapping_file)
@@ -82,25 +88,27 @@ class Sandbox:
             org_schema_for(self.mapping), clock=self.clock, db_path=sf_db, token_ttl_seconds=token_ttl_seconds
         )
         self.stripe = StripeEmulator(clock=self.clock, db_path=stripe_db)
-        self.latency = {"salesforce": 0.0, "stripe": 0.0}  # seconds added to every API response
+        self.salesforce_faults = FaultInjector(SalesforceWire(self.salesforce), seed=fault_seed)
+        self.stripe_faults = FaultInjector(StripeWire(self.stripe), seed=fault_seed)
+        self.latency = _Latency(self)  # sandbox.latency["stripe"] = 0.15: seconds added to every API answer
         self._sf_server = SandboxServer(
-            self._delayed("salesforce", self.salesforce.app),
+            self.salesforce_faults.wrap(self.salesforce.app),
             port=salesforce_port,
             certfile=str(self.tls.certfile),
             keyfile=str(self.tls.keyfile),
         )
-        self._stripe_server = SandboxServer(self._delayed("stripe", self.stripe.app), port=stripe_port)
+        self._stripe_server = SandboxServer(self.stripe_faults.wrap(self.stripe.app), port=stripe_port)
         if fresh:
             self._register()
 
-    def _delayed(self, service: str, app: App) -> App:
-        def delayed(request: Request) -> Response:
-            response = app(request)
-            if self.latency[service] and not request.path.startswith("/__sandbox"):
-                time.sleep(self.latency[service])
-            return response
-
-        return delayed
+    def faults(self, service: str) -> FaultInjector:
+        """The fault injector of "salesforce" or "stripe" (also served at `/__sandbox/faults`)."""
+        match service:
+            case "salesforce":
+                return self.salesforce_faults
+            case "stripe":
+                return self.stripe_faults
+        raise KeyError(f"no service {service!r}; use 'salesforce' or 'stripe'")
 
     def _load_credentials(self) -> tuple[Credentials, bool]:
         path = self.dir / "credentials.json"
@@ -129,6 +137,9 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        # Requests held by a `timeout` fault drop now rather than keep their threads for 30 s.
+        self.salesforce_faults.release()
+        self.stripe_faults.release()
         self._sf_server.stop()
         self._stripe_server.stop()
 
@@ -385,6 +396,28 @@ class Sandbox:
 
     def outbox(self) -> list[dict[str, Any]]:
         return self.salesforce.outbox()
+
+
+class _Latency(MutableMapping[str, float]):
+    """`sandbox.latency[service]`: a view of each fault injector's latency, in seconds."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def __getitem__(self, service: str) -> float:
+        return self._sandbox.faults(service).latency
+
+    def __setitem__(self, service: str, seconds: float) -> None:
+        self._sandbox.faults(service).latency = seconds
+
+    def __delitem__(self, service: str) -> None:
+        self._sandbox.faults(service).latency = 0.0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("salesforce", "stripe"))
+
+    def __len__(self) -> int:
+        return 2
 
 
 def _wire(values: dict[str, Any]) -> dict[str, Any]:

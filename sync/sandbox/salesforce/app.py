@@ -14,7 +14,7 @@ from .catalog import Catalog
 from .composite_api import CompositeApi
 from .control import handle_control
 from .data_api import DataApi, endpoint_name
-from .errors import ApiError
+from .errors import ApiError, invalid_session, request_limit_exceeded
 from .jsonwire import dumps
 from .oauth import ADMIN_USER_ID, Accounts, OAuthError
 from .query_api import QueryApi
@@ -121,15 +121,13 @@ class SalesforceEmulator:
     def _data(self, request: Request, version: str, resource: str) -> Response:
         session = self.accounts.session(request.header("Authorization"))
         if session is None:
-            body = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-            return _json(401, body, {"WWW-Authenticate": "Token"})
+            return _json(401, invalid_session().body(), {"WWW-Authenticate": "Token"})
         if version not in self.api_versions:
             return _json(404, ApiError(404, "NOT_FOUND", "The requested resource does not exist").body())
         allowed, used, limit = self.usage.record(endpoint_name(request.method, resource))
         limit_info = {"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
         if not allowed:
-            body = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-            return _json(403, body, limit_info)
+            return _json(403, request_limit_exceeded().body(), limit_info)
         call = Call(
             method=request.method, version=version, resource=resource, query=request.query,
             headers=request.headers, user_id=session.user_id, raw_body=request.body,
@@ -193,6 +191,10 @@ class SalesforceEmulator:
 
     def expire_all_tokens(self) -> None:
         self.accounts.expire_all_tokens()
+
+    def revoke_session(self, authorization: str | None) -> None:
+        """End the one session named by an `Authorization` header (an injected INVALID_SESSION_ID)."""
+        self.accounts.revoke(authorization)
 
     def set_field_access(
         self, sobject: str, field: str, *, readable: bool | None = None, createable: bool | None = None,

@@ -13,6 +13,7 @@ POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
+GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 """
 
 from __future__ import annotations

@@ -32,3 +32,28 @@ def bad_request(code: str, message: str, fields: list[str] | None = None) -> Api
 
 def not_found(message: str = "The requested resource does not exist") -> ApiError:
     return ApiError(404, "NOT_FOUND", message)
+
+
+# Transient failures; the org answers these itself and the fault layer (sandbox/faults) injects them.
+
+
+def invalid_session() -> ApiError:
+    """401 for a missing, expired or revoked token; simple-salesforce re-logs in on this code."""
+    return ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+
+def request_limit_exceeded() -> ApiError:
+    """403 once the org's rolling 24-hour API allocation is used up."""
+    return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+
+
+def unable_to_lock_row(record_id: str) -> ApiError:
+    """400 when a record lock is not granted within 10 s (KA 000229525, reference/salesforce.md)."""
+    message = f"unable to obtain exclusive access to this record or 1 records: {record_id}"
+    return ApiError(400, "UNABLE_TO_LOCK_ROW", message)
+
+
+def server_unavailable() -> ApiError:
+    # 503 with SERVER_UNAVAILABLE "Server too busy", as clients log it (restforce/restforce#156, #570).
+    # During maintenance a CDN may answer with an HTML page instead.
+    return ApiError(503, "SERVER_UNAVAILABLE", "Server too busy")

@@ -100,25 +100,30 @@ class Accounts:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM sf_tokens")
 
+    def revoke(self, authorization: str | None) -> None:
+        """End the session of one `Authorization` header, as an expiry would; later calls get 401."""
+        token = _bearer(authorization)
+        if token is not None:
+            with self.db.transaction() as conn:
+                conn.execute("DELETE FROM sf_tokens WHERE token = ?", (token,))
+
     # -- sessions ---------------------------------------------------------------------------------
 
     def session(self, authorization: str | None) -> Session | None:
         """The live session for an `Authorization: Bearer …` header, refreshed by use; None if invalid."""
-        if not authorization:
-            return None
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+        token = _bearer(authorization)
+        if token is None:
             return None
         now = self.clock.time()
         with self.db.transaction() as conn:
-            found = conn.execute("SELECT * FROM sf_tokens WHERE token = ?", (token.strip(),)).fetchone()
+            found = conn.execute("SELECT * FROM sf_tokens WHERE token = ?", (token,)).fetchone()
             if found is None:
                 return None
             # A Salesforce session times out after inactivity, and each call extends it.
             if now - found["last_used"] > self.token_ttl_seconds:
-                conn.execute("DELETE FROM sf_tokens WHERE token = ?", (token.strip(),))
+                conn.execute("DELETE FROM sf_tokens WHERE token = ?", (token,))
                 return None
-            conn.execute("UPDATE sf_tokens SET last_used = ? WHERE token = ?", (now, token.strip()))
+            conn.execute("UPDATE sf_tokens SET last_used = ? WHERE token = ?", (now, token))
             return Session(found["user_id"], found["consumer_key"])
 
     # -- token endpoint ---------------------------------------------------------------------------
@@ -206,6 +211,14 @@ class Accounts:
             "access_token": token, "signature": base64.b64encode(digest).decode(), "scope": "api",
             "instance_url": base_url, "id": identity, "token_type": "Bearer", "issued_at": issued_at,
         }  # fmt: skip
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>` (or `OAuth <token>`); None if there is none."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+        return None
+    return token.strip()
 
 
 def _load_public_key(pem: str) -> Any:

@@ -194,7 +194,7 @@ class StripeEmulator(Actions):
             form_error = exc
         entry["params"] = params
         try:
-            key = _api_key(request)
+            key = api_key_of(request)
             if key is None:
                 raise errors.no_api_key()
             entry["key_last4"] = ids.last4(key)
@@ -212,7 +212,7 @@ class StripeEmulator(Actions):
             headers.update(extra)
         except errors.StripeError as exc:
             status = exc.status
-            log_url = None if mode is None else _request_log_url(mode, request_id, now)
+            log_url = None if mode is None else request_log_url(mode, request_id, now)
             body = json.dumps(exc.body(request_log_url=log_url), indent=2).encode()
             headers.update(exc.headers)
         entry["status"] = status
@@ -266,7 +266,7 @@ class StripeEmulator(Actions):
             if idempotency_key is not None:
                 with self.db.transaction() as conn:
                     if exc.after_execution_began:
-                        log_url = _request_log_url(mode, request_id, now)
+                        log_url = request_log_url(mode, request_id, now)
                         saved = json.dumps(exc.body(request_log_url=log_url), indent=2).encode()
                         store.finish_idempotency_key(
                             conn,
@@ -324,7 +324,7 @@ class StripeEmulator(Actions):
         return f"http://{host or '127.0.0.1'}"
 
 
-def _api_key(request: Request) -> str | None:
+def api_key_of(request: Request) -> str | None:
     """The key from `Authorization: Bearer <key>` or Basic auth with the key as user (curl -u)."""
     header = (request.header("Authorization") or "").strip()
     scheme, _, value = header.partition(" ")
@@ -340,6 +340,6 @@ def _api_key(request: Request) -> str | None:
     return None
 
 
-def _request_log_url(mode: str, request_id: str, now: float) -> str:
+def request_log_url(mode: str, request_id: str, now: float) -> str:
     section = "test/" if mode == "test" else ""
     return f"https://dashboard.stripe.com/{section}logs/{request_id}?t={int(now)}"

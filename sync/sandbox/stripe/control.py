@@ -12,6 +12,7 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
   POST /__sandbox/disputes/{id}/close       {won}
   GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
+  GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 `card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
 are declined; 4000000000007726 pays and its refunds start pending (settle them with `settle`);
 4000000000005126 pays and its refunds succeed, then fail with expired_or_canceled_card on `fail`.

@@ -138,6 +138,55 @@ def idempotency_in_flight(key: str) -> StripeError:
     )
 
 
+# Transient failures, as the fault layer (sandbox/faults) injects them.
+RATE_LIMIT_MESSAGE = (
+    # Type and code as the live API sent them in codecombat/codecombat#2588 (2015, with a shorter
+    # text); this longer text is the one current client test fixtures copy. Not checked live.
+    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+)
+LOCK_TIMEOUT_MESSAGE = (
+    # A live 429 body quoted in a bug report; docs.stripe.com/rate-limits#object-lock-timeouts
+    # gives the same text.
+    "This object cannot be accessed right now because another API request or Stripe process is "
+    "currently accessing it. If you see this error intermittently, retry the request. If you see "
+    "this error frequently and are making multiple concurrent requests to a single object, make your "
+    "requests serially or at a lower rate."
+)
+
+
+def rate_limited(*, should_retry: bool | None = None) -> StripeError:
+    """429 `rate_limit`. A limiter's 429 carries `Stripe-Rate-Limited-Reason`; one without it is
+    not from a rate limiter (https://docs.stripe.com/rate-limits#rate-limited-requests)."""
+    headers = {"Stripe-Rate-Limited-Reason": "global-rate", **_should_retry(should_retry)}
+    return StripeError(429, RATE_LIMIT_MESSAGE, code="rate_limit", headers=headers)
+
+
+def lock_timeout(*, should_retry: bool | None = True) -> StripeError:
+    """429 `lock_timeout`: Stripe's SDKs retry these, which they learn from `Stripe-Should-Retry`."""
+    return StripeError(429, LOCK_TIMEOUT_MESSAGE, code="lock_timeout", headers=_should_retry(should_retry))
+
+
+def api_error(*, should_retry: bool | None = None) -> StripeError:
+    # "An unknown error occurred" is what clients report for a 500 (stripe/stripe-node#1494).
+    return StripeError(500, "An unknown error occurred", type="api_error", headers=_should_retry(should_retry))
+
+
+def service_unavailable(*, should_retry: bool | None = None) -> StripeError:
+    # The 503 text during a Stripe outage, as stripe-ruby reported it (thewca/worldcubeassociation.org#4305).
+    return StripeError(
+        503,
+        "There was an unexpected error processing this request–we've been notified of this issue. We'll "
+        "update our status page at https://status.stripe.com/ with more information if we're seeing "
+        "systemic issues.",
+        type="api_error",
+        headers=_should_retry(should_retry),
+    )
+
+
+def _should_retry(value: bool | None) -> dict[str, str]:
+    return {} if value is None else {"Stripe-Should-Retry": "true" if value else "false"}
+
+
 class ActionError(ValueError):
     """A control action (a customer on the hosted page, staff in the Dashboard) that cannot happen.
 
