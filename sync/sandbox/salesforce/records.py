@@ -195,17 +195,15 @@ class RecordWriter:
         ]
         if not unique:
             return
-        others = [r for r in self.store.rows(conn, sobject, include_deleted=False) if r.id != own_id]
         for fs in unique:
-            mine = str(values[fs.name]).lower()  # unique text fields are case-insensitive by default
-            for other in others:
-                theirs = other.values.get(fs.name)
-                if theirs is not None and str(theirs).lower() == mine:
-                    raise bad_request(
-                        "DUPLICATE_VALUE",
-                        f"duplicate value found: {fs.name} duplicates value on record with id: {other.id}",
-                        [],
-                    )
+            # Unique text fields are case-insensitive by default.
+            other_id = self.store.find_text(conn, sobject, fs.name, str(values[fs.name]), exclude_id=own_id)
+            if other_id is not None:
+                raise bad_request(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {fs.name} duplicates value on record with id: {other_id}",
+                    [],
+                )
 
     # -- derived values ---------------------------------------------------------------------------
 

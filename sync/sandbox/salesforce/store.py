@@ -87,6 +87,20 @@ class Store:
             sql += " AND is_deleted = 0"
         return [self._decode(r) for r in conn.execute(sql + " ORDER BY seq", (sobject.name,))]
 
+    def find_text(
+        self, conn: sqlite3.Connection, sobject: SObjectSchema, field: str, value: str, *, exclude_id: str | None
+    ) -> str | None:
+        """The id of a live record whose text `field` equals `value` ignoring case, if any.
+
+        Looked up in SQL rather than by decoding every row, so an insert stays cheap in a big org.
+        """
+        found = conn.execute(
+            "SELECT id FROM sf_records WHERE sobject = ? AND is_deleted = 0 AND id != ?"
+            " AND lower(CAST(json_extract(data, ?) AS TEXT)) = lower(?) ORDER BY seq LIMIT 1",
+            (sobject.name, exclude_id or "", f'$."{field}"', value),
+        ).fetchone()
+        return found[0] if found else None
+
     def _encode(self, sobject: SObjectSchema, values: dict[str, Any]) -> str:
         fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
         return json.dumps({k: to_storage(fields[k], v) for k, v in values.items() if k in fields})
