@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # `check` found problems; `demo` missed an expected outcome
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--quiet", action="store_true", help="print only the narrative and the final table")
+
     return parser
 
 
@@ -130,7 +132,7 @@ def _load_env_file(path: Path) -> None:
 
 
 def _worker_command(args: argparse.Namespace) -> int:
-    from sync.errors import ConfigError, RetryableError
+    from sync.errors import ConfigError, PermanentError, RetryableError
     from sync.logs import configure_logging, log
     from sync.settings import load_settings
 
@@ -158,6 +160,10 @@ def _worker_command(args: argparse.Namespace) -> int:
         log.error("worker.unreachable", error=str(exc))
         print(f"crm-stripe-sync: could not reach Salesforce: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
+    except PermanentError as exc:  # the org refused something the worker cannot do without
+        log.error("worker.refused", error=str(exc))
+        print(f"crm-stripe-sync: stopped: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
 
 
 def _run(settings: object, *, once: bool) -> int:
@@ -171,6 +177,7 @@ def _run(settings: object, *, once: bool) -> int:
     def work(stop: threading.Event) -> None:
         app = build_app(settings, stop=stop)  # type: ignore[arg-type]
         call_with_retries(app.crm.connect, attempts=5, max_seconds=60, sleep=stop.wait)
+        _check_org_matches_mapping(app, stop)
         log.info("worker.started", once=once, poll_interval_seconds=app.settings.poll_interval_seconds)
         if once:
             report = app.runner.run_cycle()
@@ -181,6 +188,25 @@ def _run(settings: object, *, once: bool) -> int:
     result: list[int] = []
     code = run_until_signalled(work)
     return result[0] if result else code
+
+
+def _check_org_matches_mapping(app: Any, stop: Any) -> None:
+    """Stop with one message when the org lacks an object, field, relationship or picklist value the
+    mapping names: otherwise every cycle would fail on the same query (a typo in a field name), or,
+    worse, email a link whose status can never be written (a misspelled status word), again each cycle.
+
+    Raises:
+        ConfigError: naming the first problems; `sync check` lists them all.
+    """
+    from sync.check import check_org, startup_error
+    from sync.errors import ConfigError
+    from sync.retry import call_with_retries
+
+    findings = call_with_retries(
+        lambda: check_org(crm=app.crm, mapping=app.mapping), attempts=5, max_seconds=60, sleep=stop.wait
+    )
+    if findings.problems:
+        raise ConfigError(startup_error(findings.problems, mapping_file=app.settings.crm_mapping_file))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import SecretStr
+
 from sync.core import messages
-from sync.core.stripe_setup import judge_setups
+from sync.core.stripe_setup import SetupVerdict, judge_setups
+from sync.core.validation import normalise_currency
 from sync.errors import RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.mapping import ConnectionStatuses
 from sync.models import StripeSetup
+from sync.money import SUPPORTED_CURRENCIES
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
 
 
@@ -47,30 +51,41 @@ class StripeConnection:
         self._fingerprint: str | None = None
         self._gateway: PaymentsGateway | None = None
         self._last_problem: str | None = None  # log a standing problem once, not every cycle
+        self._last_warning: str | None = None
+        self._notes_written: str | None = None  # the Last Error written with Connected
 
     def refresh(self, setups: tuple[StripeSetup, ...]) -> StripeReadiness:
         """Return a verified gateway for the active Setup, or None and the reason on the record."""
         verdict = judge_setups(setups)
         setup = verdict.setup
-        if verdict.warning:
+        if self._changed_warning(verdict.warning) and verdict.warning:
             log.warning("stripe_setup.several_active", count=len(setups))
         if setup is None:
             self._forget()
             if self._changed("missing"):
                 log.warning("stripe_setup.missing")
             return StripeReadiness(None, None)
-        if verdict.problem is not None:
+        problem = verdict.problem
+        if problem is None and not _key_is_sendable(setup):
+            problem = messages.KEY_HAS_STRAY_CHARACTERS
+        if problem is not None:
             self._forget()
             status = self._statuses.mode_mismatch if verdict.mode_mismatch else self._statuses.invalid_key
-            self._write(setup, status=status, error=verdict.problem, verified=False)
-            if self._changed(verdict.problem):
-                log.warning("stripe_setup.unusable", setup_id=setup.id, reason=verdict.problem)
+            self._write(setup, status=status, error=problem, verified=False)
+            if self._changed(problem):
+                log.warning("stripe_setup.unusable", setup_id=setup.id, reason=problem)
             return StripeReadiness(None, setup)
+        # What the admin should still fix although the key works: said on the record, not only in a log.
+        notes = _notes(verdict, setup)
         fingerprint = _fingerprint(setup)
         if fingerprint == self._fingerprint and self._gateway is not None:
+            if notes != self._notes_written:  # another Setup ticked or unticked, the currency edited
+                self._notes_written = notes
+                self._write(setup, status=self._statuses.connected, error=notes, verified=False)
             return StripeReadiness(self._gateway, setup)
         assert setup.secret_key is not None
-        gateway = self._factory(setup.secret_key)
+        # A key pasted with a space or line break around it is the key: an HTTP header cannot carry them.
+        gateway = self._factory(SecretStr(setup.secret_key.get_secret_value().strip()))
         try:
             gateway.verify_key()
         except StripeKeyRejected as exc:
@@ -90,7 +105,8 @@ class StripeConnection:
             return StripeReadiness(None, setup)
         self._fingerprint, self._gateway = fingerprint, gateway
         self._last_problem = None
-        self._write(setup, status=self._statuses.connected, error=None, verified=True)
+        self._notes_written = notes
+        self._write(setup, status=self._statuses.connected, error=notes, verified=True)
         log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
         return StripeReadiness(gateway, setup)
 
@@ -107,6 +123,10 @@ class StripeConnection:
         changed, self._last_problem = problem != self._last_problem, problem
         return changed
 
+    def _changed_warning(self, warning: str | None) -> bool:
+        changed, self._last_warning = warning != self._last_warning, warning
+        return changed
+
     def _forget(self) -> None:
         self._fingerprint, self._gateway = None, None
 
@@ -117,6 +137,22 @@ class StripeConnection:
             self._crm.update_setup(setup.id, status=status, error=error, verified_at=self._now() if verified else None)
         except Exception as exc:  # the status write is informative; never let it stop the cycle
             log.warning("stripe_setup.write_failed", setup_id=setup.id, error=str(exc))
+
+
+def _notes(verdict: SetupVerdict, setup: StripeSetup) -> str | None:
+    """Problems of a usable Setup: several active records, a Default Currency Stripe cannot charge in."""
+    notes = [verdict.warning] if verdict.warning else []
+    if setup.default_currency:
+        currency = normalise_currency(setup.default_currency, "")
+        if currency not in SUPPORTED_CURRENCIES:
+            notes.append(messages.DEFAULT_CURRENCY_UNSUPPORTED.format(currency=setup.default_currency.strip()))
+    return " ".join(notes) or None
+
+
+def _key_is_sendable(setup: StripeSetup) -> bool:
+    """Whether the key, once trimmed, can go in an Authorization header: printable ASCII, no spaces."""
+    key = setup.secret_key.get_secret_value().strip() if setup.secret_key else ""
+    return key.isascii() and key.isprintable() and not any(ch.isspace() for ch in key)
 
 
 def _fingerprint(setup: StripeSetup) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -218,10 +219,21 @@ def _label(payment: Payment) -> str:
     return (payment.type or PaymentType.CUSTOM).value.title()
 
 
+def _customer_text(text: str | None) -> str:
+    """Text the customer sees (the Stripe page, the email): control characters dropped, whitespace collapsed.
+
+    A Project name is not validated like a request's description (it is not part of the request), so
+    a pasted bell, escape sequence or line break is cleaned here instead of reaching Stripe or a header.
+    """
+    if not text:
+        return ""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+
+
 def _link_spec(payment: Payment, *, currency: str, policy: Policy) -> LinkSpec:
     assert payment.amount is not None and payment.project_id is not None
-    description = " ".join((payment.description or "").split())
-    project = payment.project_name or "your project"
+    description = _customer_text(payment.description)
+    project = _customer_text(payment.project_name) or "your project"
     product_name = description or f"{_label(payment)} payment – {project}"
     metadata = {
         "crm_payment_id": payment.id,
@@ -244,8 +256,8 @@ def _email_context(payment: Payment, *, email: str, currency: str) -> EmailConte
     assert payment.amount is not None
     return EmailContext(
         to=email,
-        project_name=payment.project_name or "",
+        project_name=_customer_text(payment.project_name),
         payment_type=_label(payment),
         amount=money.format_amount(payment.amount, currency),
-        description=" ".join((payment.description or "").split()),
+        description=_customer_text(payment.description),
     )

@@ -16,12 +16,19 @@ NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk
 NO_MODE = "Mode is empty: choose Test or Live."
 PUBLISHABLE_KEY = "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
 MALFORMED_KEY = "The Secret Key does not look like a Stripe key: it must start with sk_ or rk_."
+KEY_HAS_STRAY_CHARACTERS = (
+    "The Secret Key contains spaces or characters a Stripe key never has: copy it again from the Stripe Dashboard."
+)
 MODE_MISMATCH = "The Secret Key is a {key_mode} key but Mode is {record_mode}: use a {record_mode} key, or change Mode."
 KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mistyped): paste a current key."
 KEY_LACKS_PERMISSION = (
     "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
     "Give the restricted key Write on Payment Links and on Refunds, and Read on Checkout Sessions, "
     "PaymentIntents, Charges, Disputes and Events."
+)
+DEFAULT_CURRENCY_UNSUPPORTED = (
+    "The Default Currency '{currency}' is not one the worker can charge in: requests without a currency of "
+    "their own are refused until it is a three-letter code such as USD."
 )
 STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
 
@@ -135,6 +142,10 @@ LOG_REPLACED = (
 
 # Refunds asked for in the CRM (written to the Refund's Failure Reason with status Error).
 REFUND_NOT_PAID = "Nothing to refund: this payment has not been paid. To withdraw an unpaid request, cancel it."
+REFUND_NO_STRIPE_CHARGE = (
+    "Nothing to refund through Stripe: this payment is marked paid but has no Stripe charge (it was not paid "
+    "through its payment link). Give the money back the way it was paid."
+)
 REFUND_ALREADY_REFUNDED = "Nothing to refund: this payment has already been refunded in full."
 REFUND_DISPUTED = (
     "This payment is disputed, so it cannot be refunded now: respond to the dispute in the Stripe Dashboard."

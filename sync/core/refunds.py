@@ -111,8 +111,10 @@ def _status_problem(payment: Payment) -> str | None:
         return messages.REFUND_ALREADY_REFUNDED
     if payment.status is PaymentStatus.DISPUTED:
         return messages.REFUND_DISPUTED
-    if payment.status not in _REFUNDABLE or not (payment.charge_id or payment.payment_intent_id):
+    if payment.status not in _REFUNDABLE:
         return messages.REFUND_NOT_PAID
+    if not (payment.charge_id or payment.payment_intent_id):
+        return messages.REFUND_NO_STRIPE_CHARGE  # marked paid by hand (cash, cheque): Stripe holds nothing
     return None
 
 
