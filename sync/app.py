@@ -25,6 +25,7 @@ from sync.runner import Runner, RunnerConfig
 from sync.settings import ClockSource, Settings
 from sync.staff_sync import StaffSync
 from sync.stripe_connection import StripeConnection
+from sync.throttle import STRIPE_LIMITS, TokenBucket, stripe_mode_of
 
 T = TypeVar("T")
 
@@ -40,8 +41,20 @@ class App:
 
 
 def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
+    """Gateways for the Setup's key; one token bucket per mode, kept across key rotations."""
+    buckets = {
+        mode: TokenBucket((settings.stripe_rate_limit or limit) * settings.stripe_rate_share)
+        for mode, limit in STRIPE_LIMITS.items()
+    }
+
     def build(key: SecretStr) -> PaymentsGateway:
-        return StripePayments(key=key, api_base=str(settings.stripe_api_base), timeout=settings.stripe_timeout_seconds)
+        return StripePayments(
+            key=key,
+            api_base=str(settings.stripe_api_base),
+            timeout=settings.stripe_timeout_seconds,
+            bucket=buckets[stripe_mode_of(key.get_secret_value())],
+            pool=settings.stripe_concurrency,
+        )
 
     return build
 
@@ -93,6 +106,7 @@ def build_app(
         retry=retry,
         pause=stop.wait,
         stopping=stop.is_set,
+        workers=settings.stripe_concurrency,
     )
     reminders = ReminderPolicy(
         first_after=timedelta(hours=settings.reminder_first_after_hours),
@@ -110,8 +124,10 @@ def build_app(
             deposit_percent=settings.deposit_percent,
             batch_size=settings.batch_size,
             signing_stage=settings.deposit_on_stage,
+            stripe_workers=settings.stripe_concurrency,
         ),
         now=now,
         stop=stop,
+        budget=crm.budget,
     )
     return App(settings=settings, mapping=mapping, crm=crm, connection=connection, outcomes=outcomes, runner=runner)

@@ -97,6 +97,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="print only the narrative and the final table")
 
+    bench = commands.add_parser(
+        "bench",
+        help="measure API calls, Stripe rate, latency and memory on the sandbox, against a naive baseline",
+        description=(
+            "Start the sandbox with realistic latency and Stripe's test-mode rate limit, build a backlog of N "
+            "requests, run the worker until every link is emailed and then until every payment is Paid, time "
+            "single requests, run a naive one-record-at-a-time script on a sample, and print a table."
+        ),
+    )
+    bench.add_argument("--n", type=int, default=1000, help="requests in the backlog (default: 1000)")
+    bench.add_argument(
+        "--baseline-n", type=int, default=100, help="requests the naive baseline runs on, scaled to N (default: 100)"
+    )
+    bench.add_argument("--salesforce-latency-ms", type=float, default=80, help="added to each Salesforce call")
+    bench.add_argument("--stripe-latency-ms", type=float, default=150, help="added to each Stripe call")
+    bench.add_argument(
+        "--interval", type=float, default=30, help="the worker's POLL_INTERVAL_SECONDS (default: 30, its default)"
+    )
+    bench.add_argument("--latency-samples", type=int, default=20, help="single requests timed (default: 20)")
+    bench.add_argument("--seed", type=int, default=1, help="seed of the sandbox's faults and the click times")
     return parser
 
 
@@ -118,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync.demo import run_demo
 
         return run_demo(quiet=args.quiet)
+    if args.command == "bench":
+        from sync.bench import main as run_bench
+
+        return run_bench(args)
     return _worker_command(args)
 
 
@@ -183,7 +207,12 @@ def _run(settings: object, *, once: bool) -> int:
             report = app.runner.run_cycle()
             result.append(EXIT_OK if report.all_stable else EXIT_UNSETTLED)
             return
-        run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop)
+        run_loop(
+            app.runner.run_cycle,
+            interval=app.settings.poll_interval_seconds,
+            stop=stop,
+            slowdown=app.crm.budget.slowdown,
+        )
 
     result: list[int] = []
     code = run_until_signalled(work)

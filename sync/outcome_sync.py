@@ -17,7 +17,8 @@ from typing import TypeVar
 
 from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
-from sync.errors import PermanentError, RetryableError
+from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.fanout import fan_out
 from sync.logs import log
 from sync.models import (
     EventBatch,
@@ -76,6 +77,7 @@ class OutcomeSync:
         retry: Callable[[Callable[[], T]], T],
         pause: Callable[[float], object] = lambda _seconds: None,
         stopping: Callable[[], bool] = lambda: False,
+        workers: int = 1,
     ) -> None:
         self._crm = crm
         self._notices = notices
@@ -84,6 +86,7 @@ class OutcomeSync:
         self._retry = retry
         self._pause = pause  # waits on the worker's stop event, so SIGTERM is never held up
         self._stopping = stopping
+        self._workers = workers  # Stripe reads in flight at once
         self._next_sweep_at: datetime | None = None
         self._polled = False
         self._saved_cursor: str | None = None  # the cursor on the record at the last poll
@@ -216,25 +219,28 @@ class OutcomeSync:
     ) -> None:
         states: dict[str, StripePaymentState] = {}
         plans: list[OutcomeWrite] = []
-        for payment in payments:
-            if not payment.payment_link_id:
-                continue  # no link recorded yet: the request path writes it back first
-            report.checked += 1
+        # No link recorded yet: the request path writes it back first.
+        linked = [p for p in payments if p.payment_link_id]
+
+        def read(payment: Payment) -> StripePaymentState:
             with_refunds = refunds_for(payment) or bool(payment.amount_refunded) or _refund_moving(payment)
-            try:
-                state = self._retry(
-                    lambda p=payment, r=with_refunds: gateway.payment_state(p.payment_link_id or "", with_refunds=r)
-                )
-            except RetryableError as exc:
+            return self._retry(lambda: gateway.payment_state(payment.payment_link_id or "", with_refunds=with_refunds))
+
+        read_states = fan_out(read, linked, workers=self._workers)
+        rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
+        if rejected is not None:
+            raise rejected  # the key, not these Payments: the caller stops using it
+        for payment, state in zip(linked, read_states, strict=True):
+            report.checked += 1
+            if isinstance(state, PermanentError):
+                report.failed[payment.id] = str(state)
+                log.warning("outcome.unreadable", payment_id=payment.id, error=str(state))
+            elif not isinstance(state, StripePaymentState):  # a passing fault (or one of ours): later
                 report.pending.add(payment.id)
-                log.warning("outcome.deferred", payment_id=payment.id, error=str(exc))
-                continue
-            except PermanentError as exc:
-                report.failed[payment.id] = str(exc)
-                log.warning("outcome.unreadable", payment_id=payment.id, error=str(exc))
-                continue
-            states[payment.id] = state
-            plans.extend(self._plan(payment, state))
+                log.warning("outcome.deferred", payment_id=payment.id, error=str(state))
+            else:
+                states[payment.id] = state
+                plans.extend(self._plan(payment, state))
         deferred = self._write(plans, report)
         if deferred and not self._stopping():
             # Changed under us (412), or read in the second of its last change: read those Payments

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import structlog
 
+from sync.api_budget import ApiBudget
 from sync.core import messages
 from sync.core.actions import (
     Action,
@@ -26,6 +27,7 @@ from sync.core.staff_actions import append_log, next_reminder_at
 from sync.cycle import CycleReport, Outcome, write_payment_updates
 from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.fanout import Skipped, fan_out
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.outcome_sync import OutcomeReport, OutcomeSync
@@ -43,6 +45,13 @@ class RunnerConfig:
     deposit_percent: Decimal
     batch_size: int
     signing_stage: str | None = None
+    stripe_workers: int = 1  # Stripe calls in flight at once for independent records
+
+
+# New links go out in chunks the size of one collection write: each chunk is made, written back,
+# emailed and marked sent before the next, so a long backlog shows progress on the records as it
+# drains, and a stop leaves at most one chunk in hand.
+LINK_CHUNK = 200
 
 
 # Awaiting Payments changed this long before the CRM's "now" are read once more, in case a change
@@ -85,6 +94,7 @@ class Runner:
         now: Callable[[], datetime],
         stop: threading.Event | None = None,
         retry_sleep: Callable[[float], object] | None = None,
+        budget: ApiBudget | None = None,
     ) -> None:
         self._crm = crm
         self._stripe = stripe
@@ -97,6 +107,7 @@ class Runner:
         self._config = config
         self._now = now
         self._stop = stop or threading.Event()
+        self._budget = budget or ApiBudget(1.0)
         # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
         self._retry_sleep = retry_sleep or self._stop.wait
 
@@ -156,6 +167,9 @@ class Runner:
                     gateway=gateway,
                     default_currency=policy.default_currency,
                     report=report,
+                    # Past the org's API share reminders wait (ApiBudget), judged on this cycle's
+                    # first answer; requests, payments and refunds go on.
+                    reminders_paused=self._budget.non_urgent_paused(),
                 )
                 refresh |= staff.refresh
                 if staff.replaced and not self._stop.is_set():
@@ -198,7 +212,7 @@ class Runner:
         try:
             polled = self._outcomes.poll(setup, gateway, also=refresh)
             self._record(polled, report)
-            if self._outcomes.sweep_due() and not self._stop.is_set():
+            if self._outcomes.sweep_due() and not self._stop.is_set() and not self._budget.non_urgent_paused():
                 self._record(self._outcomes.sweep(gateway), report)
             return polled.more
         except StripeKeyRejected as exc:
@@ -302,12 +316,16 @@ class Runner:
                 to_email.append((action.payment_id, action.link_url, action))
         self._write_updates(updates, report)
 
-        created = self._create_links([a for a in actions if isinstance(a, CreatePaymentLink)], readiness, report)
-        to_email.extend(created)
+        creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
+        for start in range(0, max(len(creates), 1), LINK_CHUNK):
+            if start and self._stop.is_set():
+                break
+            to_email.extend(self._create_links(creates[start : start + LINK_CHUNK], readiness, report))
+            self._email_and_mark_sent(to_email, report)
+            to_email = []
         for action in actions:
             if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
                 report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
-        self._email_and_mark_sent(to_email, report)
 
     def _create_links(
         self, actions: list[CreatePaymentLink], readiness: StripeReadiness, report: CycleReport
@@ -319,34 +337,42 @@ class Runner:
         made: list[tuple[CreatePaymentLink, CreatedLink]] = []
         errors: list[PaymentUpdate] = []
         now = self._now()
-        for action in actions:
-            if self._stop.is_set():
-                log.info("cycle.stopping", skipped_payment_id=action.payment_id)
-                break
-            bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
+        key_rejected = threading.Event()  # once Stripe refuses the key, calls not yet made are skipped
+
+        def create(action: CreatePaymentLink) -> CreatedLink:
+            if key_rejected.is_set():
+                raise _NotTried()
             try:
-                link: CreatedLink = self._retry(lambda a=action: gateway.create_payment_link(a.spec))
-            except IdempotencyConflict:
+                return self._retry(lambda: gateway.create_payment_link(action.spec))
+            except StripeKeyRejected:
+                key_rejected.set()
+                raise
+
+        results = fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop)
+        rejection: StripeKeyRejected | None = None
+        for action, result in zip(actions, results, strict=True):
+            bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
+            if isinstance(result, CreatedLink):
+                bound.info("payment_link.created", payment_link_id=result.id)
+                made.append((action, result))
+            elif isinstance(result, Skipped | _NotTried):
+                bound.info("payment_link.not_tried", reason="stopping" if isinstance(result, Skipped) else "key")
+            elif isinstance(result, IdempotencyConflict):
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
-                continue
-            except StripeKeyRejected as exc:
-                bound.warning("payment_link.key_rejected", error=str(exc))
-                if readiness.setup is not None:
-                    self._stripe.key_rejected(readiness.setup, exc)
-                break
-            except RetryableError as exc:
-                bound.warning("payment_link.deferred", error=str(exc))
-                report.set(action.payment_id, Outcome.PENDING)
-                continue
-            except PermanentError as exc:
-                message = messages.STRIPE_REJECTED_LINK.format(detail=str(exc))
+            elif isinstance(result, StripeKeyRejected):
+                bound.warning("payment_link.key_rejected", error=str(result))
+                rejection = result
+            elif isinstance(result, PermanentError):
+                message = messages.STRIPE_REJECTED_LINK.format(detail=str(result))
                 errors.append(self._error_update(action.payment_id, message, now))
                 report.set(action.payment_id, Outcome.ERROR)
-                bound.warning("payment_link.rejected", error=str(exc))
-                continue
-            bound.info("payment_link.created", payment_link_id=link.id)
-            made.append((action, link))
+                bound.warning("payment_link.rejected", error=str(result))
+            else:  # RetryableError, or a fault of ours: this one waits, the others go on
+                report.set(action.payment_id, Outcome.PENDING)
+                bound.warning("payment_link.deferred", error=str(result), error_type=type(result).__name__)
+        if rejection is not None and readiness.setup is not None:
+            self._stripe.key_rejected(readiness.setup, rejection)
         write_back = [
             PaymentUpdate(
                 a.payment_id,
@@ -451,3 +477,7 @@ class Runner:
 
     def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
         return write_payment_updates(self._crm, updates, retry=self._retry, report=report)
+
+
+class _NotTried(Exception):
+    """A link not asked for because Stripe had just refused the key for another."""

@@ -47,15 +47,27 @@ class Settings(BaseSettings):
     salesforce_api_version: str = Field(PINNED_SALESFORCE_API_VERSION, pattern=r"^\d{2}\.0$")
     salesforce_ca_bundle: Path | None = None
     salesforce_timeout_seconds: float = Field(20.0, gt=0, le=120)
+    # The share of the org's daily API allowance (all integrations together, from Sforce-Limit-Info)
+    # past which the worker pauses reminders and sweeps; it slows its polling from 10 points below.
+    salesforce_api_share: float = Field(0.8, gt=0.1, le=1)
 
     stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
     stripe_timeout_seconds: float = Field(20.0, gt=0, le=120)
+    # The share of Stripe's rate limit (25 requests/s in test mode, 100 in live mode) the worker
+    # spends, leaving the rest to the Dashboard and other integrations on the account.
+    stripe_rate_share: float = Field(0.8, gt=0, le=1)
+    # The account's limit in requests/s when Stripe has raised it (blank: 25 in test, 100 in live mode).
+    stripe_rate_limit: float | None = Field(None, gt=0, le=10_000)
+    # Stripe calls for independent records in flight at once (the rate above still bounds them).
+    stripe_concurrency: int = Field(8, ge=1, le=64)
 
     crm_mapping_file: Path = Path("mappings/default.toml")
     email_template_file: Path = Path("config/email_templates.toml")
     poll_interval_seconds: float = Field(30.0, ge=1, le=3600)
     deposit_percent: Decimal = Field(Decimal(50), gt=0, le=100)
-    batch_size: int = Field(200, ge=1, le=200)
+    # Records of each kind read per cycle (requests, Payments to act on); a fuller backlog goes on
+    # in the next cycle at once. Writes go 200 a call whatever this is.
+    batch_size: int = Field(1000, ge=1, le=2000)
     # Without a usable events cursor, read back this far; Stripe keeps events for 30 days.
     events_lookback_days: int = Field(30, ge=1, le=30)
     # How often the worker sweeps open Payments against Stripe (0: only on demand and after a lost cursor).

@@ -67,11 +67,18 @@ class StaffSync:
         return self._reminders
 
     def apply(
-        self, payments: list[Payment], *, gateway: PaymentsGateway | None, default_currency: str, report: CycleReport
+        self,
+        payments: list[Payment],
+        *,
+        gateway: PaymentsGateway | None,
+        default_currency: str,
+        report: CycleReport,
+        reminders_paused: bool = False,
     ) -> StaffResult:
         """Apply the one action each Payment needs; say which Payments need more work this cycle.
 
-        Actions that need Stripe wait while it is not connected (`gateway` None).
+        Actions that need Stripe wait while it is not connected (`gateway` None). With
+        `reminders_paused` (the org's API usage is past its share), due reminders stay due.
 
         Raises:
             StripeKeyRejected: the key stopped working; the rest waits for the next cycle.
@@ -83,6 +90,8 @@ class StaffSync:
             action = plan_staff_action(
                 payment, now=now, email=email, reminders=self._reminders, default_currency=default_currency
             )
+            if isinstance(action, SendAgain) and action.kind == "reminder" and reminders_paused:
+                continue
             if action is not None:
                 planned.append(action)
         by_id = {p.id: p for p in payments}

@@ -13,8 +13,17 @@ from sync.runner import CycleReport
 STOP_GRACE_SECONDS = 8.0  # the process must be gone within 10 s of SIGTERM
 
 
-def run_loop(run_cycle: Callable[[], CycleReport], *, interval: float, stop: threading.Event) -> None:
-    """Run cycles until `stop` is set; a cycle that fails is logged and retried after a pause."""
+def run_loop(
+    run_cycle: Callable[[], CycleReport],
+    *,
+    interval: float,
+    stop: threading.Event,
+    slowdown: Callable[[], float] = lambda: 1.0,
+) -> None:
+    """Run cycles until `stop` is set; a cycle that fails is logged and retried after a pause.
+
+    `slowdown` stretches the wait between cycles (the org's API usage nearing its share).
+    """
     failures = 0
     while not stop.is_set():
         try:
@@ -33,7 +42,7 @@ def run_loop(run_cycle: Callable[[], CycleReport], *, interval: float, stop: thr
             stop.wait(min(interval * failures, 300.0))
             continue
         if not report.full_batch:
-            stop.wait(interval)
+            stop.wait(interval * slowdown())
 
 
 def run_until_signalled(target: Callable[[threading.Event], None]) -> int:

@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
 from sync.adapters import salesforce_queries as soql
 from sync.adapters.salesforce_auth import AccessToken, fetch_token
 from sync.adapters.salesforce_records import SERVED_AT, RecordCodec, get_path
+from sync.api_budget import ApiBudget
 from sync.core.actions import CreatePayment
 from sync.core.outcomes import OutcomeWrite
 from sync.errors import PermanentError, RetryableError
@@ -45,6 +46,8 @@ T = TypeVar("T")
 
 COLLECTION_LIMIT = 200  # sObject Collections: at most 200 records a call
 GRAPH_LIMIT = 75  # Composite Graph: at most 75 graphs a call
+GRAPH_NODES_LIMIT = 500  # ... and 500 nodes in all
+INTAKE_NODES = 2  # a request's graph nodes: its Payment created, its Project marked done
 EMAIL_INPUTS_LIMIT = 100
 IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
@@ -91,6 +94,7 @@ class SalesforceCrm:
         mapping: Mapping,
         http: requests.Session | None = None,
         on_server_time: Callable[[datetime], None] | None = None,
+        budget: ApiBudget | None = None,
     ) -> None:
         self._settings = settings
         self._m = mapping
@@ -101,9 +105,11 @@ class SalesforceCrm:
         # The org's clock when it served the last answer (its Date header); see `_stamp`.
         self._served_at: datetime | None = None
         self._on_server_time = on_server_time
+        self.budget = budget or ApiBudget(settings.salesforce_api_share)
         self._http.hooks["response"].append(self._note_server_time)
 
     def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self.budget.observe(response.headers.get("Sforce-Limit-Info"))
         date = response.headers.get("Date")
         try:
             self._served_at = parsedate_to_datetime(date) if date else None
@@ -291,18 +297,42 @@ class SalesforceCrm:
 
     # --- writes ----------------------------------------------------------------------------------
     def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
-        """Create each Payment and clear its Project's flag together (one graph per request)."""
-        results: list[WriteResult] = []
-        for start in range(0, len(actions), GRAPH_LIMIT):
-            chunk = actions[start : start + GRAPH_LIMIT]
-            graphs = [self._intake_graph(i, a) for i, a in enumerate(chunk)]
-            response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
-            by_id = {g["graphId"]: g for g in response["graphs"]}
-            for i, _ in enumerate(chunk):
-                results.append(_graph_result(by_id.get(f"g{i}")))
-        return results
+        """Create each Payment and mark its Project done, both or neither, in as few calls as the
+        limits allow (500 graph nodes a call: 250 requests).
 
-    def _intake_graph(self, index: int, action: CreatePayment) -> dict[str, Any]:
+        Beyond 75 requests a call, several requests share a graph, and a graph is all-or-nothing:
+        when one request in it is refused, the others were rolled back with it and are sent again
+        at once, one request a graph, so one bad request never holds up the rest.
+        """
+        results: dict[int, WriteResult] = {}
+        again = self._intake_calls(actions, list(range(len(actions))), shared=True, results=results)
+        self._intake_calls(actions, again, shared=False, results=results)
+        return [results[i] for i in range(len(actions))]
+
+    def _intake_calls(
+        self, actions: list[CreatePayment], indexes: list[int], *, shared: bool, results: dict[int, WriteResult]
+    ) -> list[int]:
+        """Send these requests; record each result, and return those rolled back by a neighbour."""
+        innocent: list[int] = []
+        per_call = GRAPH_NODES_LIMIT // INTAKE_NODES if shared else GRAPH_LIMIT
+        for start in range(0, len(indexes), per_call):
+            chunk = indexes[start : start + per_call]
+            groups = [chunk[g::GRAPH_LIMIT] for g in range(min(GRAPH_LIMIT, len(chunk)))]
+            graphs = [
+                {"graphId": f"g{g}", "compositeRequest": [n for i in group for n in self._intake_nodes(i, actions[i])]}
+                for g, group in enumerate(groups)
+            ]
+            response = self._call(lambda sf, b=graphs: sf.restful("composite/graph", method="POST", json={"graphs": b}))
+            by_id = {graph["graphId"]: graph for graph in response["graphs"]}
+            for g, group in enumerate(groups):
+                for i, (result, rolled_back) in zip(group, _intake_results(by_id.get(f"g{g}"), group), strict=True):
+                    if rolled_back and shared:
+                        innocent.append(i)
+                    else:
+                        results[i] = result
+        return innocent
+
+    def _intake_nodes(self, index: int, action: CreatePayment) -> list[dict[str, Any]]:
         d = action.draft
         fields = {
             "project": d.project_id,
@@ -323,24 +353,21 @@ class SalesforceCrm:
         # are composite subrequests, which carry httpHeaders (developer.salesforce.com/docs/atlas.
         # en-us.api_rest.meta/api_rest/resources_composite_graph.htm, requests_composite.htm).
         unmodified_since = http_date(action.project_last_modified.astimezone(UTC), usegmt=True)
-        return {
-            "graphId": f"g{index}",
-            "compositeRequest": [
-                {
-                    "method": "POST",
-                    "url": f"{self._data_path}sobjects/{self._m.payment.object}/",
-                    "referenceId": "payment",
-                    "body": payment,
-                },
-                {
-                    "method": "PATCH",
-                    "url": f"{self._data_path}sobjects/{self._m.project.object}/{action.project_id}",
-                    "referenceId": "project",
-                    "body": clear,
-                    "httpHeaders": {"If-Unmodified-Since": unmodified_since},
-                },
-            ],
-        }
+        return [
+            {
+                "method": "POST",
+                "url": f"{self._data_path}sobjects/{self._m.payment.object}/",
+                "referenceId": f"payment{index}",
+                "body": payment,
+            },
+            {
+                "method": "PATCH",
+                "url": f"{self._data_path}sobjects/{self._m.project.object}/{action.project_id}",
+                "referenceId": f"project{index}",
+                "body": clear,
+                "httpHeaders": {"If-Unmodified-Since": unmodified_since},
+            },
+        ]
 
     def _project_done(self, *, signing_deposit: bool) -> dict[str, Any]:
         """The Project values that mark a request as taken: the request cleared, or the signing box ticked."""
@@ -533,12 +560,30 @@ def _save_result(record_id: str, saved: dict[str, Any]) -> WriteResult:
     return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")))
 
 
-def _graph_result(graph: dict[str, Any] | None) -> WriteResult:
+def _intake_results(graph: dict[str, Any] | None, indexes: list[int]) -> list[tuple[WriteResult, bool]]:
+    """Each request's result in a graph, and whether it was only rolled back with another's failure."""
+    if graph is None or len(indexes) == 1:
+        return [(_graph_result(graph, payment_ref=f"payment{i}"), False) for i in indexes]
+    subs = graph["graphResponse"]["compositeResponse"]
+    if graph.get("isSuccessful"):
+        return [(_graph_result(graph, payment_ref=f"payment{i}"), False) for i in indexes]
+    out = []
+    for i in indexes:
+        own = [s for s in subs if s["referenceId"] in (f"payment{i}", f"project{i}")]
+        culprit = [s for s in own if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
+        if culprit:
+            out.append((_graph_result({"graphResponse": {"compositeResponse": own}}, payment_ref=f"payment{i}"), False))
+        else:
+            out.append((WriteResult(record_id=None, error="retryable: rolled back with another request"), True))
+    return out
+
+
+def _graph_result(graph: dict[str, Any] | None, *, payment_ref: str = "payment") -> WriteResult:
     if graph is None:
         return WriteResult(record_id=None, error="retryable: graph missing from the response")
     subs = graph["graphResponse"]["compositeResponse"]
     if graph.get("isSuccessful"):
-        payment = next(s for s in subs if s["referenceId"] == "payment")
+        payment = next(s for s in subs if s["referenceId"] == payment_ref)
         body = payment.get("body")
         return WriteResult(record_id=body.get("id") if isinstance(body, dict) else None)
     failing = [s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
@@ -547,7 +592,12 @@ def _graph_result(graph: dict[str, Any] | None) -> WriteResult:
     text = "; ".join(_errors_text(b) for b in bodies)
     if "DUPLICATE_VALUE" in codes:
         return WriteResult(record_id=None, error=text, duplicate=True)
-    if codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"}) or any(s["httpStatusCode"] == 412 for s in failing):
+    halted = not failing  # the org stopped processing the call (more than 14 graphs failed): not ours
+    if (
+        halted
+        or codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"})
+        or any(s["httpStatusCode"] == 412 for s in failing)
+    ):
         return WriteResult(record_id=None, error="retryable: " + text)
     return WriteResult(record_id=None, error=text)
 

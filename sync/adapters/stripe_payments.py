@@ -14,6 +14,7 @@ from typing import Any
 import requests
 import stripe
 from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
 
 from sync.adapters import stripe_outcomes as outcomes
 from sync.core.actions import LinkSpec
@@ -21,10 +22,13 @@ from sync.core.refunds import REFUND_ID_KEY, RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
 from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState, StripeRefund
+from sync.throttle import TokenBucket
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.
 _MAX_LINKS_SCANNED = 1000
+# How long every caller waits after a 429 that names no Retry-After (Stripe's usually does not).
+RATE_LIMITED_PAUSE = 1.0
 
 
 def link_params(spec: LinkSpec) -> dict[str, Any]:
@@ -104,11 +108,34 @@ def by_charge_params(charge_id: str) -> dict[str, Any]:
     return {"charge": charge_id, "limit": 100}
 
 
+class _ThrottledHttp(stripe.RequestsClient):
+    """Take a token from the shared bucket before every HTTP request (each page of a list too), and
+    pause every caller when Stripe answers 429 anyway."""
+
+    def __init__(self, *, bucket: TokenBucket | None, timeout: float, pool: int) -> None:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool, 1))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        super().__init__(session=session, timeout=timeout)
+        self._bucket = bucket
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:  # type: ignore[override]
+        if self._bucket is not None:
+            self._bucket.acquire()
+        content, status, response_headers = super().request(method, url, headers, post_data)
+        if status == 429 and self._bucket is not None:
+            self._bucket.pause(_seconds(response_headers.get("Retry-After")) or RATE_LIMITED_PAUSE)
+        return content, status, response_headers
+
+
 class StripePayments:
     """PaymentsGateway for one Stripe key."""
 
-    def __init__(self, *, key: SecretStr, api_base: str, timeout: float) -> None:
-        http = stripe.RequestsClient(session=requests.Session(), timeout=timeout)
+    def __init__(
+        self, *, key: SecretStr, api_base: str, timeout: float, bucket: TokenBucket | None = None, pool: int = 1
+    ) -> None:
+        http = _ThrottledHttp(bucket=bucket, timeout=timeout, pool=pool)
         self._client = stripe.StripeClient(
             key.get_secret_value(),
             base_addresses={"api": api_base.rstrip("/")},
@@ -286,7 +313,10 @@ def _translate(exc: stripe.StripeError) -> Exception:
 
 def _retry_after(exc: stripe.StripeError) -> float | None:
     headers = exc.headers or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
+    return _seconds(headers.get("Retry-After") or headers.get("retry-after"))
+
+
+def _seconds(value: str | None) -> float | None:
     try:
         return float(value) if value else None
     except ValueError:

@@ -71,7 +71,7 @@ def test_worker_killed_at_random_instants_never_makes_a_second_payment_or_link(s
     projects = []
     in_the_window = 0
     for round_ in range(KILL_ROUNDS):
-        for i in range(4):
+        for i in range(10):  # links are made 8 at a time under the rate limit: a window of ~0.5 s
             p = sandbox.add_project(
                 f"R{round_}-{i}", customer_email=f"r{round_}{i}@example.com", contract_amount=Decimal("5000")
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,7 +12,8 @@ from sync.settings import load_settings
 
 
 def _runner(sandbox: Sandbox):
-    env = sandbox.worker_env()
+    # Call counts are the subject here, not pace: Stripe's rate is the benchmark's (sync bench).
+    env = sandbox.worker_env(STRIPE_RATE_LIMIT="1000")
     app = build_app(load_settings(_env_file=None, **{k.lower(): v for k, v in env.items()}))
     app.crm.connect()
     return app.runner
@@ -47,11 +49,37 @@ def test_a_hundred_requests_take_a_handful_of_salesforce_calls_and_one_stripe_ca
 
     assert report.all_stable and len(report.outcomes) == 200  # 100 projects taken, 100 payments sent
     calls = sandbox.salesforce.api_calls()
-    # read (1 composite), intake (2 graphs of <=75), re-read (1 query), links written back (1
-    # collection), emails (1 action), Link Sent (1 collection)
-    assert calls["total"] == 7, calls
+    # read (1 composite), intake (1 call: 100 requests in 75 graphs), re-read (1 query), links written
+    # back (1 collection), emails (1 action), Link Sent (1 collection)
+    assert calls["total"] == 6, calls
+    assert calls["by_endpoint"]["POST composite/graph"] == 1
     assert [r["path"] for r in sandbox.stripe_requests()] == ["/v1/payment_links"] * 100 + ["/v1/events"]
     assert len(sandbox.outbox()) == 100
+
+
+def test_a_backlog_of_a_thousand_requests_goes_out_in_at_most_thirty_salesforce_calls(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    runner = _runner(sandbox)
+    runner.run_cycle()
+    for i in range(1000):
+        project = sandbox.add_project(f"P{i}", customer_email=f"c{i}@example.com", contract_amount=Decimal("1000"))
+        sandbox.request_payment(project, type="progress", amount="100.00")
+    sandbox.salesforce.reset_api_calls()
+
+    while runner.run_cycle().full_batch:
+        pass
+
+    assert Counter(p["status"] for p in sandbox.payments()) == {"link_sent": 1000}
+    assert len(sandbox.outbox()) == 1000
+    calls = sandbox.salesforce.api_calls()
+    # 3 reads (the backlog fills a batch of 1000, so two more cycles follow at once), intake 4 graph
+    # calls (250 requests each), 1 re-read, and per 200 links: written back (1), emailed (2, 100
+    # inputs a call), marked sent (1)
+    assert calls["total"] <= 30, calls
+    assert calls["by_endpoint"]["POST composite/graph"] == 4
+    assert calls["by_endpoint"]["POST actions/standard/emailSimple"] == 10
+    assert calls["by_endpoint"]["PATCH composite/sobjects"] == 10
 
 
 def test_a_hundred_payments_read_back_in_a_handful_of_salesforce_calls(start_sandbox):
@@ -114,3 +142,34 @@ def test_a_hundred_refunds_and_resends_take_a_handful_of_salesforce_calls(start_
     stripe_paths = [r["path"] for r in sandbox.stripe_requests()]
     # each refund: looked for by its record id, created, then listed again when its Payment is read back
     assert stripe_paths.count("/v1/refunds") == 300
+
+
+def test_near_the_orgs_api_share_the_worker_slows_then_pauses_reminders_but_not_payments(start_sandbox):
+    sandbox = start_sandbox()
+    sandbox.add_setup()
+    env = sandbox.worker_env(STRIPE_RATE_LIMIT="1000", SALESFORCE_API_SHARE="0.8")
+    app = build_app(load_settings(_env_file=None, **{k.lower(): v for k, v in env.items()}))
+    app.crm.connect()
+    project = sandbox.add_project("Due", customer_email="due@example.com", contract_amount=Decimal("1000"))
+    sandbox.request_payment(project, type="progress", amount="100.00")
+    app.runner.run_cycle()
+    assert app.crm.budget.slowdown() == 1.0  # a fresh org: full speed
+
+    sandbox.salesforce.set_api_limit(daily_limit=10_000, used=7_500)  # other integrations spent 75%
+    app.runner.run_cycle()
+    assert 1.0 < app.crm.budget.slowdown() < 10.0 and not app.crm.budget.non_urgent_paused()
+
+    sandbox.salesforce.set_api_limit(used=8_500)  # past the 80% share
+    sandbox.clock.advance(timedelta(hours=49))  # the first reminder is due
+    urgent = sandbox.add_project("Urgent", customer_email="urgent@example.com", contract_amount=Decimal("1000"))
+    sandbox.request_payment(urgent, type="progress", amount="200.00")
+    app.runner.run_cycle()
+    assert app.crm.budget.slowdown() == 10.0 and app.crm.budget.non_urgent_paused()
+    by_project = {p["project"]: p for p in sandbox.payments()}
+    assert by_project[urgent]["status"] == "link_sent"  # a new request still goes out
+    assert by_project[project]["reminders_sent"] == 0  # the reminder waits
+
+    sandbox.salesforce.set_api_limit(used=1_000)  # the rolling window freed the allowance
+    app.runner.run_cycle()
+    assert app.crm.budget.slowdown() == 1.0
+    assert {p["project"]: p for p in sandbox.payments()}[project]["reminders_sent"] == 1
