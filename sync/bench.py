@@ -64,7 +64,7 @@ class _WorkerProcess:
 
     def __init__(self, sandbox: Sandbox, *, interval: float, workdir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
-        env.update(sandbox.worker_env(POLL_INTERVAL_SECONDS=str(interval), LOG_FORMAT="json", LOG_LEVEL="warning"))
+        env.update(sandbox.worker_env(POLL_INTERVAL_SECONDS=str(interval), LOG_FORMAT="json", LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.log = workdir / "worker.log"
         self._out = self.log.open("w")
@@ -159,8 +159,19 @@ def _add_requests(sandbox: Sandbox, n: int, *, prefix: str) -> list[str]:
 
 
 def _payments_of(sandbox: Sandbox, projects: list[str]) -> list[dict[str, Any]]:
-    wanted = set(projects)
-    return [p for p in sandbox.payments() if p["project"] in wanted]
+    """These Projects' Payments (status, link, project), read in-process: no API call is counted."""
+    pay = sandbox.mapping.payment
+    f = pay.fields
+    statuses = {v: k for k, v in pay.status.model_dump().items()}
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(projects), 200):
+        ids = ", ".join(f"'{p}'" for p in projects[start : start + 200])
+        soql = f"SELECT {f.project}, {f.status}, {f.link_url} FROM {pay.object} WHERE {f.project} IN ({ids})"  # noqa: S608
+        for row in sandbox.salesforce.query(soql)["records"]:
+            found.append(
+                {"project": row[f.project], "status": statuses.get(row[f.status]), "link_url": row[f.link_url]}
+            )
+    return found
 
 
 def _count_in_status(sandbox: Sandbox, status: str) -> int:
@@ -180,7 +191,9 @@ def _drain(sandbox: Sandbox, worker: _WorkerProcess, n: int, *, name: str, statu
     # The clock starts with the worker's first call after the hold, not with its sleep.
     _wait_for(lambda: sandbox.salesforce.api_calls()["total"] > 0, timeout=600, what="the worker to wake")
     started = time.monotonic()
-    _wait_for(lambda: _count_in_status(sandbox, status) >= before + n, timeout=3600, what=name, poll=0.5)
+    # Each count scans the org's Payments in this process, beside the emulators: poll a big org less.
+    poll = min(2.0, max(0.25, n / 5000))
+    _wait_for(lambda: _count_in_status(sandbox, status) >= before + n, timeout=3600, what=name, poll=poll)
     phase = Phase(name=name, records=n, seconds=time.monotonic() - started)
     phase.salesforce_calls = sandbox.salesforce.api_calls()["total"]
     stamps = [float(r["at"]) for r in sandbox.stripe.request_log()]
@@ -191,41 +204,49 @@ def _drain(sandbox: Sandbox, worker: _WorkerProcess, n: int, *, name: str, statu
 
 
 def _latencies(sandbox: Sandbox, rng: random.Random, *, samples: int, span: float) -> tuple[list[float], list[float]]:
-    """Click Request Payment (and pay a sent link) at random instants over a few poll intervals; time
-    each until the CRM shows the link (or Paid)."""
+    """Click Request Payment, and pay links already sent, at random instants over a few poll intervals
+    (as staff and customers do: never in step with the worker); time each until the CRM shows the
+    link, or Paid."""
+    ready = _add_requests(sandbox, samples, prefix="Pay")
+    _wait_for(lambda: _sent(sandbox, ready) >= samples, timeout=span * 3 + 60, what="links to pay")
+    links = {p["project"]: p["link_url"] for p in _payments_of(sandbox, ready)}
     window = max(3 * span, 10.0)
-    clicks = sorted(rng.uniform(0, window) for _ in range(samples))
+    timeline = sorted(
+        [(rng.uniform(0, window), "click", i) for i in range(samples)]
+        + [(rng.uniform(0, window), "pay", i) for i in range(samples)]
+    )
+    pending: dict[str, tuple[str, float]] = {}  # project id -> (what the CRM should show, since when)
+    times: dict[str, list[float]] = {"link": [], "paid": []}
     start = time.monotonic()
-    pending: dict[str, tuple[str, float]] = {}  # project id -> (what, clicked at)
-    link_times: list[float] = []
-    paid_times: list[float] = []
-    for i, at in enumerate(clicks):
-        while time.monotonic() < start + at:  # keep watching the earlier clicks meanwhile
-            _collect(sandbox, pending, link_times, paid_times)
+    for at, what, i in timeline:
+        while time.monotonic() < start + at:  # keep watching what is in flight meanwhile
+            _collect(sandbox, pending, times)
             time.sleep(min(0.1, max(0.0, start + at - time.monotonic())))
-        project = _add_requests(sandbox, 1, prefix=f"L{i}-")[0]
-        pending[project] = ("link", time.monotonic())
-    _wait_for(lambda: not _collect(sandbox, pending, link_times, paid_times), timeout=span * 4 + 60, what="latency")
-    return link_times, paid_times
+        if what == "click":
+            pending[_add_requests(sandbox, 1, prefix=f"L{i}-")[0]] = ("link", time.monotonic())
+        else:
+            sandbox.pay(links[ready[i]])
+            pending[ready[i]] = ("paid", time.monotonic())
+    _wait_for(lambda: not _collect(sandbox, pending, times), timeout=span * 4 + 60, what="latency")
+    return times["link"], times["paid"]
 
 
-def _collect(
-    sandbox: Sandbox, pending: dict[str, tuple[str, float]], link_times: list[float], paid_times: list[float]
-) -> dict[str, tuple[str, float]]:
-    """Note what the CRM shows now; a sent link is paid at once, to time the way back too."""
+def _sent(sandbox: Sandbox, projects: list[str]) -> int:
+    return sum(1 for p in _payments_of(sandbox, projects) if p["link_url"] and p["status"] == "link_sent")
+
+
+def _collect(sandbox: Sandbox, pending: dict[str, tuple[str, float]], times: dict[str, list[float]]) -> bool:
+    """Note what the CRM shows now for the records in flight; whether any is still in flight."""
     if not pending:
-        return pending
+        return False
     now = time.monotonic()
     for payment in _payments_of(sandbox, list(pending)):
         what, since = pending[payment["project"]]
-        if what == "link" and payment["link_url"] and payment["status"] == "link_sent":
-            link_times.append(now - since)
-            sandbox.pay(payment["link_url"])
-            pending[payment["project"]] = ("paid", time.monotonic())
-        elif what == "paid" and payment["status"] == "paid":
-            paid_times.append(now - since)
+        shown = payment["status"] == "paid" if what == "paid" else bool(payment["link_url"])
+        if shown:
+            times[what].append(now - since)
             del pending[payment["project"]]
-    return pending
+    return bool(pending)
 
 
 def _wait_for(condition: Callable[[], Any], *, timeout: float, what: str, poll: float = 0.1) -> None:

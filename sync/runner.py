@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -317,27 +319,37 @@ class Runner:
         self._write_updates(updates, report)
 
         creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
-        for start in range(0, max(len(creates), 1), LINK_CHUNK):
-            if start and self._stop.is_set():
-                break
-            to_email.extend(self._create_links(creates[start : start + LINK_CHUNK], readiness, report))
-            self._email_and_mark_sent(to_email, report)
-            to_email = []
+        chunks = [creates[i : i + LINK_CHUNK] for i in range(0, len(creates), LINK_CHUNK)] or [[]]
+        key_rejected = threading.Event()  # once Stripe refuses the key, links not yet asked for are skipped
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="links-ahead") as ahead:
+
+            def make(chunk: list[CreatePaymentLink]) -> Future[list[object]]:
+                run = contextvars.copy_context().run
+                return ahead.submit(run, self._make_links, chunk, readiness.gateway, key_rejected)
+
+            making: Future[list[object]] | None = make(chunks[0])
+            for k, chunk in enumerate(chunks):
+                assert making is not None
+                results = making.result()
+                making = None
+                if k + 1 < len(chunks) and not self._stop.is_set() and not key_rejected.is_set():
+                    # Stripe makes the next chunk's links while this one is written back and emailed.
+                    making = make(chunks[k + 1])
+                to_email.extend(self._record_links(chunk, results, readiness, report))
+                self._email_and_mark_sent(to_email, report)
+                to_email = []
+                if making is None:
+                    break
         for action in actions:
             if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
                 report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
 
-    def _create_links(
-        self, actions: list[CreatePaymentLink], readiness: StripeReadiness, report: CycleReport
-    ) -> list[tuple[str, str, CreatePaymentLink]]:
-        """Create each link (Stripe), then write every new link back in one batch before emailing."""
-        if not actions or readiness.gateway is None:
+    def _make_links(
+        self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None, key_rejected: threading.Event
+    ) -> list[object]:
+        """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each."""
+        if not actions or gateway is None:
             return []
-        gateway = readiness.gateway
-        made: list[tuple[CreatePaymentLink, CreatedLink]] = []
-        errors: list[PaymentUpdate] = []
-        now = self._now()
-        key_rejected = threading.Event()  # once Stripe refuses the key, calls not yet made are skipped
 
         def create(action: CreatePaymentLink) -> CreatedLink:
             if key_rejected.is_set():
@@ -348,7 +360,18 @@ class Runner:
                 key_rejected.set()
                 raise
 
-        results = fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop)
+        return list(fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop))
+
+    def _record_links(
+        self, actions: list[CreatePaymentLink], results: list[object], readiness: StripeReadiness, report: CycleReport
+    ) -> list[tuple[str, str, CreatePaymentLink]]:
+        """Write every new link back in one batch (before any is emailed), and each refusal; the links to email."""
+        if not results or readiness.gateway is None:
+            return []
+        gateway = readiness.gateway
+        made: list[tuple[CreatePaymentLink, CreatedLink]] = []
+        errors: list[PaymentUpdate] = []
+        now = self._now()
         rejection: StripeKeyRejected | None = None
         for action, result in zip(actions, results, strict=True):
             bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
@@ -387,8 +410,8 @@ class Runner:
             )
             for a, link in made
         ]
-        results = self._write_updates(write_back + errors, report)
-        written = {r.record_id for r in results if r.error is None}
+        saved = self._write_updates(write_back + errors, report)
+        written = {r.record_id for r in saved if r.error is None}
         return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
 
     def _replace_edited_request(
