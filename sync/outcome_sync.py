@@ -61,6 +61,7 @@ class OutcomeReport:
     failed: dict[str, str] = field(default_factory=dict)  # refused for good; the sweep tries again
     cursor_lost: bool = False
     more: bool = False
+    orphans_deactivated: int = 0  # live links their Payment does not name (sweep only)
 
 
 Progress = Callable[[int, int], None]
@@ -195,6 +196,7 @@ class OutcomeSync:
             self._bring_up_to_date(chunk, gateway, report, refunds_for=lambda _p: True)
             if progress is not None:
                 progress(min(start + WRITE_BATCH, len(payments)), len(payments))
+        report.orphans_deactivated = self._retire_orphans(gateway, {p.id: p for p in payments})
         every = self._config.reconcile_every
         self._next_sweep_at = self._now() + every if every is not None else None
         if not report.pending:
@@ -205,8 +207,40 @@ class OutcomeSync:
             changed=len(report.changed),
             pending=len(report.pending),
             failed=len(report.failed),
+            orphans_deactivated=report.orphans_deactivated,
         )
         return report
+
+    def _retire_orphans(self, gateway: PaymentsGateway, known: dict[str, Payment]) -> int:
+        """Deactivate active links that their Payment does not name.
+
+        A link made but not written back for longer than Stripe's 24-hour idempotency window (the
+        CRM unreachable for a day at that instant) is made again under the same key; the first one
+        was never emailed, but it is live. Only Payments of this org that name another link are
+        judged: a Payment still Requested may be getting its link right now, and a Payment id this
+        org does not have may be another org's on the same Stripe account.
+        """
+        try:
+            active = self._retry(gateway.active_links)
+            unknown = sorted({payment_id for payment_id, _ in active} - set(known))
+            if unknown:
+                known.update((p.id, p) for p in self._retry(lambda: self._crm.read_payments(unknown)))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("orphans.scan_failed", error=str(exc))
+            return 0
+        retired = 0
+        for payment_id, link in active:
+            payment = known.get(payment_id)
+            if payment is None or payment.status is PaymentStatus.REQUESTED or payment.payment_link_id == link.id:
+                continue
+            try:
+                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))
+            except (RetryableError, PermanentError) as exc:
+                log.warning("orphans.deactivate_failed", payment_id=payment_id, payment_link_id=link.id, error=str(exc))
+                continue
+            retired += 1
+            log.warning("payment_link.orphan_deactivated", payment_id=payment_id, payment_link_id=link.id)
+        return retired
 
     # --- shared ----------------------------------------------------------------------------------
     def _bring_up_to_date(

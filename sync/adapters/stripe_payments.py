@@ -191,6 +191,20 @@ class StripePayments:
 
         return _call(scan)
 
+    def active_links(self) -> list[tuple[str, CreatedLink]]:
+        """(CRM Payment id, link) for every active link the worker made (those carrying a Payment id)."""
+
+        def scan() -> list[tuple[str, CreatedLink]]:
+            page = self._client.v1.payment_links.list(params={"active": True, "limit": 100})
+            found = []
+            for link in page.auto_paging_iter():
+                metadata = link.metadata.to_dict() if link.metadata else {}
+                if metadata.get("crm_payment_id"):
+                    found.append((metadata["crm_payment_id"], CreatedLink(id=link.id, url=link.url, active=True)))
+            return found
+
+        return _call(scan)
+
     # --- outcomes --------------------------------------------------------------------------------
     def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch:
         """Events of interest after `cursor` (or created since `since` without one), oldest first.

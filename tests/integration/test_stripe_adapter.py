@@ -143,6 +143,23 @@ def test_links_for_payment_finds_its_active_links_on_every_page(sandbox: Sandbox
     assert "starting_after" in pages[1]["params"]
 
 
+def test_active_links_lists_every_live_link_with_its_payment_on_every_page(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    first = stripe.create_payment_link(link_spec("a02TARGET00000001AA"))
+    retired = stripe.create_payment_link(link_spec("a02TARGET00000002AA"))
+    stripe.deactivate_link(retired.id)
+    add_links_directly(sandbox, 105)
+    last = stripe.create_payment_link(link_spec("a02TARGET00000003AA"))
+    sandbox.stripe.clear_request_log()
+
+    found = dict((link.id, payment_id) for payment_id, link in stripe.active_links())
+
+    assert len(found) == 107 and retired.id not in found
+    assert found[first.id] == "a02TARGET00000001AA" and found[last.id] == "a02TARGET00000003AA"
+    pages = [r for r in sandbox.stripe_requests() if r["template"] == "/v1/payment_links"]
+    assert len(pages) == 2 and all(p["params"].get("active") == "true" for p in pages)
+
+
 def test_key_revoked_while_later_pages_are_scanned_is_reported_as_key_rejected(sandbox: Sandbox):
     add_links_directly(sandbox, 101)
     key = sandbox.credentials.stripe_test_key

@@ -241,6 +241,13 @@ class FakeStripe:
             )
         return self.refunds_made[spec.idempotency_key]
 
+    def active_links(self) -> list[tuple[str, CreatedLink]]:
+        return [
+            (self.bodies[key].metadata["crm_payment_id"], link)
+            for key, link in self.links.items()
+            if link.id not in self.deactivated
+        ]
+
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return [
             link for key, link in self.links.items()

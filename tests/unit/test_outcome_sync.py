@@ -12,6 +12,7 @@ from sync.email_templates import load_templates
 from sync.errors import RetryableError
 from sync.models import (
     AttemptFailure,
+    CreatedLink,
     EventBatch,
     PaymentStatus,
     RefundStatus,
@@ -328,3 +329,28 @@ def test_a_cursor_cleared_on_the_record_mid_run_makes_the_worker_sweep_everythin
     assert outcomes.sweep_due()
     outcomes.sweep(stripe)
     assert crm.payments["pB"].status is PaymentStatus.REFUNDED
+
+
+def test_the_sweep_deactivates_live_links_their_payment_does_not_name_and_only_those():
+    crm = crm_with_links()
+    crm.payments["pR"] = payment(id="pR", status=PaymentStatus.REQUESTED)  # its link is being made now
+    crm.payments["pC"] = crm.payments["pC"].model_copy(update={"status": PaymentStatus.CANCELED})
+
+    def live(link_id: str) -> CreatedLink:
+        return CreatedLink(id=link_id, url=f"https://pay.example/{link_id}", active=True)
+
+    class Account(FakeStripe):
+        def active_links(self):
+            return [
+                ("pA", live("plink_pA")),  # the one on the record
+                ("pA", live("plink_pA_lost")),  # made again after Stripe forgot the key: never emailed
+                ("pC", live("plink_pC_other")),  # a canceled Payment's stray link
+                ("pR", live("plink_pR_new")),  # not written back yet: left alone
+                ("a0Zforeign", live("plink_foreign")),  # a Payment this org does not have
+            ]
+
+    stripe = Account()
+    report = sync_for(crm).sweep(stripe)
+
+    assert sorted(stripe.deactivated) == ["plink_pA_lost", "plink_pC_other"]
+    assert report.orphans_deactivated == 2
