@@ -138,8 +138,9 @@ class Runner:
                 policy=policy,
             )
             self._apply_payment_actions(actions, readiness, report)
-            refresh = self._apply_staff_actions(snapshot, readiness, policy, report)
-            more_events = self._read_outcomes(readiness, report, refresh=refresh)
+            # A key Stripe refused just now is not tried again this cycle (StripeConnection.current).
+            refresh = self._apply_staff_actions(snapshot, self._stripe.current(readiness), policy, report)
+            more_events = self._read_outcomes(self._stripe.current(readiness), report, refresh=refresh)
             batch = self._config.batch_size
             report.full_batch = (
                 more_events
@@ -378,14 +379,18 @@ class Runner:
             if isinstance(result, CreatedLink):
                 bound.info("payment_link.created", payment_link_id=result.id)
                 made.append((action, result))
-            elif isinstance(result, Skipped | _NotTried):
-                bound.info("payment_link.not_tried", reason="stopping" if isinstance(result, Skipped) else "key")
+            elif isinstance(result, Skipped):
+                bound.info("payment_link.not_tried", reason="stopping")
+            elif isinstance(result, _NotTried | StripeKeyRejected):
+                # Waits, saying so, like every request while Stripe is not connected; the Setup says why.
+                errors.append(PaymentUpdate(action.payment_id, {"sync_error": messages.STRIPE_NOT_CONNECTED}))
+                report.set(action.payment_id, Outcome.WAITING)
+                if isinstance(result, StripeKeyRejected):
+                    bound.warning("payment_link.key_rejected", error=str(result))
+                    rejection = result
             elif isinstance(result, IdempotencyConflict):
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
-            elif isinstance(result, StripeKeyRejected):
-                bound.warning("payment_link.key_rejected", error=str(result))
-                rejection = result
             elif isinstance(result, PermanentError):
                 message = messages.STRIPE_REJECTED_LINK.format(detail=str(result))
                 errors.append(self._error_update(action.payment_id, message, now))

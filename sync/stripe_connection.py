@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
@@ -23,6 +23,10 @@ from sync.mapping import ConnectionStatuses
 from sync.models import StripeSetup
 from sync.money import SUPPORTED_CURRENCIES
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
+
+# A key Stripe refused mid-run is tried again after this long even if the Setup record is unchanged
+# (an admin may have given a restricted key the missing permission in the Dashboard).
+RECHECK_REFUSED_KEY = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class StripeConnection:
         self._last_problem: str | None = None  # log a standing problem once, not every cycle
         self._last_warning: str | None = None
         self._notes_written: str | None = None  # the Last Error written with Connected
+        self._refused: tuple[str, datetime] | None = None  # a key Stripe refused mid-run, and until when
 
     def refresh(self, setups: tuple[StripeSetup, ...]) -> StripeReadiness:
         """Return a verified gateway for the active Setup, or None and the reason on the record."""
@@ -78,6 +83,8 @@ class StripeConnection:
         # What the admin should still fix although the key works: said on the record, not only in a log.
         notes = _notes(verdict, setup)
         fingerprint = _fingerprint(setup)
+        if self._refused is not None and self._refused[0] == fingerprint and self._now() < self._refused[1]:
+            return StripeReadiness(None, setup)  # refused mid-run; the record says why
         if fingerprint == self._fingerprint and self._gateway is not None:
             if notes != self._notes_written:  # another Setup ticked or unticked, the currency edited
                 self._notes_written = notes
@@ -111,13 +118,27 @@ class StripeConnection:
         return StripeReadiness(gateway, setup)
 
     def key_rejected(self, setup: StripeSetup, reason: StripeKeyRejected | None = None) -> None:
-        """A call with the verified key was refused mid-run (revoked, or a permission taken away): stop using it."""
+        """A call with the verified key was refused mid-run (revoked, or a permission taken away): stop
+        using it until the Setup record changes, or RECHECK_REFUSED_KEY has passed.
+
+        Verifying again at once would pass (a key lacking Write on Payment Links can still list them)
+        and flip the record between Connected and Invalid Key every cycle.
+        """
+        if self._refused is not None and self._refused[0] == _fingerprint(setup) and self._gateway is None:
+            return  # already said, this cycle: another call with the same key refused too
         self._forget()
+        self._refused = (_fingerprint(setup), self._now() + RECHECK_REFUSED_KEY)
         if reason is not None and reason.missing_permission:
             error = messages.KEY_LACKS_PERMISSION.format(detail=str(reason))
         else:
             error = messages.KEY_REJECTED
         self._write(setup, status=self._statuses.invalid_key, error=error, verified=False)
+
+    def current(self, readiness: StripeReadiness) -> StripeReadiness:
+        """`readiness` as it stands now: without its gateway once Stripe refused the key this cycle."""
+        if readiness.gateway is not None and readiness.gateway is not self._gateway:
+            return StripeReadiness(None, readiness.setup)
+        return readiness
 
     def _changed(self, problem: str) -> bool:
         changed, self._last_problem = problem != self._last_problem, problem

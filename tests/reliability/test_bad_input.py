@@ -418,9 +418,8 @@ def _fresh_key(sandbox: Sandbox, *, revoked: bool = False) -> str:
 
 
 def _read_only_key(sandbox: Sandbox) -> str:
-    # The emulator has no permissions on restricted keys yet: see the xfail reason below.
     key = "rk_test_" + secrets.token_hex(16)
-    sandbox.stripe.add_api_key(key, permissions={"payment_links": "read", "refunds": "none"})  # type: ignore[call-arg]
+    sandbox.stripe.add_api_key(key, permissions={"payment_links": "read", "refunds": "none"})
     return key
 
 
@@ -505,13 +504,6 @@ SETUPS = [
             (*VERIFY, ("POST", "/v1/payment_links")),
         ),
         id="restricted-key-lacking-write",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=TypeError,
-            reason="the Stripe emulator models no restricted-key permissions: it needs "
-            "StripeEmulator.add_api_key(key, permissions={resource: 'none'|'read'|'write'}) and a 403 "
-            "PermissionError body on a call the key may not make",
-        ),
     ),
 ]
 

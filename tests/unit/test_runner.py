@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -143,7 +143,9 @@ def test_a_key_revoked_mid_cycle_stops_link_creation_and_is_reported_on_the_setu
     assert all(p.status is PaymentStatus.REQUESTED for p in crm.payments.values())
     assert crm.setup_writes[-1]["status"] == "Invalid Key"
     assert crm.setup_writes[-1]["error"] == messages.KEY_REJECTED
-    assert report.outcomes == {"p1": "pending", "p2": "pending"}
+    # Both wait as any request does while Stripe is not connected, and say so; the Setup says why.
+    assert report.outcomes == {"p1": "waiting", "p2": "waiting"}
+    assert all(p.sync_error == messages.STRIPE_NOT_CONNECTED for p in crm.payments.values())
 
 
 def test_stop_requested_finishes_what_was_made_and_starts_nothing_new():
@@ -218,3 +220,20 @@ def test_a_key_refused_a_permission_mid_run_says_which_on_the_setup_record():
     assert last["error"].startswith("Stripe accepted the key but it lacks a permission the worker needs")
     assert "rak_event_read" in last["error"]
     assert not report.all_stable
+
+
+def test_a_key_refused_mid_run_is_not_verified_again_every_cycle_until_the_setup_changes():
+    crm = crm_with("p1")
+    clock = {"now": T0}
+    stripe = FakeStripe(fail_for={"p1": StripeKeyRejected("lacks rak_payment_link_write", missing_permission=True)})
+    runner = build(crm, stripe, now=lambda: clock["now"])
+    runner.run_cycle()
+    verified_once = stripe.calls  # the verification, then the refused link
+    runner.run_cycle()
+    runner.run_cycle()
+    assert stripe.calls == verified_once  # no Connected/Invalid Key flip-flop, no calls spent on it
+    assert [w["status"] for w in crm.setup_writes] == ["Connected", "Invalid Key"]
+
+    clock["now"] = T0 + timedelta(minutes=16)  # the admin may have fixed the key's permissions meanwhile
+    runner.run_cycle()
+    assert stripe.calls > verified_once

@@ -57,6 +57,7 @@ class StripeEmulator(Actions):
         display_name: str = "crm-stripe-sync sandbox",
     ) -> None:
         self.clock = clock
+        self._permissions: dict[str, dict[str, str]] = {}  # restricted key -> resource -> level
         self.db = Database(db_path)
         self.db.executescript(store.SCHEMA)
         self.api_version = api_version
@@ -103,14 +104,41 @@ class StripeEmulator(Actions):
 
     # --- control API (Python) ------------------------------------------------------------------
 
-    def add_api_key(self, key: str) -> str:
-        """Register a secret or restricted key; its prefix decides the mode, which is returned."""
+    def add_api_key(self, key: str, *, permissions: dict[str, str] | None = None) -> str:
+        """Register a secret or restricted key; its prefix decides the mode, which is returned.
+
+        `permissions` (restricted keys only), as set in the Dashboard: resource ("payment_links",
+        "checkout_sessions", "refunds", "events", ...) -> "none" | "read" | "write"; a resource not
+        named is "none". Write implies read. Kept in memory only, unlike the keys themselves.
+        """
         mode = ids.mode_of_key(key)
         if mode is None:
             raise ValueError("API keys must start with sk_test_, rk_test_, sk_live_ or rk_live_")
+        if permissions is not None:
+            if not key.startswith("rk_"):
+                raise ValueError("only restricted (rk_) keys have permissions")
+            if set(permissions.values()) - {"none", "read", "write"}:
+                raise ValueError("a permission is none, read or write")
+            self._permissions[key] = dict(permissions)
         with self.db.transaction() as conn:
             store.add_key(conn, key, mode)
         return mode
+
+    def _check_permission(self, key: str, method: str, template: str) -> None:
+        """Refuse a restricted key a call its permissions do not allow (docs.stripe.com/keys/restricted-api-keys:
+        GET needs read, POST and DELETE need write)."""
+        granted = self._permissions.get(key)
+        if granted is None:
+            return
+        parts = [p for p in template.split("/")[2:] if p and not p.startswith("{")]
+        resource = "checkout_sessions" if parts[:1] == ["checkout"] else parts[0]
+        needed = "read" if method == "GET" else "write"
+        level = granted.get(resource, "none")
+        if level == "write" or level == needed:
+            return
+        singular = resource[:-1] if resource.endswith("s") else resource
+        masked = key[:8] + "*" * max(len(key) - 14, 4) + key[-6:]  # as in the quoted messages: last 6 shown
+        raise errors.missing_permission(masked, self.account_id, f"rak_{singular}_{needed}")
 
     def revoke_api_key(self, key: str) -> bool:
         """Make a key unusable (later requests get 401); False if it was never registered."""
@@ -207,6 +235,7 @@ class StripeEmulator(Actions):
                 raise errors.invalid(str(form_error), param=form_error.param)
             if route is None:
                 raise errors.unrecognized_url(request.method, request.path)
+            self._check_permission(key, request.method, route.template)
             status, body, extra = self._run(request, route, path_args, params, mode, request_id, idempotency_key, now)
             entry["replayed"] = "Idempotent-Replayed" in extra
             headers.update(extra)

@@ -105,6 +105,16 @@ def invalid_api_key(masked: str) -> StripeError:
     return StripeError(401, f"Invalid API Key provided: {masked}")
 
 
+def missing_permission(masked_key: str, account_id: str, permission: str) -> StripeError:
+    """A restricted key without the resource's permission: 403, type invalid_request_error (stripe-python
+    raises PermissionError). Wording as quoted in stripe/stripe-node#2246 and tylerjrichards/st-paywall#36."""
+    return StripeError(
+        403,
+        f"The provided key '{masked_key}' does not have the required permissions for this endpoint on account "
+        f"'{account_id}'. Having the '{permission}' permission would allow this request to continue.",
+    )
+
+
 def idempotency_mismatch(key: str) -> StripeError:
     return StripeError(
         400,
