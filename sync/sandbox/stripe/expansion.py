@@ -89,7 +89,7 @@ def render_all(conn: sqlite3.Connection, items: list[dict[str, Any]], paths: set
 
 
 def _refund_list(conn: sqlite3.Connection, charge_id: str, paths: set[str]) -> dict[str, Any]:
-    refunds = [s.body for s in store.list_objects(conn, "refund") if s.body["charge"] == charge_id]
+    refunds = [s.body for s in store.list_objects(conn, "refund", equal={"charge": charge_id})]
     # An expanded list shows its first page only, as Stripe does.
     listing = page(refunds, params={}, kind="refund", url=f"/v1/charges/{charge_id}/refunds")
     listing["data"] = render_all(conn, listing["data"], paths)

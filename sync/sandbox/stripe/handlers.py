@@ -318,11 +318,12 @@ def list_events(call: Call) -> dict[str, Any]:
     reject_unknown_expansions(set(params.get("expand", [])), set())
     if "type" in params and "types" in params:
         raise errors.parameters_exclusive(["type", "types"])
-    everything = [
-        (seq, event)
-        for seq, event in store.list_events(call.conn, mode=call.mode)
-        if event["created"] >= call.now - EVENT_RETENTION_SECONDS
-    ]
+    kept_since = call.now - EVENT_RETENTION_SECONDS
+    cursor = params.get("ending_before") or params.get("starting_after")
+    cursor_seq = store.event_seq(call.conn, cursor, mode=call.mode, since=kept_since) if cursor else None
+    # A page newer than a cursor only needs the events after it: read those alone.
+    after = cursor_seq if "ending_before" in params else None
+    everything = store.list_events(call.conn, mode=call.mode, after_seq=after, since=kept_since)
     chosen = [(seq, event) for seq, event in everything if _event_matches(event, params)]
     # A cursor naming an event that never existed, belongs to the other mode or is past the 30-day
     # retention gets `resource_missing` ("No such event: 'evt_...'", 400, `param` = the cursor's
@@ -330,13 +331,12 @@ def list_events(call: Call) -> dict[str, Any]:
     # over 30 days old with resource_missing where it is named (github.com/stripe/stripe-cli/issues/923);
     # the same for list cursors is not confirmed against the live API. Events of one clock second
     # keep their recording order (`seq`), so pages never reorder or skip them.
-    seq_of = {event["id"]: seq for seq, event in everything}
     return page(
         [event for _, event in chosen],
         params=params,
         kind="event",
         url="/v1/events",
-        cursor_index=lambda cursor: None if cursor not in seq_of else sum(seq > seq_of[cursor] for seq, _ in chosen),
+        cursor_index=lambda _cursor: None if cursor_seq is None else sum(seq > cursor_seq for seq, _ in chosen),
     )
 
 

@@ -41,21 +41,21 @@ def _list(kind: str, url: str, spec: Obj, matches: Filter) -> Callable[[Call], d
     def handler(call: Call) -> dict[str, Any]:
         params = call.validated(spec)
         paths = expansion.check(params.get("expand", []), kind, listed=True)
-        everything = store.list_objects(call.conn, kind, mode=call.mode)
+        # Id filters go to the store's indexes; `matches` still judges every object that comes back.
+        equal = {f: params[f] for f in store.INDEXED_FIELDS if isinstance(params.get(f), str)}
+        candidates = store.list_objects(call.conn, kind, mode=call.mode, equal=equal)
         chosen = [
             s
-            for s in everything
+            for s in candidates
             if created_matches(params.get("created"), s.body["created"]) and matches(s.body, params)
         ]
-        seq = {s.body["id"]: s.seq for s in everything}
-        result = page(
-            [s.body for s in chosen],
-            params=params,
-            kind=kind,
-            url=url,
+
+        def cursor_index(cursor: str) -> int | None:
             # A cursor outside the filtered list keeps its place among all objects of the kind.
-            cursor_index=lambda cursor: None if cursor not in seq else sum(s.seq > seq[cursor] for s in chosen),
-        )
+            found = store.get_object(call.conn, cursor, type=kind, mode=call.mode)
+            return None if found is None else sum(s.seq > found.seq for s in chosen)
+
+        result = page([s.body for s in chosen], params=params, kind=kind, url=url, cursor_index=cursor_index)
         result["data"] = expansion.render_all(call.conn, result["data"], paths)
         return result
 

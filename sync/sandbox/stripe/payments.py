@@ -221,11 +221,8 @@ def _result(
 
 
 def _sessions_of(scope: Scope, link_id: str) -> list[dict[str, Any]]:
-    return [
-        stored.body
-        for stored in store.list_objects(scope.conn, "checkout.session", mode=scope.mode)
-        if stored.body["payment_link"] == link_id
-    ]
+    found = store.list_objects(scope.conn, "checkout.session", mode=scope.mode, equal={"payment_link": link_id})
+    return [stored.body for stored in found]
 
 
 def _open_session(scope: Scope, link_id: str) -> dict[str, Any] | None:

@@ -215,8 +215,8 @@ def _with_refunded(charge: dict[str, Any], amount_refunded: int) -> dict[str, An
 
 
 def _open_dispute(scope: Scope, charge_id: str) -> dict[str, Any] | None:
-    for stored in store.list_objects(scope.conn, "dispute", mode=scope.mode):
-        if stored.body["charge"] == charge_id and stored.body["status"] not in ("won", "warning_closed"):
+    for stored in store.list_objects(scope.conn, "dispute", mode=scope.mode, equal={"charge": charge_id}):
+        if stored.body["status"] not in ("won", "warning_closed"):
             return stored.body
     return None
 

@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS objects (
     internal TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type, mode, seq);
+CREATE INDEX IF NOT EXISTS objects_by_payment_link ON objects (type, json_extract(body, '$.payment_link'));
+CREATE INDEX IF NOT EXISTS objects_by_charge ON objects (type, json_extract(body, '$.charge'));
+CREATE INDEX IF NOT EXISTS objects_by_payment_intent ON objects (type, json_extract(body, '$.payment_intent'));
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -134,11 +137,21 @@ def find_by_internal(conn: sqlite3.Connection, type: str, field: str, value: str
     return None if row is None else _stored(row)
 
 
-def list_objects(conn: sqlite3.Connection, type: str, *, mode: str | None = None) -> list[Stored]:
-    """All objects of a type, newest first."""
+# Top-level id fields that lists filter on; each has an index, so a lookup does not decode every object.
+INDEXED_FIELDS = ("payment_link", "charge", "payment_intent")
+
+
+def list_objects(
+    conn: sqlite3.Connection, type: str, *, mode: str | None = None, equal: dict[str, str] | None = None
+) -> list[Stored]:
+    """All objects of a type, newest first; `equal` keeps those whose INDEXED_FIELDS have these values."""
     sql, args = "SELECT * FROM objects WHERE type = ?", [type]
     if mode is not None:
         sql, args = sql + " AND mode = ?", [*args, mode]
+    for name, value in (equal or {}).items():
+        if name not in INDEXED_FIELDS:
+            raise ValueError(f"{name} is not an indexed field")
+        sql, args = sql + f" AND json_extract(body, '$.{name}') = ?", [*args, value]
     rows = conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
     return [_stored(r) for r in rows]
 
@@ -154,10 +167,26 @@ def insert_event(conn: sqlite3.Connection, event: dict[str, Any], *, mode: str) 
     )
 
 
-def list_events(conn: sqlite3.Connection, *, mode: str) -> list[tuple[int, dict[str, Any]]]:
-    """All events of a mode as (seq, event), newest first."""
-    rows = conn.execute("SELECT seq, body FROM events WHERE mode = ? ORDER BY seq DESC", (mode,)).fetchall()
+def list_events(
+    conn: sqlite3.Connection, *, mode: str, after_seq: int | None = None, since: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """Events of a mode as (seq, event), newest first: all, or those recorded after `after_seq`,
+    created at `since` or later (chosen in SQL, so a poll after a cursor does not decode history)."""
+    sql, args = "SELECT seq, body FROM events WHERE mode = ?", [mode]
+    if after_seq is not None:
+        sql, args = sql + " AND seq > ?", [*args, after_seq]
+    if since is not None:
+        sql, args = sql + " AND created >= ?", [*args, since]
+    rows = conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
     return [(r["seq"], json.loads(r["body"])) for r in rows]
+
+
+def event_seq(conn: sqlite3.Connection, event_id: str, *, mode: str, since: int) -> int | None:
+    """The recording position of an event of this mode created at `since` or later, if there is one."""
+    row = conn.execute(
+        "SELECT seq FROM events WHERE id = ? AND mode = ? AND created >= ?", (event_id, mode, since)
+    ).fetchone()
+    return None if row is None else int(row["seq"])
 
 
 def get_event(conn: sqlite3.Connection, event_id: str, *, mode: str) -> dict[str, Any] | None:
