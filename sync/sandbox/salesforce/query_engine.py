@@ -284,7 +284,11 @@ class QueryEngine:
     # -- evaluation -------------------------------------------------------------------------------
 
     def run(self, plan: Plan, *, include_deleted: bool) -> list[Row]:
-        rows = self.store.rows(self.conn, plan.sobject, include_deleted=include_deleted)
+        ids = _ids_named(plan.where)
+        if ids is None:
+            rows = self.store.rows(self.conn, plan.sobject, include_deleted=include_deleted)
+        else:  # `Id IN (...)` or `Id = ...` narrows the rows at once; the WHERE still judges each
+            rows = self.store.rows_by_id(self.conn, plan.sobject, ids, include_deleted=include_deleted)
         return self._select(plan, rows, include_deleted=include_deleted)
 
     def _select(self, plan: Plan, rows: list[Row], *, include_deleted: bool) -> list[Row]:
@@ -422,3 +426,17 @@ class QueryEngine:
 
 def attributes(sobject: str, row_id: str, version: str) -> dict[str, str]:
     return {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{row_id}"}
+
+
+def _ids_named(where: Filter | Logic | None) -> list[str] | None:
+    """The record ids a WHERE clause is limited to (its own `Id =`/`Id IN`, or one ANDed at the top)."""
+    if isinstance(where, Logic) and where.op == "AND":
+        for operand in where.operands:
+            found = _ids_named(operand)
+            if found is not None:
+                return found
+        return None
+    if isinstance(where, Filter) and not where.path.hops and where.path.field.name == "Id" and where.semi_join is None:
+        if where.op in ("=", "IN") and where.like is None:
+            return [str(v) for v in where.values if v is not None]
+    return None

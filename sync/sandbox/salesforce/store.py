@@ -121,6 +121,20 @@ class Store:
         ).fetchone()
         return found[0] if found else None
 
+    def rows_by_id(
+        self, conn: sqlite3.Connection, sobject: SObjectSchema, ids: list[str], *, include_deleted: bool
+    ) -> list[Row]:
+        """Rows of `sobject` with these ids, in creation order (as `rows` gives them)."""
+        found: list[Row] = []
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit is far above; keep it modest
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT * FROM sf_records WHERE sobject = ? AND id IN ({marks})"
+            if not include_deleted:
+                sql += " AND is_deleted = 0"
+            found.extend(self._decode(r) for r in conn.execute(sql, (sobject.name, *chunk)))
+        return sorted(found, key=lambda r: r.seq)
+
     def _encode(self, sobject: SObjectSchema, values: dict[str, Any]) -> str:
         fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
         return json.dumps({k: to_storage(fields[k], v) for k, v in values.items() if k in fields})
