@@ -82,17 +82,19 @@ def build_app(
         now, on_server_time = clock.now, clock.observe
     now = now or utc_now
     crm = SalesforceCrm(settings=settings, mapping=mapping, on_server_time=on_server_time)
-    connection = StripeConnection(
-        crm=crm,
-        factory=payments_factory or stripe_factory(settings),
-        statuses=mapping.setup.connection_status,
-        now=now,
-    )
     stop = stop or threading.Event()
 
     def retry(fn: Callable[[], T]) -> T:
         # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
         return call_with_retries(fn, sleep=stop.wait)
+
+    connection = StripeConnection(
+        crm=crm,
+        factory=payments_factory or stripe_factory(settings),
+        statuses=mapping.setup.connection_status,
+        now=now,
+        retry=retry,
+    )
 
     interval = settings.reconcile_interval_minutes
     outcomes = OutcomeSync(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sync.mapping import (
     field_specs,
     load_mapping,
 )
+from sync.retry import call_with_retries
 from sync.settings import Settings
 
 # Describe types that can hold what a FieldSpec kind needs.
@@ -46,14 +48,20 @@ class Findings:
     broken: set[str] = field(default_factory=set)
 
 
-def check_org(*, crm: SalesforceCrm, mapping: Mapping) -> Findings:
-    """Describe every mapped object and report what is missing or not accessible."""
+def check_org(
+    *, crm: SalesforceCrm, mapping: Mapping, retry: Callable[[Callable[[], Any]], Any] = lambda fn: fn()
+) -> Findings:
+    """Describe every mapped object and report what is missing or not accessible.
+
+    `retry` runs each describe call: a passing fault on one of them retries that call alone, not
+    the whole check (five calls, each of which would otherwise have to pass in the same attempt).
+    """
     findings = Findings(problems=[], notes=[])
     described: dict[str, dict[str, Any] | None] = {}
 
     def describe(name: str) -> dict[str, Any] | None:
         if name not in described:
-            described[name] = crm.describe(name)
+            described[name] = retry(lambda: crm.describe(name))
         return described[name]
 
     sections = (
@@ -206,7 +214,7 @@ def run_check(settings: Settings) -> int:
     crm = SalesforceCrm(settings=settings, mapping=mapping)
     try:
         crm.connect()
-        org = check_org(crm=crm, mapping=mapping)
+        org = check_org(crm=crm, mapping=mapping, retry=call_with_retries)
         if "Stripe Setup" in org.broken:  # its records cannot be read until the mapping or the org is fixed
             stripe = Findings(
                 problems=["Stripe Setup: not checked until its object and fields above are fixed."], notes=[]

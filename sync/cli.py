@@ -195,13 +195,12 @@ def _run(settings: object, *, once: bool) -> int:
 
     from sync.app import build_app
     from sync.logs import log
-    from sync.retry import call_with_retries
     from sync.worker import run_loop, run_until_signalled
 
     def work(stop: threading.Event) -> None:
         app = build_app(settings, stop=stop)  # type: ignore[arg-type]
-        call_with_retries(app.crm.connect, attempts=5, max_seconds=60, sleep=stop.wait)
-        _check_org_matches_mapping(app, stop)
+        if not _start_up(app, stop, once=once):
+            return  # stopped while Salesforce was still unreachable
         log.info("worker.started", once=once, poll_interval_seconds=app.settings.poll_interval_seconds)
         if once:
             report = app.runner.run_cycle()
@@ -219,6 +218,37 @@ def _run(settings: object, *, once: bool) -> int:
     return result[0] if result else code
 
 
+START_RETRY_CAP_SECONDS = 60.0  # the longest pause between start-up attempts of the worker loop
+
+
+def _start_up(app: Any, stop: Any, *, once: bool) -> bool:
+    """Log in and check the org against the mapping; False if stopped before Salesforce answered.
+
+    A passing fault (Salesforce down or busy, a lock, an expired session) is retried: for `run
+    --once` a bounded number of times, after which it exits 1; for the worker loop until it passes,
+    as the loop does with every cycle's faults, so a worker started during an outage comes up by
+    itself once Salesforce is back instead of exiting into a supervisor's crash backoff. Bad
+    configuration still stops it at once (ConfigError, exit 2).
+    """
+    from sync.errors import RetryableError
+    from sync.logs import log
+    from sync.retry import call_with_retries
+
+    failures = 0
+    while not stop.is_set():
+        try:
+            call_with_retries(app.crm.connect, attempts=5, max_seconds=60, sleep=stop.wait)
+            _check_org_matches_mapping(app, stop)
+            return True
+        except RetryableError as exc:
+            if once:
+                raise
+            failures += 1
+            log.warning("worker.start_deferred", error=str(exc), consecutive_failures=failures)
+            stop.wait(min(5.0 * failures, START_RETRY_CAP_SECONDS))
+    return False
+
+
 def _check_org_matches_mapping(app: Any, stop: Any) -> None:
     """Stop with one message when the org lacks an object, field, relationship or picklist value the
     mapping names: otherwise every cycle would fail on the same query (a typo in a field name), or,
@@ -231,9 +261,7 @@ def _check_org_matches_mapping(app: Any, stop: Any) -> None:
     from sync.errors import ConfigError
     from sync.retry import call_with_retries
 
-    findings = call_with_retries(
-        lambda: check_org(crm=app.crm, mapping=app.mapping), attempts=5, max_seconds=60, sleep=stop.wait
-    )
+    findings = check_org(crm=app.crm, mapping=app.mapping, retry=lambda fn: call_with_retries(fn, sleep=stop.wait))
     if findings.problems:
         raise ConfigError(startup_error(findings.problems, mapping_file=app.settings.crm_mapping_file))
 

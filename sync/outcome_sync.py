@@ -10,6 +10,7 @@ by writes that set absolute values).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from typing import TypeVar
 from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
-from sync.fanout import fan_out
+from sync.fanout import Skipped, fan_out
 from sync.logs import log
 from sync.models import (
     EventBatch,
@@ -42,6 +43,8 @@ SETTLED_STATUSES = [
     PaymentStatus.CANCELED,
 ]
 WRITE_BATCH = 75  # one Composite Graph call carries up to 75 Payments
+# Stripe reads failing in a row, each after all its retries, before the rest of a pass waits (Stripe is down).
+UNREACHABLE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -191,14 +194,22 @@ class OutcomeSync:
         report = OutcomeReport()
         if progress is not None:
             progress(0, len(payments))
+        interrupted = False
         for start in range(0, len(payments), WRITE_BATCH):
             chunk = payments[start : start + WRITE_BATCH]
-            self._bring_up_to_date(chunk, gateway, report, refunds_for=lambda _p: True)
+            if self._bring_up_to_date(chunk, gateway, report, refunds_for=lambda _p: True):
+                # Stripe stopped answering, or the worker is stopping: the rest waits for the next sweep.
+                report.pending.update(p.id for p in payments[start + WRITE_BATCH :] if p.payment_link_id)
+                interrupted = True
+                break
             if progress is not None:
                 progress(min(start + WRITE_BATCH, len(payments)), len(payments))
-        report.orphans_deactivated = self._retire_orphans(gateway, {p.id: p for p in payments})
+        if not interrupted:
+            report.orphans_deactivated = self._retire_orphans(gateway, {p.id: p for p in payments})
         every = self._config.reconcile_every
         self._next_sweep_at = self._now() + every if every is not None else None
+        if interrupted:
+            self.sweep_soon()
         if not report.pending:
             self._sweep_everything = False
         log.info(
@@ -250,21 +261,54 @@ class OutcomeSync:
         report: OutcomeReport,
         *,
         refunds_for: Callable[[Payment], bool],
-    ) -> None:
+    ) -> bool:
+        """Read each Payment's state from Stripe and write what changed; True if reads were left for later.
+
+        When UNREACHABLE_AFTER reads in a row fail for a passing reason after all their retries
+        (Stripe is down), or the worker is stopping, the reads not yet begun are left pending: an
+        outage must not cost every remaining Payment its own retry budget before the worker gets
+        back to new requests. One Payment Stripe keeps refusing does not stop the others.
+        """
         states: dict[str, StripePaymentState] = {}
         plans: list[OutcomeWrite] = []
         # No link recorded yet: the request path writes it back first.
         linked = [p for p in payments if p.payment_link_id]
+        give_up = threading.Event()
+        streak = _FailureStreak(UNREACHABLE_AFTER)
 
         def read(payment: Payment) -> StripePaymentState:
             with_refunds = refunds_for(payment) or bool(payment.amount_refunded) or _refund_moving(payment)
-            return self._retry(lambda: gateway.payment_state(payment.payment_link_id or "", with_refunds=with_refunds))
+            try:
+                state = self._retry(
+                    lambda: gateway.payment_state(payment.payment_link_id or "", with_refunds=with_refunds)
+                )
+            except RetryableError:
+                if streak.failed():
+                    give_up.set()
+                raise
+            finally:
+                if self._stopping():
+                    give_up.set()
+            streak.succeeded()
+            return state
 
-        read_states = fan_out(read, linked, workers=self._workers)
+        if self._stopping():
+            give_up.set()
+        read_states = fan_out(read, linked, workers=self._workers, stop=give_up)
         rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
         if rejected is not None:
             raise rejected  # the key, not these Payments: the caller stops using it
+        postponed = [p.id for p, state in zip(linked, read_states, strict=True) if isinstance(state, Skipped)]
+        if postponed:
+            report.pending.update(postponed)
+            log.warning(
+                "outcome.reads_postponed",
+                payments=len(postponed),
+                reason="stopping" if self._stopping() else "stripe_unreachable",
+            )
         for payment, state in zip(linked, read_states, strict=True):
+            if isinstance(state, Skipped):
+                continue
             report.checked += 1
             if isinstance(state, PermanentError):
                 report.failed[payment.id] = str(state)
@@ -283,6 +327,7 @@ class OutcomeSync:
             report.pending -= deferred
             fresh = self._retry(lambda: self._crm.read_payments(sorted(deferred)))
             self._write([plan for p in fresh for plan in self._plan(p, states[p.id])], report)
+        return bool(postponed)
 
     def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
         plan = plan_outcome(payment, state)
@@ -328,6 +373,25 @@ class OutcomeSync:
     def _post(self, notice: StaffNotice) -> ChatterPost:
         assert self._notices is not None
         return ChatterPost(project_id=notice.project_id, body=self._notices.render(notice.kind, notice.values))
+
+
+class _FailureStreak:
+    """Failures in a row across threads; a success starts the count again."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def failed(self) -> bool:
+        """Count one failure; True once `limit` have come in a row."""
+        with self._lock:
+            self._count += 1
+            return self._count >= self._limit
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._count = 0
 
 
 def _refund_moving(payment: Payment) -> bool:

@@ -47,11 +47,15 @@ class StripeConnection:
         factory: PaymentsGatewayFactory,
         statuses: ConnectionStatuses,
         now: Callable[[], datetime],
+        retry: Callable[[Callable[[], None]], None] = lambda fn: fn(),
     ) -> None:
         self._crm = crm
         self._factory = factory
         self._statuses = statuses
         self._now = now
+        # The worker's retry policy for the verification call: one 429 or dropped connection is not
+        # "Stripe unreachable" (which would mark every waiting request "Stripe is not connected").
+        self._retry = retry
         self._fingerprint: str | None = None
         self._gateway: PaymentsGateway | None = None
         self._last_problem: str | None = None  # log a standing problem once, not every cycle
@@ -94,7 +98,7 @@ class StripeConnection:
         # A key pasted with a space or line break around it is the key: an HTTP header cannot carry them.
         gateway = self._factory(SecretStr(setup.secret_key.get_secret_value().strip()))
         try:
-            gateway.verify_key()
+            self._retry(gateway.verify_key)
         except StripeKeyRejected as exc:
             self._forget()
             error = (

@@ -391,6 +391,10 @@ class Sandbox:
         """Stored Stripe objects of one type (e.g. "checkout.session", "refund"), newest first."""
         return self.stripe.objects(type, mode=mode)
 
+    def stripe_refunds(self, *, mode: str = "test") -> list[dict[str, Any]]:
+        """Every Stripe refund, newest first; one asked for from the CRM carries `metadata.crm_refund_id`."""
+        return self.stripe.objects("refund", mode=mode)
+
     def stripe_requests(self) -> list[dict[str, Any]]:
         return self.stripe.request_log()
 

@@ -60,6 +60,23 @@ def test_sigterm_during_work_stops_within_10_seconds_and_the_next_start_continue
     _assert_nothing_doubled(sandbox, projects)
 
 
+def test_worker_started_while_salesforce_fails_waits_and_comes_up_by_itself(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    project = sandbox.add_project("Porch", customer_email="pat@example.com", contract_amount=Decimal("4000"))
+    sandbox.request_payment(project, type="progress", amount="100.00")
+    # Every start-up attempt of the first retry budget fails (one describe each): before, the worker exited 1.
+    sandbox.salesforce_faults.add_rule("unavailable", path="/describe", limit=5)
+    proc = worker.start()
+    try:
+        assert wait_until(lambda: [p["status"] for p in sandbox.payments()] == ["link_sent"], timeout=45)
+        assert proc.poll() is None, "the worker stopped instead of waiting for Salesforce"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    output = worker.collect(proc)
+    assert '"worker.start_deferred"' in output and '"worker.unreachable"' not in output
+
+
 KILL_ROUNDS = 12
 
 

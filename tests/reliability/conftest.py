@@ -207,3 +207,20 @@ def write_file(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- the CI chaos run, shared by test_chaos.py and test_secrets.py -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One CI chaos run (seed: CHAOS_SEED, else a fixed one); its sandbox stays up for the scans."""
+    from tests.reliability.chaos import DEFAULT_CI_SEED, MODES, ChaosRun, seed_from_environment
+
+    run = ChaosRun(
+        seed=seed_from_environment(DEFAULT_CI_SEED), mode=MODES["ci"], workdir=tmp_path_factory.mktemp("chaos")
+    )
+    with run:
+        run.run()
+        print(run.report.summary())
+        yield run

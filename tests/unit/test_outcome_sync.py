@@ -21,7 +21,7 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
-from sync.outcome_sync import OutcomeConfig, OutcomeSync
+from sync.outcome_sync import UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
@@ -276,6 +276,45 @@ def test_sweep_defers_a_payment_stripe_cannot_answer_and_finishes_the_rest():
     assert report.pending == {"pA"}
     assert crm.payments["pB"].status is PaymentStatus.PAID
     assert report.checked == len(IDS)
+
+
+def test_sweep_during_a_stripe_outage_stops_after_a_few_reads_and_sweeps_again_next_cycle():
+    crm = crm_with_links()
+
+    class Down(FakeStripe):
+        reads = 0
+
+        def payment_state(self, link_id, *, with_refunds):
+            Down.reads += 1
+            raise RetryableError("Stripe HTTP 503")
+
+    outcomes = sync_for(crm, reconcile_every=timedelta(hours=1))
+    report = outcomes.sweep(Down())
+    assert Down.reads == UNREACHABLE_AFTER < len(IDS)  # not one retry budget per Payment
+    assert report.pending == set(IDS)
+    assert outcomes.sweep_due()  # what waited is swept at the next chance, not an hour later
+
+
+def test_sweep_stops_reading_once_the_worker_is_stopping():
+    crm = crm_with_links()
+    stopping = [False]
+
+    class Slow(FakeStripe):
+        def payment_state(self, link_id, *, with_refunds):
+            stopping[0] = True  # SIGTERM arrives during the first read
+            return super().payment_state(link_id, with_refunds=with_refunds)
+
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=None,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+        stopping=lambda: stopping[0],
+    )
+    report = outcomes.sweep(Slow(states={"plink_pA": paid("pA")}))
+    assert report.checked == 1 and crm.payments["pA"].status is PaymentStatus.PAID
+    assert report.pending == set(IDS) - {"pA"}
 
 
 def test_staff_notices_off_means_no_posts_but_the_same_records():

@@ -36,12 +36,14 @@ def build(
     now: Callable[[], datetime] = lambda: T0,
     reminders: ReminderPolicy | None = None,
 ) -> Runner:
-    connection = StripeConnection(crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=now)
-    outcomes = sync_for(crm, notices=False)
-    templates = load_templates(DEFAULT_TEMPLATES)
-
     def retry(fn):
         return call_with_retries(fn, sleep=lambda _: None)
+
+    connection = StripeConnection(
+        crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=now, retry=retry
+    )
+    outcomes = sync_for(crm, notices=False)
+    templates = load_templates(DEFAULT_TEMPLATES)
 
     return Runner(
         crm=crm,
@@ -237,3 +239,21 @@ def test_a_key_refused_mid_run_is_not_verified_again_every_cycle_until_the_setup
     clock["now"] = T0 + timedelta(minutes=16)  # the admin may have fixed the key's permissions meanwhile
     runner.run_cycle()
     assert stripe.calls > verified_once
+
+
+def test_a_passing_fault_on_the_key_check_is_retried_not_shown_as_stripe_not_connected():
+    crm = crm_with("p1")
+
+    class FlakyCheck(FakeStripe):
+        checks = 0
+
+        def verify_key(self) -> None:
+            FlakyCheck.checks += 1
+            if FlakyCheck.checks == 1:
+                raise RetryableError("Stripe: rate_limit")
+
+    build(crm, FlakyCheck()).run_cycle()
+
+    assert FlakyCheck.checks == 2
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+    assert crm.payments["p1"].sync_error != messages.STRIPE_NOT_CONNECTED

@@ -192,6 +192,10 @@ class SalesforceEmulator:
     def expire_all_tokens(self) -> None:
         self.accounts.expire_all_tokens()
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token the org issued, including those since expired or revoked."""
+        return self.accounts.issued_tokens()
+
     def revoke_session(self, authorization: str | None) -> None:
         """End the one session named by an `Authorization` header (an injected INVALID_SESSION_ID)."""
         self.accounts.revoke(authorization)

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS sf_apps (
 CREATE TABLE IF NOT EXISTS sf_tokens (
     token TEXT PRIMARY KEY, user_id TEXT NOT NULL, consumer_key TEXT NOT NULL, last_used REAL NOT NULL
 );
+-- Every token ever issued, kept after its session ends: what a secrets scan looks for.
+CREATE TABLE IF NOT EXISTS sf_tokens_issued (token TEXT PRIMARY KEY, issued_at REAL NOT NULL);
 """
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # simple-salesforce signs for https://{domain}.salesforce.com; the emulator also takes its own URL.
@@ -106,6 +108,11 @@ class Accounts:
         if token is not None:
             with self.db.transaction() as conn:
                 conn.execute("DELETE FROM sf_tokens WHERE token = ?", (token,))
+
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far, live, expired or revoked alike, oldest first."""
+        with self.db.transaction() as conn:
+            return [row[0] for row in conn.execute("SELECT token FROM sf_tokens_issued ORDER BY issued_at")]
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -195,6 +202,7 @@ class Accounts:
         with self.db.transaction() as conn:
             user_id = self.user_id(conn, app["username"])
             conn.execute("INSERT INTO sf_tokens VALUES (?, ?, ?, ?)", (token, user_id, app["consumer_key"], now))
+            conn.execute("INSERT INTO sf_tokens_issued VALUES (?, ?)", (token, now))
         identity = f"{base_url}/id/{ORG_ID}/{user_id}"
         issued_at = str(int(now * 1000))
         if not with_signature:
