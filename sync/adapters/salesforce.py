@@ -51,6 +51,7 @@ INTAKE_NODES = 2  # a request's graph nodes: its Payment created, its Project ma
 EMAIL_INPUTS_LIMIT = 100
 IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+_Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
 
 
 class _SalesforceTransport(HTTPAdapter):
@@ -453,8 +454,7 @@ class SalesforceCrm:
                 results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND)
             else:
                 ready.append((n, write, posts))
-        for start in range(0, len(ready), GRAPH_LIMIT):
-            chunk = ready[start : start + GRAPH_LIMIT]
+        for chunk in _outcome_calls(ready):
             graphs = [self._outcome_graph(i, write, posts) for i, (_, write, posts) in enumerate(chunk)]
             response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
             by_id = {g["graphId"]: g for g in response["graphs"]}
@@ -517,6 +517,26 @@ class SalesforceCrm:
 
 
 _SAME_SECOND = "retryable: the record changed in the second it was read; it is written next cycle"
+
+
+def _outcome_calls(ready: list[_Outcome]) -> Iterator[list[_Outcome]]:
+    """Outcome graphs packed into calls of at most GRAPH_LIMIT graphs and GRAPH_NODES_LIMIT nodes.
+
+    A Payment's graph has a node for it, one per Refund record and one per post, so 75 Payments
+    with many Dashboard refunds pass 500 nodes: Salesforce would refuse the whole call (LIMIT_EXCEEDED).
+    """
+    call: list[_Outcome] = []
+    nodes = 0
+    for item in ready:
+        _, write, posts = item
+        size = 1 + len(write.refunds) + len(posts)
+        if call and (len(call) == GRAPH_LIMIT or nodes + size > GRAPH_NODES_LIMIT):
+            yield call
+            call, nodes = [], 0
+        call.append(item)
+        nodes += size
+    if call:
+        yield call
 
 
 def _guard_is_blind(write: OutcomeWrite) -> bool:

@@ -183,3 +183,38 @@ def test_records_carry_the_orgs_own_time_of_serving_them(sandbox: Sandbox, crm: 
     [payment] = crm.read_payments([pid])
     assert payment.read_at is not None
     assert abs((payment.read_at - sandbox.clock.now()).total_seconds()) < 5
+
+
+def test_graphs_with_many_refunds_are_split_under_the_500_node_limit(sandbox: Sandbox, crm: SalesforceCrm):
+    # 75 Payments with 10 Dashboard refunds each: 825 nodes. In one call Salesforce refuses it all
+    # (LIMIT_EXCEEDED), and every poll after would send the same call: the cursor never moves.
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com")
+    ids = _link_sent(sandbox, project, n=75)
+    payments = crm.read_payments(ids)
+    writes = []
+    for payment in payments:
+        refunds = [
+            RefundWrite(
+                stripe_refund_id=f"re_{payment.id}_{k}",
+                record_id=None,
+                fields={
+                    "status": RefundStatus.SUCCEEDED,
+                    "stripe_refund_id": f"re_{payment.id}_{k}",
+                    "failure_reason": None,
+                    "payment": payment.id,
+                    "amount": Decimal("10.00"),
+                    "reason": None,
+                    "source": RefundSource.STRIPE_DASHBOARD,
+                },
+            )
+            for k in range(10)
+        ]
+        write = _paid(payment.id, payment.last_modified, refunds=refunds)
+        writes.append(dataclasses.replace(write, payment_read_at=payment.last_modified + timedelta(seconds=1)))
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.apply_outcomes([(w, ()) for w in writes])))
+
+    assert [r.error for r in results] == [None] * 75
+    assert calls == {"POST composite/graph": 2}  # 45 graphs of 11 nodes fit in 500
+    assert all(p.status is PaymentStatus.PARTIALLY_REFUNDED and len(p.refunds) == 10 for p in crm.read_payments(ids))
