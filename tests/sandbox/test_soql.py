@@ -316,3 +316,34 @@ def test_limit_offset_and_subquery(org: SalesforceEmulator) -> None:
     ]
     project = org.query("SELECT Name, (SELECT Name FROM Payments__r) FROM Project__c")["records"][0]
     assert [r["Name"] for r in project["Payments__r"]["records"]] == ["pay 2"]
+
+
+@pytest.mark.parametrize(
+    ("where", "found"),
+    [
+        ("Status__c = 'PAID'", 2),
+        ("Status__c IN ('draft', 'Paid')", 3),
+        ("Status__c = 'Paid' AND Urgent__c = true", 1),
+        ("Urgent__c = false", 4),
+        ("Urgent__c = true OR Status__c = 'Draft'", 2),
+        ("Name = 'kitchen'", 1),  # a stored Kelvin sign: SQLite's lower() does not fold it, Python's does
+        ("Name IN ('über', 'ÜBER')", 1),
+        ("Name = 'pay 1' AND Status__c = 'Draft'", 1),
+        ("Status__c = null", 2),
+        ("Project__c != null AND Project__c IN ('{project}', 'a0P000000000001')", 2),
+        ("Project__c = '{project15}'", 2),
+    ],
+)
+def test_filters_narrowed_in_sql_find_what_the_engine_alone_finds(
+    org: SalesforceEmulator, where: str, found: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store narrows `field = value` on text and checkboxes in SQL before the engine judges each
+    # row; that must never drop a row the WHERE clause matches.
+    project = org.query("SELECT Id FROM Project__c")["records"][0]["Id"]
+    org.create_record("Payment__c", {"Name": "\u212aitchen", "Status__c": "Paid"})
+    org.create_record("Payment__c", {"Name": "Über", "Urgent__c": False, "Project__c": project[:15]})
+    where = where.format(project=project, project15=project[:15])
+    narrowed = names(org, where)
+    monkeypatch.setattr("sync.sandbox.salesforce.query_engine._narrowing", lambda _where: [])
+    assert narrowed == names(org, where)
+    assert len(narrowed) == found

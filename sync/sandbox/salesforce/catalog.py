@@ -39,12 +39,12 @@ class Catalog:
 
     def fields(self, sobject: SObjectSchema, *, admin: bool = False) -> list[FieldSchema]:
         """The object's fields in describe order; FLS-hidden ones are left out unless `admin`."""
+        if admin:
+            return list(self._fields[sobject.name])
         out = []
         for fs in self._fields[sobject.name]:
             effective = self._effective(sobject, fs)
-            if admin:
-                out.append(fs)
-            elif effective.readable:
+            if effective.readable:
                 out.append(effective)
         return out
 

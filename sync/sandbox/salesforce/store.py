@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,46 @@ CREATE TABLE IF NOT EXISTS sf_counters (name TEXT PRIMARY KEY, value INTEGER NOT
 """
 
 
+DECODED_ROWS_KEPT = 50_000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_]+")  # API names only: they go into SQL text below
 
 
 def _text_of(field: str) -> str:
     """The SQL expression of a field's stored value as lower-case text."""
     return f"lower(CAST(json_extract(data, '$.\"{field}\"') AS TEXT))"
+
+
+Condition = tuple[str, tuple[Any, ...]]  # SQL on sf_records.data, and its bound values
+_NON_ASCII = "*[^\x01-\x7f]*"  # GLOB: text with a character outside ASCII
+
+
+def text_in(field: str, lowered: Sequence[str]) -> Condition | None:
+    """A condition met by every row whose text `field`, lower-cased, is one of `lowered` (ASCII).
+
+    SQLite's lower() folds ASCII letters only, so a stored value with any other character is let
+    through for the query engine to judge (Python folds e.g. the Kelvin sign to "k").
+    """
+    if not _SAFE_NAME.fullmatch(field) or not lowered or not all(v.isascii() for v in lowered):
+        return None
+    raw = f"CAST(json_extract(data, '$.\"{field}\"') AS TEXT)"
+    marks = ", ".join("?" for _ in lowered)
+    return f"lower({raw}) IN ({marks}) OR {raw} GLOB ?", (*lowered, _NON_ASCII)
+
+
+def id_in(field: str, ids: Sequence[str]) -> Condition | None:
+    """A condition met by every row whose id or reference `field` is one of `ids` (18-character)."""
+    if not _SAFE_NAME.fullmatch(field) or not ids:
+        return None
+    raw = f"CAST(json_extract(data, '$.\"{field}\"') AS TEXT)"
+    marks = ", ".join("?" for _ in ids)
+    return f"{raw} IN ({marks}) OR length({raw}) != 18", tuple(ids)  # a 15-character id: the engine judges
+
+
+def checkbox_is(field: str, wanted: bool) -> Condition | None:
+    """A condition met by every row whose checkbox `field` is `wanted` (JSON true reads as 1)."""
+    if not _SAFE_NAME.fullmatch(field):
+        return None
+    return f"json_extract(data, '$.\"{field}\"') {'=' if wanted else 'IS NOT'} 1", ()
 
 
 @dataclass
@@ -55,6 +90,12 @@ class Store:
     def __init__(self, db: Database, catalog: Catalog) -> None:
         self.db = db
         self.catalog = catalog
+        # Field name -> schema per object, for encoding and decoding (the field set never changes).
+        self._fields = {o.name: {f.name: f for f in catalog.fields(o, admin=True)} for o in catalog.objects}
+        # Stored JSON text -> decoded values: a big org's queries decode the same unchanged rows over
+        # and over (parsing every datetime and Decimal again), which made the sandbox, not the
+        # worker, the bottleneck of a 10,000-record benchmark.
+        self._decoded: dict[tuple[str, str], dict[str, Any]] = {}
         db.executescript(_TABLES)
         # One expression index per unique field, so that the duplicate check of an insert is a lookup
         # rather than a scan: a backlog of 10,000 requests otherwise made intake quadratic.
@@ -99,11 +140,22 @@ class Store:
         found = conn.execute("SELECT * FROM sf_records WHERE id = ?", (row_id,)).fetchone()
         return self._decode(found) if found else None
 
-    def rows(self, conn: sqlite3.Connection, sobject: SObjectSchema, *, include_deleted: bool) -> list[Row]:
-        sql = "SELECT * FROM sf_records WHERE sobject = ?"
+    def rows(
+        self,
+        conn: sqlite3.Connection,
+        sobject: SObjectSchema,
+        *,
+        include_deleted: bool,
+        narrow: Sequence[Condition] = (),
+    ) -> list[Row]:
+        """Rows of `sobject` in creation order; `narrow`: conditions (`text_in`, `checkbox_is`) every
+        wanted row meets, checked in SQL so that the rows failing them are never decoded."""
+        sql, args = "SELECT * FROM sf_records WHERE sobject = ?", [sobject.name]
         if not include_deleted:
             sql += " AND is_deleted = 0"
-        return [self._decode(r) for r in conn.execute(sql + " ORDER BY seq", (sobject.name,))]
+        for condition, values in narrow:
+            sql, args = f"{sql} AND ({condition})", [*args, *values]
+        return [self._decode(r) for r in conn.execute(sql + " ORDER BY seq", args)]
 
     def find_text(
         self, conn: sqlite3.Connection, sobject: SObjectSchema, field: str, value: str, *, exclude_id: str | None
@@ -136,13 +188,18 @@ class Store:
         return sorted(found, key=lambda r: r.seq)
 
     def _encode(self, sobject: SObjectSchema, values: dict[str, Any]) -> str:
-        fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
+        fields = self._fields[sobject.name]
         return json.dumps({k: to_storage(fields[k], v) for k, v in values.items() if k in fields})
 
     def _decode(self, record: sqlite3.Row) -> Row:
-        sobject = self.catalog.sobject(record["sobject"])
-        assert sobject is not None
-        fields = {f.name: f for f in self.catalog.fields(sobject, admin=True)}
-        raw = json.loads(record["data"])
-        values = {k: from_storage(fields[k], v) for k, v in raw.items() if k in fields}
-        return Row(record["id"], record["sobject"], record["seq"], values)
+        key = (record["sobject"], record["data"])
+        values = self._decoded.get(key)
+        if values is None:
+            fields = self._fields[record["sobject"]]
+            values = {k: from_storage(fields[k], v) for k, v in json.loads(record["data"]).items() if k in fields}
+            if len(self._decoded) >= DECODED_ROWS_KEPT:
+                self._decoded.clear()  # crude, but bounded; a busy org refills it with its live rows
+            self._decoded[key] = values
+        # A copy: callers change a row's values before saving it. The values themselves (str,
+        # Decimal, datetime, bool...) are immutable.
+        return Row(record["id"], record["sobject"], record["seq"], dict(values))

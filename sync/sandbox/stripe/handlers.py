@@ -323,21 +323,23 @@ def list_events(call: Call) -> dict[str, Any]:
     cursor_seq = store.event_seq(call.conn, cursor, mode=call.mode, since=kept_since) if cursor else None
     # A page newer than a cursor only needs the events after it: read those alone.
     after = cursor_seq if "ending_before" in params else None
-    everything = store.list_events(call.conn, mode=call.mode, after_seq=after, since=kept_since)
-    chosen = [(seq, event) for seq, event in everything if _event_matches(event, params)]
+    # Filtered and paged on each event's id, type and created; only the page's events are decoded.
+    heads = store.list_event_heads(call.conn, mode=call.mode, after_seq=after, since=kept_since)
+    chosen = [(seq, head) for seq, head in heads if _event_matches(head, params)]
     # A cursor naming an event that never existed, belongs to the other mode or is past the 30-day
     # retention gets `resource_missing` ("No such event: 'evt_...'", 400, `param` = the cursor's
     # name), as for any list cursor naming a missing object (listing.page). Stripe answers an event
     # over 30 days old with resource_missing where it is named (github.com/stripe/stripe-cli/issues/923);
     # the same for list cursors is not confirmed against the live API. Events of one clock second
     # keep their recording order (`seq`), so pages never reorder or skip them.
-    return page(
-        [event for _, event in chosen],
+    listed = page(
+        [head for _, head in chosen],
         params=params,
         kind="event",
         url="/v1/events",
         cursor_index=lambda _cursor: None if cursor_seq is None else sum(seq > cursor_seq for seq, _ in chosen),
     )
+    return {**listed, "data": store.events_by_id(call.conn, [head["id"] for head in listed["data"]])}
 
 
 def _event_matches(event: dict[str, Any], params: dict[str, Any]) -> bool:

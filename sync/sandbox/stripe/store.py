@@ -29,6 +29,7 @@ CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type, mode, seq);
 CREATE INDEX IF NOT EXISTS objects_by_payment_link ON objects (type, json_extract(body, '$.payment_link'));
 CREATE INDEX IF NOT EXISTS objects_by_charge ON objects (type, json_extract(body, '$.charge'));
 CREATE INDEX IF NOT EXISTS objects_by_payment_intent ON objects (type, json_extract(body, '$.payment_intent'));
+CREATE INDEX IF NOT EXISTS objects_by_token ON objects (type, json_extract(internal, '$.token'));
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -131,8 +132,12 @@ def get_object(
 
 
 def find_by_internal(conn: sqlite3.Connection, type: str, field: str, value: str) -> Stored | None:
+    # A literal path, as in the `objects_by_token` index: with a bound one SQLite would scan every
+    # object (paying 10,000 links by URL was quadratic).
+    assert field.isidentifier(), field
     row = conn.execute(
-        "SELECT * FROM objects WHERE type = ? AND json_extract(internal, ?) = ?", (type, f"$.{field}", value)
+        f"SELECT * FROM objects WHERE type = ? AND json_extract(internal, '$.{field}') = ?",  # noqa: S608
+        (type, value),
     ).fetchone()
     return None if row is None else _stored(row)
 
@@ -172,13 +177,37 @@ def list_events(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Events of a mode as (seq, event), newest first: all, or those recorded after `after_seq`,
     created at `since` or later (chosen in SQL, so a poll after a cursor does not decode history)."""
-    sql, args = "SELECT seq, body FROM events WHERE mode = ?", [mode]
+    return [(seq, json.loads(body)) for seq, body in _event_rows(conn, "seq, body", mode, after_seq, since)]
+
+
+def list_event_heads(
+    conn: sqlite3.Connection, *, mode: str, after_seq: int | None = None, since: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """As `list_events`, but only each event's id, type and created: enough to filter and page a
+    list, so a page decodes its own events alone rather than every event after the cursor."""
+    rows = _event_rows(conn, "seq, id, type, created", mode, after_seq, since)
+    return [(r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}) for r in rows]
+
+
+def events_by_id(conn: sqlite3.Connection, event_ids: list[str]) -> list[dict[str, Any]]:
+    """These events, in the order of `event_ids`."""
+    if not event_ids:
+        return []
+    marks = ", ".join("?" for _ in event_ids)
+    rows = conn.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", event_ids).fetchall()  # noqa: S608
+    bodies = {r["id"]: r["body"] for r in rows}
+    return [json.loads(bodies[event_id]) for event_id in event_ids]
+
+
+def _event_rows(
+    conn: sqlite3.Connection, columns: str, mode: str, after_seq: int | None, since: int | None
+) -> list[sqlite3.Row]:
+    sql, args = f"SELECT {columns} FROM events WHERE mode = ?", [mode]  # noqa: S608 - columns are ours
     if after_seq is not None:
         sql, args = sql + " AND seq > ?", [*args, after_seq]
     if since is not None:
         sql, args = sql + " AND created >= ?", [*args, since]
-    rows = conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
-    return [(r["seq"], json.loads(r["body"])) for r in rows]
+    return conn.execute(sql + " ORDER BY seq DESC", args).fetchall()
 
 
 def event_seq(conn: sqlite3.Connection, event_id: str, *, mode: str, since: int) -> int | None:
