@@ -9,12 +9,14 @@ by writes that set absolute values).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
@@ -43,6 +45,7 @@ SETTLED_STATUSES = [
     PaymentStatus.CANCELED,
 ]
 WRITE_BATCH = 75  # one Composite Graph call carries up to 75 Payments
+READ_CHUNK = 2 * WRITE_BATCH  # Stripe reads in one fan-out; the next chunk is read while this one is written
 # Stripe reads failing in a row, each after all its retries, before the rest of a pass waits (Stripe is down).
 UNREACHABLE_AFTER = 3
 
@@ -270,7 +273,6 @@ class OutcomeSync:
         back to new requests. One Payment Stripe keeps refusing does not stop the others.
         """
         states: dict[str, StripePaymentState] = {}
-        plans: list[OutcomeWrite] = []
         # No link recorded yet: the request path writes it back first.
         linked = [p for p in payments if p.payment_link_id]
         give_up = threading.Event()
@@ -294,11 +296,29 @@ class OutcomeSync:
 
         if self._stopping():
             give_up.set()
-        read_states = fan_out(read, linked, workers=self._workers, stop=give_up)
-        rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
-        if rejected is not None:
-            raise rejected  # the key, not these Payments: the caller stops using it
-        postponed = [p.id for p, state in zip(linked, read_states, strict=True) if isinstance(state, Skipped)]
+        postponed: list[str] = []
+        deferred: set[str] = set()
+        chunks = [linked[start : start + READ_CHUNK] for start in range(0, len(linked), READ_CHUNK)]
+        # While one chunk's changes are written to the CRM, the next chunk is read from Stripe, so
+        # Stripe's rate is not left idle during the writes (a backlog of payments drains faster).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outcome-reads") as ahead:
+
+            def read_chunk(chunk: list[Payment]) -> Future[list[Any]]:
+                return ahead.submit(
+                    contextvars.copy_context().run, fan_out, read, chunk, workers=self._workers, stop=give_up
+                )
+
+            upcoming = read_chunk(chunks[0]) if chunks else None
+            for n, chunk in enumerate(chunks):
+                assert upcoming is not None
+                read_states = upcoming.result()
+                upcoming = read_chunk(chunks[n + 1]) if n + 1 < len(chunks) else None
+                rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
+                if rejected is not None:
+                    give_up.set()  # the reads ahead stop starting
+                    raise rejected  # the key, not these Payments: the caller stops using it
+                plans = self._take(zip(chunk, read_states, strict=True), report, states, postponed)
+                deferred |= self._write(plans, report)
         if postponed:
             report.pending.update(postponed)
             log.warning(
@@ -306,8 +326,27 @@ class OutcomeSync:
                 payments=len(postponed),
                 reason="stopping" if self._stopping() else "stripe_unreachable",
             )
-        for payment, state in zip(linked, read_states, strict=True):
+        if deferred and not self._stopping():
+            # Changed under us (412), or read in the second of its last change: read those Payments
+            # again a second later and write what is still due, rather than a poll interval later.
+            self._pause(1.0)
+            report.pending -= deferred
+            fresh = self._retry(lambda: self._crm.read_payments(sorted(deferred)))
+            self._write([plan for p in fresh for plan in self._plan(p, states[p.id])], report)
+        return bool(postponed)
+
+    def _take(
+        self,
+        read: Iterable[tuple[Payment, Any]],
+        report: OutcomeReport,
+        states: dict[str, StripePaymentState],
+        postponed: list[str],
+    ) -> list[OutcomeWrite]:
+        """Sort what each read gave (a state, an error, or Skipped) and plan the changes due."""
+        plans: list[OutcomeWrite] = []
+        for payment, state in read:
             if isinstance(state, Skipped):
+                postponed.append(payment.id)
                 continue
             report.checked += 1
             if isinstance(state, PermanentError):
@@ -319,15 +358,7 @@ class OutcomeSync:
             else:
                 states[payment.id] = state
                 plans.extend(self._plan(payment, state))
-        deferred = self._write(plans, report)
-        if deferred and not self._stopping():
-            # Changed under us (412), or read in the second of its last change: read those Payments
-            # again a second later and write what is still due, rather than a poll interval later.
-            self._pause(1.0)
-            report.pending -= deferred
-            fresh = self._retry(lambda: self._crm.read_payments(sorted(deferred)))
-            self._write([plan for p in fresh for plan in self._plan(p, states[p.id])], report)
-        return bool(postponed)
+        return plans
 
     def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
         plan = plan_outcome(payment, state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
-from sync.outcome_sync import UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
+from sync.outcome_sync import READ_CHUNK, UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
@@ -393,3 +394,43 @@ def test_the_sweep_deactivates_live_links_their_payment_does_not_name_and_only_t
 
     assert sorted(stripe.deactivated) == ["plink_pA_lost", "plink_pC_other"]
     assert report.orphans_deactivated == 2
+
+
+def test_a_chunk_is_written_while_the_next_is_read_from_stripe():
+    # Reads of the second chunk wait until the first chunk has been written: were the writes held
+    # until every read was done, they would wait out their timeout instead.
+    ids = [f"p{n:03}" for n in range(2 * READ_CHUNK)]
+    payments = {
+        pid: payment(id=pid, status=PaymentStatus.LINK_SENT, payment_link_id=f"plink_{pid}", link_url="u")
+        for pid in ids
+    }
+    crm = FakeCrm(setups=(setup(),), payments=payments)
+    first_written = threading.Event()
+    waited_in_vain: list[str] = []
+
+    def apply_outcomes(items, _apply=crm.apply_outcomes):
+        first_written.set()
+        return _apply(items)
+
+    crm.apply_outcomes = apply_outcomes  # type: ignore[method-assign]
+
+    class Paced(FakeStripe):
+        def payment_state(self, link_id, *, with_refunds):
+            if link_id >= f"plink_{ids[READ_CHUNK]}" and not first_written.is_set():
+                if waited_in_vain or not first_written.wait(timeout=3):
+                    waited_in_vain.append(link_id)
+            return paid(link_id.removeprefix("plink_"))
+
+    outcomes = OutcomeSync(
+        crm=crm,
+        notices=None,
+        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
+        now=lambda: T0,
+        retry=lambda fn: fn(),
+        workers=4,
+    )
+    report = outcomes.poll(setup(), Paced(), also=ids)  # one pass over all of them, as after events
+
+    assert waited_in_vain == []
+    assert report.checked == len(ids) and not report.pending
+    assert all(crm.payments[pid].status is PaymentStatus.PAID for pid in ids)

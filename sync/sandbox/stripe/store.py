@@ -136,7 +136,7 @@ def find_by_internal(conn: sqlite3.Connection, type: str, field: str, value: str
     # object (paying 10,000 links by URL was quadratic).
     assert field.isidentifier(), field
     row = conn.execute(
-        f"SELECT * FROM objects WHERE type = ? AND json_extract(internal, '$.{field}') = ?",  # noqa: S608
+        f"SELECT * FROM objects WHERE type = ? AND json_extract(internal, '$.{field}') = ?",
         (type, value),
     ).fetchone()
     return None if row is None else _stored(row)
@@ -194,7 +194,7 @@ def events_by_id(conn: sqlite3.Connection, event_ids: list[str]) -> list[dict[st
     if not event_ids:
         return []
     marks = ", ".join("?" for _ in event_ids)
-    rows = conn.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", event_ids).fetchall()  # noqa: S608
+    rows = conn.execute(f"SELECT id, body FROM events WHERE id IN ({marks})", event_ids).fetchall()
     bodies = {r["id"]: r["body"] for r in rows}
     return [json.loads(bodies[event_id]) for event_id in event_ids]
 
@@ -202,7 +202,7 @@ def events_by_id(conn: sqlite3.Connection, event_ids: list[str]) -> list[dict[st
 def _event_rows(
     conn: sqlite3.Connection, columns: str, mode: str, after_seq: int | None, since: int | None
 ) -> list[sqlite3.Row]:
-    sql, args = f"SELECT {columns} FROM events WHERE mode = ?", [mode]  # noqa: S608 - columns are ours
+    sql, args = f"SELECT {columns} FROM events WHERE mode = ?", [mode]
     if after_seq is not None:
         sql, args = sql + " AND seq > ?", [*args, after_seq]
     if since is not None:
