@@ -32,7 +32,12 @@ IDS = ["pA", "pB", "pC", "pD", "pE"]
 
 
 def sync_for(
-    crm: FakeCrm, *, reconcile_every: timedelta | None = None, notices: bool = True, pause=lambda _s: None
+    crm: FakeCrm,
+    *,
+    reconcile_every: timedelta | None = None,
+    notices: bool = True,
+    pause=lambda _s: None,
+    **options,  # stopping, workers
 ) -> OutcomeSync:
     return OutcomeSync(
         crm=crm,
@@ -41,6 +46,7 @@ def sync_for(
         now=lambda: T0,
         retry=lambda fn: fn(),
         pause=pause,
+        **options,
     )
 
 
@@ -305,14 +311,7 @@ def test_sweep_stops_reading_once_the_worker_is_stopping():
             stopping[0] = True  # SIGTERM arrives during the first read
             return super().payment_state(link_id, with_refunds=with_refunds)
 
-    outcomes = OutcomeSync(
-        crm=crm,
-        notices=None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
-        now=lambda: T0,
-        retry=lambda fn: fn(),
-        stopping=lambda: stopping[0],
-    )
+    outcomes = sync_for(crm, notices=False, stopping=lambda: stopping[0])
     report = outcomes.sweep(Slow(states={"plink_pA": paid("pA")}))
     assert report.checked == 1 and crm.payments["pA"].status is PaymentStatus.PAID
     assert report.pending == set(IDS) - {"pA"}
@@ -421,14 +420,7 @@ def test_a_chunk_is_written_while_the_next_is_read_from_stripe():
                     waited_in_vain.append(link_id)
             return paid(link_id.removeprefix("plink_"))
 
-    outcomes = OutcomeSync(
-        crm=crm,
-        notices=None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=None),
-        now=lambda: T0,
-        retry=lambda fn: fn(),
-        workers=4,
-    )
+    outcomes = sync_for(crm, notices=False, workers=4)
     report = outcomes.poll(setup(), Paced(), also=ids)  # one pass over all of them, as after events
 
     assert waited_in_vain == []
