@@ -286,11 +286,10 @@ def format_result(r: BenchResult) -> str:
         )
     rows.append("")
     rows.append(f"worker start-up (login, org check, first cycle): {r.start_up_salesforce_calls} Salesforce calls")
-    link_phase = r.phases[0] if r.phases else None
-    if link_phase is not None:
-        share = link_phase.stripe_rate / r.configured_rate * 100 if r.configured_rate else 0.0
+    for phase in r.phases:
+        share = phase.stripe_rate / r.configured_rate * 100 if r.configured_rate else 0.0
         rows.append(
-            f"Stripe rate while draining: {link_phase.stripe_rate:.1f}/s of the configured {r.configured_rate:.1f}/s "
+            f"Stripe rate, {phase.name}: {phase.stripe_rate:.1f}/s of the configured {r.configured_rate:.1f}/s "
             f"({share:.0f}%; Stripe's test-mode limit is {STRIPE_LIMITS['test']:.0f}/s)"
         )
     target = r.interval + 2
