@@ -309,16 +309,19 @@ class OutcomeSync:
                 )
 
             upcoming = read_chunk(chunks[0]) if chunks else None
-            for n, chunk in enumerate(chunks):
-                assert upcoming is not None
-                read_states = upcoming.result()
-                upcoming = read_chunk(chunks[n + 1]) if n + 1 < len(chunks) else None
-                rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
-                if rejected is not None:
-                    give_up.set()  # the reads ahead stop starting
-                    raise rejected  # the key, not these Payments: the caller stops using it
-                plans = self._take(zip(chunk, read_states, strict=True), report, states, postponed)
-                deferred |= self._write(plans, report)
+            try:
+                for n, chunk in enumerate(chunks):
+                    assert upcoming is not None
+                    read_states = upcoming.result()
+                    upcoming = read_chunk(chunks[n + 1]) if n + 1 < len(chunks) else None
+                    rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
+                    if rejected is not None:
+                        raise rejected  # the key, not these Payments: the caller stops using it
+                    plans = self._take(zip(chunk, read_states, strict=True), report, states, postponed)
+                    deferred |= self._write(plans, report)
+            except BaseException:
+                give_up.set()  # the reads ahead stop starting
+                raise
         if postponed:
             report.pending.update(postponed)
             log.warning(
