@@ -381,6 +381,26 @@ def test_events_walk_oldest_to_newest_with_ending_before(sandbox: Sandbox) -> No
     assert [event.data.object.id for event in every] == [*later[::-1], cursor_link.id]
 
 
+def test_a_page_after_a_cursor_is_the_slice_of_the_whole_list_just_newer_than_it(sandbox: Sandbox) -> None:
+    # `ending_before` reads only as far as its page reaches; it must give what slicing the whole,
+    # filtered, newest-first list gives, for any cursor, limit and filter.
+    client = sandbox.client()
+    for i in range(6):
+        link = client.v1.payment_links.create(params=link_params(f"s{i}"))
+        if i % 2:
+            client.v1.payment_links.update(link.id, params={"active": False})
+    for types in (None, ["payment_link.updated"], ["payment_link.created"]):
+        filters = {"types": types} if types else {}
+        whole = [e.id for e in client.v1.events.list(params={"limit": 100, **filters}).data]
+        every = [e.id for e in client.v1.events.list(params={"limit": 100}).data]
+        for cursor in every:
+            for limit in (1, 2, 3, 10):
+                got = client.v1.events.list(params={"ending_before": cursor, "limit": limit, **filters})
+                newer = [e for e in whole if every.index(e) < every.index(cursor)]
+                assert [e.id for e in got.data] == newer[-limit:], (types, cursor, limit)
+                assert got.has_more is (len(newer) > limit)
+
+
 def test_event_filters(sandbox: Sandbox) -> None:
     client = sandbox.client()
     link = client.v1.payment_links.create(params=link_params())

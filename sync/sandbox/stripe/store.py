@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +188,18 @@ def list_event_heads(
     list, so a page decodes its own events alone rather than every event after the cursor."""
     rows = _event_rows(conn, "seq, id, type, created", mode, after_seq, since)
     return [(r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}) for r in rows]
+
+
+def event_heads_after(
+    conn: sqlite3.Connection, *, mode: str, after_seq: int, since: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """As `list_event_heads` after `after_seq`, but oldest first and read lazily, so a caller
+    wanting the few events just after a cursor stops there rather than reading a whole backlog."""
+    sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ? AND seq > ?", [mode, after_seq]
+    if since is not None:
+        sql, args = sql + " AND created >= ?", [*args, since]
+    for r in conn.execute(sql + " ORDER BY seq ASC", args):
+        yield r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}
 
 
 def events_by_id(conn: sqlite3.Connection, event_ids: list[str]) -> list[dict[str, Any]]:
