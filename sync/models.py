@@ -239,9 +239,10 @@ class StripeEventRef(_Value):
 
 
 class EventBatch(_Value):
-    """Events after a cursor, oldest first; `newest_id` is where the next poll starts."""
+    """Events after a cursor, oldest first (or, from `events_before`, newest first); `newest_id` is
+    the newest of them, where the next poll starts."""
 
     events: tuple[StripeEventRef, ...]
     newest_id: str | None
     cursor_lost: bool = False  # the saved cursor was unknown to Stripe (past retention, or edited)
-    more: bool = False  # the batch was cut at its size limit: poll again soon
+    more: bool = False  # the batch was cut at its size limit: more follow it

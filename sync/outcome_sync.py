@@ -5,6 +5,10 @@ Stripe, plan the changes (sync.core.outcomes) and write them. Events only say wh
 look at, so duplicates and any order give the same record. The events cursor lives on the Stripe
 Setup record and moves only after what came before it was applied (at-least-once, made harmless
 by writes that set absolute values).
+
+A poll streams: events are paged a step at a time on one thread, the Payments each step names are
+read from Stripe on another, and what changed is written on the poll's own thread, so Stripe's rate
+is spent on reads while a long backlog of events is still being paged.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -33,6 +38,7 @@ from sync.models import (
     StripeSetup,
 )
 from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult
+from sync.prefetch import Direct, Prefetch
 
 T = TypeVar("T")
 
@@ -46,6 +52,8 @@ SETTLED_STATUSES = [
 ]
 WRITE_BATCH = 75  # one Composite Graph call carries up to 75 Payments
 READ_CHUNK = 2 * WRITE_BATCH  # Stripe reads in one fan-out; the next chunk is read while this one is written
+# Events handed on to the reads at a time: five pages of 100, the 500th event telling whether more wait.
+EVENTS_STEP = 499
 # Stripe reads failing in a row, each after all its retries, before the rest of a pass waits (Stripe is down).
 UNREACHABLE_AFTER = 3
 
@@ -109,7 +117,7 @@ class OutcomeSync:
         """Apply the events after the Setup's cursor, then move the cursor past them.
 
         `also`: Payments to bring up to date as well (a staff action just touched their link), read
-        in the same query as those the events concern.
+        with those the first step of events concerns.
         """
         report = OutcomeReport()
         if not setup.events_cursor and (not self._polled or self._saved_cursor):
@@ -119,33 +127,126 @@ class OutcomeSync:
             self.sweep_soon()
         self._polled = True
         self._saved_cursor = setup.events_cursor
-        since = self._now() - self._config.lookback
-        batch: EventBatch = self._retry(
-            lambda: gateway.events_after(setup.events_cursor, since=since, max_events=self._config.max_events_per_poll)
+        also = list(also)
+        polled = _Polled(newest_id=setup.events_cursor, refunds=dict.fromkeys(also, True))
+        # Events are paged, and the Payments they name read from the CRM, on a thread of their own
+        # while those already named are read from Stripe and written.
+        named = Prefetch(
+            self._payments_named(setup.events_cursor, gateway, polled, report, also=also),
+            name="events",
+            ahead=2 * READ_CHUNK,
         )
-        report.cursor_lost, report.more = batch.cursor_lost, batch.more
-        if batch.cursor_lost:
-            log.warning("events.cursor_lost", setup_id=setup.id, lookback_days=self._config.lookback.days)
-            self._sweep_everything = True  # the events may not cover the gap: sweep everything now
-            self.sweep_soon()
-        if batch.events:
-            log.info("events.received", count=len(batch.events), newest_event_id=batch.newest_id)
-        triggers = self._payments_concerned(batch.events, gateway)
-        triggers.update(dict.fromkeys(also, True))
-        payments = self._retry(lambda: self._crm.read_payments(sorted(triggers))) if triggers else ()
-        self._bring_up_to_date(payments, gateway, report, refunds_for=lambda p: triggers.get(p.id, False))
-        if report.pending:
+        try:
+            left = self._bring_up_to_date(
+                named,
+                gateway,
+                report,
+                refunds_for=lambda p: polled.refunds.get(p.id, False),
+                reading=polled.read_begins,
+            )
+        finally:
+            polled.halt.set()
+            named.close()
+        if polled.again and not left:
+            # An event came after its Payment's read began: read it once more, now that all are in.
+            log.info("events.read_again", payments=len(polled.again))
+            again = self._retry(lambda: self._crm.read_payments(sorted(polled.again)))
+            left = self._bring_up_to_date(again, gateway, report, refunds_for=lambda p: polled.refunds.get(p.id, False))
+        if polled.events:
+            log.info("events.received", count=polled.events, newest_event_id=polled.newest_id)
+        if report.pending or left or not polled.finished:
             log.info("events.cursor_held", pending=len(report.pending))
-        elif batch.newest_id and batch.newest_id != setup.events_cursor:
-            self._retry(lambda: self._crm.save_events_cursor(setup.id, batch.newest_id or ""))
-        elif batch.cursor_lost and not batch.events:
+        elif polled.newest_id and polled.newest_id != setup.events_cursor:
+            self._retry(lambda: self._crm.save_events_cursor(setup.id, polled.newest_id or ""))
+        elif report.cursor_lost and not polled.events:
             self._retry(lambda: self._crm.save_events_cursor(setup.id, ""))  # start afresh from the window
         return report
 
-    def _payments_concerned(self, events: tuple[StripeEventRef, ...], gateway: PaymentsGateway) -> dict[str, bool]:
-        """Payment id -> whether a refund event concerns it; events of foreign payments drop out."""
+    def _event_steps(self, cursor: str | None, gateway: PaymentsGateway, polled: _Polled) -> Iterator[EventBatch]:
+        """The events after `cursor`, EVENTS_STEP at a time up to the poll's most, each step's
+        `newest_id` being the cursor once it is applied.
+
+        With no cursor, the whole look-back window, newest first: listing it oldest first would page
+        through all of it before the first step could be handed on, and there is no other end to
+        resume from. It is not cut at the poll's most (a first start also sweeps every Payment); a
+        walk cut short (the worker stopping) leaves the cursor as it was.
+        """
+        since = self._now() - self._config.lookback
+        if cursor is None:
+            head = older = None
+            while True:
+                batch = self._retry(
+                    lambda: gateway.events_before(older, since=since, max_events=EVENTS_STEP)  # noqa: B023
+                )
+                head = head or batch.newest_id
+                yield batch.model_copy(update={"newest_id": head, "more": False})
+                if not batch.more or not batch.events:
+                    return
+                if polled.halt.is_set() or self._stopping():
+                    polled.cut = True
+                    return
+                older = batch.events[-1].id
+        budget = self._config.max_events_per_poll
+        while True:
+            step = min(EVENTS_STEP, budget)
+            batch = self._retry(lambda: gateway.events_after(cursor, since=since, max_events=step))  # noqa: B023
+            yield batch
+            budget -= len(batch.events)
+            cursor = batch.newest_id or cursor
+            if not batch.more or not batch.newest_id or budget <= 0 or polled.halt.is_set() or self._stopping():
+                return
+
+    def _payments_named(
+        self,
+        cursor: str | None,
+        gateway: PaymentsGateway,
+        polled: _Polled,
+        report: OutcomeReport,
+        *,
+        also: list[str],
+    ) -> Iterator[Payment]:
+        """The CRM's Payments the events after `cursor` name, step by step, each once (and first,
+        those in `also`). Runs on the events thread.
+
+        A Payment named again by an event that arrived after its read began is kept for a second
+        read at the end of the poll: the state it was read in may predate that event.
+        """
+        fresh = dict.fromkeys(also)
+        for batch in self._event_steps(cursor, gateway, polled):
+            arrived = time.monotonic()
+            if batch.cursor_lost and not report.cursor_lost:
+                log.warning("events.cursor_lost", lookback_days=self._config.lookback.days)
+                report.cursor_lost = True
+                self._sweep_everything = True  # the events may not cover the gap: sweep everything now
+                self.sweep_soon()
+            polled.events += len(batch.events)
+            polled.newest_id = batch.newest_id or polled.newest_id
+            report.more = batch.more
+            for payment_id, refund_related in self._payments_concerned(batch.events, gateway, polled.by_intent).items():
+                # The flag is raised before `began` is looked at, and a read notes its start before it
+                # looks at the flag: a read that missed the flag is seen to have begun here.
+                refunds_now = refund_related and not polled.refunds.get(payment_id, False)
+                polled.refunds[payment_id] = polled.refunds.get(payment_id, False) or refund_related
+                began = polled.read_began.get(payment_id)
+                if payment_id not in polled.handed:
+                    fresh[payment_id] = None
+                elif began is not None and (began <= arrived or refunds_now):
+                    polled.again.add(payment_id)
+            polled.handed.update(fresh)
+            if fresh:
+                ids, fresh = sorted(fresh), {}
+                yield from self._retry(lambda: self._crm.read_payments(ids))  # noqa: B023 - called at once
+        polled.finished = not polled.cut
+
+    def _payments_concerned(
+        self, events: tuple[StripeEventRef, ...], gateway: PaymentsGateway, by_intent: dict[str, str]
+    ) -> dict[str, bool]:
+        """Payment id -> whether a refund event concerns it; events of foreign payments drop out.
+
+        `by_intent` (PaymentIntent id -> Payment id) holds what earlier steps of the poll told, and
+        learns what this one tells: a refund's event names only the PaymentIntent.
+        """
         concerned: dict[str, bool] = {}
-        by_intent: dict[str, str] = {}
         unresolved: dict[str, bool] = {}
         for event in events:
             if event.payment_id and event.payment_intent_id:
@@ -163,6 +264,7 @@ class OutcomeSync:
             for intent_id, refund_related in unresolved.items():
                 payment_id = known.get(intent_id) or self._intent_owner(intent_id, gateway)
                 if payment_id:
+                    by_intent[intent_id] = payment_id
                     concerned[payment_id] = concerned.get(payment_id, False) or refund_related
         return concerned
 
@@ -262,13 +364,17 @@ class OutcomeSync:
     # --- shared ----------------------------------------------------------------------------------
     def _bring_up_to_date(
         self,
-        payments: Iterable[Payment],
+        payments: Iterable[Payment] | Prefetch[Payment],
         gateway: PaymentsGateway,
         report: OutcomeReport,
         *,
         refunds_for: Callable[[Payment], bool],
+        reading: Callable[[str], None] = lambda _payment_id: None,
     ) -> bool:
         """Read each Payment's state from Stripe and write what changed; True if reads were left for later.
+
+        `payments` is taken a chunk at a time on the reads thread; from a Prefetch, a chunk is what has
+        come so far. `reading` is told of each Payment as its read begins.
 
         When UNREACHABLE_AFTER reads in a row fail for a passing reason after all their retries
         (Stripe is down), or the worker is stopping, the reads not yet begun are left pending: an
@@ -276,12 +382,12 @@ class OutcomeSync:
         back to new requests. One Payment Stripe keeps refusing does not stop the others.
         """
         states: dict[str, StripePaymentState] = {}
-        # No link recorded yet: the request path writes it back first.
-        linked = [p for p in payments if p.payment_link_id]
+        source = payments if isinstance(payments, Prefetch) else Direct(payments)
         give_up = threading.Event()
         streak = _FailureStreak(UNREACHABLE_AFTER)
 
         def read(payment: Payment) -> StripePaymentState:
+            reading(payment.id)
             with_refunds = refunds_for(payment) or bool(payment.amount_refunded) or _refund_moving(payment)
             try:
                 state = self._retry(
@@ -301,22 +407,22 @@ class OutcomeSync:
             give_up.set()
         postponed: list[str] = []
         deferred: set[str] = set()
-        chunks = [linked[start : start + READ_CHUNK] for start in range(0, len(linked), READ_CHUNK)]
         # While one chunk's changes are written to the CRM, the next chunk is read from Stripe, so
         # Stripe's rate is not left idle during the writes (a backlog of payments drains faster).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outcome-reads") as ahead:
 
-            def read_chunk(chunk: list[Payment]) -> Future[list[Any]]:
-                return ahead.submit(
-                    contextvars.copy_context().run, fan_out, read, chunk, workers=self._workers, stop=give_up
-                )
+            def read_next() -> tuple[bool, list[Payment], list[Any]]:
+                taken = [] if give_up.is_set() else source.take(READ_CHUNK)
+                chunk = [p for p in taken if p.payment_link_id]  # no link yet: the request path writes it first
+                return bool(taken), chunk, fan_out(read, chunk, workers=self._workers, stop=give_up)
 
-            upcoming = read_chunk(chunks[0]) if chunks else None
+            upcoming = ahead.submit(contextvars.copy_context().run, read_next)
             try:
-                for n, chunk in enumerate(chunks):
-                    assert upcoming is not None
-                    read_states = upcoming.result()
-                    upcoming = read_chunk(chunks[n + 1]) if n + 1 < len(chunks) else None
+                while True:
+                    more, chunk, read_states = upcoming.result()
+                    if not more:
+                        break
+                    upcoming = ahead.submit(contextvars.copy_context().run, read_next)
                     rejected = next((s for s in read_states if isinstance(s, StripeKeyRejected)), None)
                     if rejected is not None:
                         raise rejected  # the key, not these Payments: the caller stops using it
@@ -339,7 +445,8 @@ class OutcomeSync:
             report.pending -= deferred
             fresh = self._retry(lambda: self._crm.read_payments(sorted(deferred)))
             self._write([plan for p in fresh for plan in self._plan(p, states[p.id])], report)
-        return bool(postponed)
+        # Given up (Stripe unreachable, or stopping): what was not yet taken from `payments` waits too.
+        return bool(postponed) or give_up.is_set()
 
     def _take(
         self,
@@ -410,6 +517,27 @@ class OutcomeSync:
     def _post(self, notice: StaffNotice) -> ChatterPost:
         assert self._notices is not None
         return ChatterPost(project_id=notice.project_id, body=self._notices.render(notice.kind, notice.values))
+
+
+@dataclass
+class _Polled:
+    """What one poll has seen so far, shared by its events, reads and writes."""
+
+    newest_id: str | None
+    refunds: dict[str, bool]  # Payment id -> whether a refund event (or a staff action) names it
+    events: int = 0
+    by_intent: dict[str, str] = field(default_factory=dict)  # PaymentIntent id -> Payment id
+    handed: set[str] = field(default_factory=set)  # Payments handed to the reads
+    halt: threading.Event = field(default_factory=threading.Event)  # the poll is over: page no further
+    # Payment id -> when its read from Stripe began (monotonic). Set on the reads' threads; one
+    # dict item set or got at a time is atomic in CPython.
+    read_began: dict[str, float] = field(default_factory=dict)
+    again: set[str] = field(default_factory=set)  # named by an event that came after its read began
+    cut: bool = False  # a walk through the window was cut short
+    finished: bool = False  # every step of events was handed on
+
+    def read_begins(self, payment_id: str) -> None:
+        self.read_began[payment_id] = time.monotonic()
 
 
 class _FailureStreak:

@@ -65,14 +65,24 @@ def event_ref(event: dict[str, Any]) -> StripeEventRef:
 
 def oldest_first_batch(events: Iterable[StripeEventRef], *, max_events: int) -> EventBatch:
     """Take at most `max_events` from an oldest-first stream; the cursor is the last one taken."""
-    taken: list[StripeEventRef] = []
-    more = False
-    for event in events:
-        if len(taken) >= max_events:
-            more = True
-            break
-        taken.append(event)
+    taken, more = _take(events, max_events)
     return EventBatch(events=tuple(taken), newest_id=taken[-1].id if taken else None, more=more)
+
+
+def newest_first_batch(events: Iterable[StripeEventRef], *, max_events: int) -> EventBatch:
+    """Take at most `max_events` from a newest-first stream; the cursor is the first one taken."""
+    taken, more = _take(events, max_events)
+    return EventBatch(events=tuple(taken), newest_id=taken[0].id if taken else None, more=more)
+
+
+def _take(events: Iterable[StripeEventRef], most: int) -> tuple[list[StripeEventRef], bool]:
+    """At most `most` events, and whether another follows (read no further than that one)."""
+    taken: list[StripeEventRef] = []
+    for event in events:
+        if len(taken) >= most:
+            return taken, True
+        taken.append(event)
+    return taken, False
 
 
 def payment_state(

@@ -64,11 +64,15 @@ def link_params(spec: LinkSpec) -> dict[str, Any]:
     return params
 
 
-def events_params(*, ending_before: str | None = None, created_gte: int | None = None) -> dict[str, Any]:
+def events_params(
+    *, ending_before: str | None = None, starting_after: str | None = None, created_gte: int | None = None
+) -> dict[str, Any]:
     """GET /v1/events: the types that matter, after a cursor or since a time."""
     params: dict[str, Any] = {"types": list(outcomes.EVENT_TYPES), "limit": outcomes.PAGE_SIZE}
     if ending_before is not None:
         params["ending_before"] = ending_before
+    if starting_after is not None:
+        params["starting_after"] = starting_after
     if created_gte is not None:
         params["created"] = {"gte": created_gte}
     return params
@@ -221,6 +225,28 @@ class StripePayments:
                 batch = self.events_after(None, since=since, max_events=max_events)
                 return batch.model_copy(update={"cursor_lost": True})
         return _call(lambda: outcomes.oldest_first_batch(self._events_since(since), max_events=max_events))
+
+    def events_before(self, older_than: str | None, *, since: datetime, max_events: int) -> EventBatch:
+        """Events of interest created since `since`, newest first, older than `older_than` (from the
+        newest without one). An `older_than` gone past retention meanwhile ends the window."""
+        try:
+            return _call(
+                lambda: outcomes.newest_first_batch(self._events_older_than(older_than, since), max_events=max_events)
+            )
+        except _CursorUnknown:
+            return EventBatch(events=(), newest_id=None)
+
+    def _events_older_than(self, cursor: str | None, since: datetime) -> Iterator[StripeEventRef]:
+        params = events_params(created_gte=int(since.timestamp()), starting_after=cursor)
+        try:
+            page = self._client.v1.events.list(params=params)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            if cursor and (exc.code == "resource_missing" or getattr(exc, "param", None) == "starting_after"):
+                raise _CursorUnknown from None
+            raise
+        # Without ending_before the SDK walks `starting_after`, towards older pages, a page at a time.
+        for event in page.auto_paging_iter():
+            yield outcomes.event_ref(event.to_dict())
 
     def _events_newer_than(self, cursor: str) -> Iterator[StripeEventRef]:
         try:

@@ -58,6 +58,34 @@ def test_a_batch_is_cut_at_its_limit_and_the_next_poll_goes_on_from_there(sandbo
     assert [e.id for e in first.events + rest.events] == [e.id for e in everything.events]
 
 
+def test_the_window_walked_newest_first_in_steps_is_the_window_oldest_first_reversed(
+    sandbox: Sandbox, stripe: StripePayments
+):
+    for n in range(4):
+        sandbox.pay(_link(stripe, f"a02PAY{n}"))
+    since = sandbox.clock.now() - timedelta(days=1)
+    everything = stripe.events_after(None, since=since, max_events=1000)
+    walked, older, steps = [], None, 0
+    while True:
+        step = stripe.events_before(older, since=since, max_events=3)
+        steps += 1
+        walked += step.events
+        assert step.newest_id == (step.events[0].id if step.events else None)
+        if not step.more:
+            break
+        older = step.events[-1].id
+    assert len(everything.events) > 6 and steps == -(-len(everything.events) // 3)
+    assert [e.id for e in walked] == [e.id for e in reversed(everything.events)]
+
+
+def test_a_walk_whose_step_has_passed_retention_ends_there(sandbox: Sandbox, stripe: StripePayments):
+    sandbox.pay(_link(stripe, "a02PAY1"))
+    first = stripe.events_before(None, since=sandbox.clock.now() - timedelta(days=1), max_events=1)
+    sandbox.clock.advance(timedelta(days=31))  # past Stripe's 30-day retention
+    rest = stripe.events_before(first.events[-1].id, since=sandbox.clock.now() - timedelta(days=30), max_events=5)
+    assert rest.events == () and not rest.more
+
+
 def test_an_unknown_or_expired_cursor_is_reported_lost_and_the_window_read(sandbox: Sandbox, stripe: StripePayments):
     sandbox.pay(_link(stripe, "a02PAY1"))
     batch = stripe.events_after("evt_1NotAnEventWeKnow", since=sandbox.clock.now() - timedelta(days=1), max_events=50)

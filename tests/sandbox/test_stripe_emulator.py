@@ -14,7 +14,7 @@ import stripe
 
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.httpserver import Request, SandboxServer
-from sync.sandbox.stripe import StripeEmulator
+from sync.sandbox.stripe import StripeEmulator, store
 from tests.sandbox.conftest import CurrentEmulator
 
 TEST_KEY = "sk_test_51EmulatorKeyForTestsOnlyAbcdWXYZ"
@@ -381,24 +381,38 @@ def test_events_walk_oldest_to_newest_with_ending_before(sandbox: Sandbox) -> No
     assert [event.data.object.id for event in every] == [*later[::-1], cursor_link.id]
 
 
-def test_a_page_after_a_cursor_is_the_slice_of_the_whole_list_just_newer_than_it(sandbox: Sandbox) -> None:
-    # `ending_before` reads only as far as its page reaches; it must give what slicing the whole,
-    # filtered, newest-first list gives, for any cursor, limit and filter.
+def _every_event_id(sandbox: Sandbox, types: list[str] | None) -> list[str]:
+    """The whole list, newest first, read from the store: the reference the paged lists must slice."""
+    with sandbox.emulator.db.transaction() as conn:
+        heads = store.list_event_heads(conn, mode="test")
+    return [head["id"] for _, head in heads if types is None or head["type"] in types]
+
+
+def test_a_page_of_events_is_the_slice_of_the_whole_list_its_cursor_names(sandbox: Sandbox) -> None:
+    # Pages of events read only as far as they reach; each must give what slicing the whole,
+    # filtered, newest-first list gives, for any cursor, direction, limit and filter.
     client = sandbox.client()
     for i in range(6):
         link = client.v1.payment_links.create(params=link_params(f"s{i}"))
         if i % 2:
             client.v1.payment_links.update(link.id, params={"active": False})
+    every = _every_event_id(sandbox, None)
+    assert len(every) == 9
     for types in (None, ["payment_link.updated"], ["payment_link.created"]):
         filters = {"types": types} if types else {}
-        whole = [e.id for e in client.v1.events.list(params={"limit": 100, **filters}).data]
-        every = [e.id for e in client.v1.events.list(params={"limit": 100}).data]
-        for cursor in every:
-            for limit in (1, 2, 3, 10):
+        whole = _every_event_id(sandbox, types)
+        for limit in (1, 2, 3, 10):
+            first = client.v1.events.list(params={"limit": limit, **filters})
+            assert [e.id for e in first.data] == whole[:limit] and first.has_more is (len(whole) > limit)
+            for cursor in every:
                 got = client.v1.events.list(params={"ending_before": cursor, "limit": limit, **filters})
                 newer = [e for e in whole if every.index(e) < every.index(cursor)]
                 assert [e.id for e in got.data] == newer[-limit:], (types, cursor, limit)
                 assert got.has_more is (len(newer) > limit)
+                got = client.v1.events.list(params={"starting_after": cursor, "limit": limit, **filters})
+                older = [e for e in whole if every.index(e) > every.index(cursor)]
+                assert [e.id for e in got.data] == older[:limit], (types, cursor, limit)
+                assert got.has_more is (len(older) > limit)
 
 
 def test_event_filters(sandbox: Sandbox) -> None:

@@ -207,6 +207,17 @@ class FakeStripe:
             more=start + max_events < len(self.events),
         )
 
+    def events_before(self, older_than: str | None, *, since: datetime, max_events: int) -> EventBatch:
+        newest_first = self.events[::-1]
+        ids = [e.id for e in newest_first]
+        start = ids.index(older_than) + 1 if older_than in ids else 0 if older_than is None else len(ids)
+        taken = newest_first[start : start + max_events]
+        return EventBatch(
+            events=tuple(taken),
+            newest_id=taken[0].id if taken else None,
+            more=start + max_events < len(newest_first),
+        )
+
     def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState:
         self.state_reads += 1
         state = self.states.get(link_id) or StripePaymentState(payment_link_id=link_id)

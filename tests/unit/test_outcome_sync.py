@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,12 +39,16 @@ def sync_for(
     reconcile_every: timedelta | None = None,
     notices: bool = True,
     pause=lambda _s: None,
+    max_events_per_poll: int = 5000,
     **options,  # stopping, workers
 ) -> OutcomeSync:
+    config = OutcomeConfig(
+        lookback=timedelta(days=30), reconcile_every=reconcile_every, max_events_per_poll=max_events_per_poll
+    )
     return OutcomeSync(
         crm=crm,
         notices=load_templates(DEFAULT_TEMPLATES).staff_notices if notices else None,
-        config=OutcomeConfig(lookback=timedelta(days=30), reconcile_every=reconcile_every),
+        config=config,
         now=lambda: T0,
         retry=lambda fn: fn(),
         pause=pause,
@@ -146,6 +152,9 @@ class QueuedStripe(FakeStripe):
     def events_after(self, cursor, *, since, max_events) -> EventBatch:
         batch, self.queue = self.queue, []
         return EventBatch(events=tuple(batch), newest_id=batch[-1].id if batch else cursor)
+
+    def events_before(self, older_than, *, since, max_events) -> EventBatch:
+        return self.events_after(older_than, since=since, max_events=max_events)
 
 
 def run_history(deliveries: list[list[int]], steps: list[Step]) -> FakeCrm:
@@ -426,3 +435,194 @@ def test_a_chunk_is_written_while_the_next_is_read_from_stripe():
     assert waited_in_vain == []
     assert report.checked == len(ids) and not report.pending
     assert all(crm.payments[pid].status is PaymentStatus.PAID for pid in ids)
+
+
+# --- a poll streams its events -------------------------------------------------------------------
+# The cursor the Setup holds in these tests: an event of a payment made elsewhere.
+START = StripeEventRef(id="evt_000", type="charge.succeeded", created=0, payment_id=None, payment_intent_id=None)
+
+
+def crm_at_cursor() -> FakeCrm:
+    crm = crm_with_links()
+    crm.setups = (setup().model_copy(update={"events_cursor": START.id}),)
+    return crm
+
+
+def paid_events(pids: list[str]) -> list[StripeEventRef]:
+    return [START] + [_event(n, "checkout.session.completed", pid) for n, pid in enumerate(pids, start=1)]
+
+
+class SteppedStripe(FakeStripe):
+    """Runs `before_step(n)` as the nth events_after call begins (1 is the first), `on_read(link_id)`
+    as each read begins."""
+
+    before_step: Callable[[int], None] = staticmethod(lambda _n: None)
+    on_read: Callable[[str], None] = staticmethod(lambda _link_id: None)
+    steps: int = 0
+
+    def events_after(self, cursor, *, since, max_events) -> EventBatch:
+        self.steps += 1
+        self.before_step(self.steps)
+        return super().events_after(cursor, since=since, max_events=max_events)
+
+    def events_before(self, older_than, *, since, max_events) -> EventBatch:
+        self.steps += 1
+        self.before_step(self.steps)
+        return super().events_before(older_than, since=since, max_events=max_events)
+
+    def payment_state(self, link_id, *, with_refunds):
+        self.on_read(link_id)
+        return super().payment_state(link_id, with_refunds=with_refunds)
+
+
+@pytest.fixture
+def small_steps(monkeypatch):
+    monkeypatch.setattr("sync.outcome_sync.EVENTS_STEP", 2)
+
+
+@pytest.mark.parametrize("cursor", [START.id, None], ids=["after_a_cursor", "no_cursor"])
+def test_reads_begin_before_the_later_steps_of_events_are_paged(small_steps, cursor):
+    # The second step's page waits for the first read: were every step paged before any read, it
+    # would wait out its timeout instead. Without a cursor the window is walked newest first, and
+    # whole: the poll's most (3 here) does not cut it, as there is no other end to resume from.
+    crm = crm_at_cursor() if cursor else crm_with_links()
+    first_read = threading.Event()
+    waited_in_vain: list[int] = []
+
+    def before_step(n: int) -> None:
+        if n == 2 and not first_read.wait(timeout=3):
+            waited_in_vain.append(n)
+
+    events = paid_events(IDS) if cursor else paid_events(IDS)[1:]
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=events)
+    stripe.before_step, stripe.on_read = before_step, lambda _link: first_read.set()
+    report = sync_for(crm, max_events_per_poll=5 if cursor else 3).poll(crm.setups[0], stripe)
+
+    assert waited_in_vain == [] and stripe.steps == 3  # 5 events, 2 a step
+    assert all(p.status is PaymentStatus.PAID for p in crm.payments.values())
+    assert stripe.state_reads == len(IDS) and not report.more
+    assert crm.cursors == ["evt_005"]
+
+
+def test_a_payment_named_in_several_steps_is_read_once_when_all_came_before_its_read(small_steps):
+    crm = crm_at_cursor()
+    events = paid_events(["pA", "pB", "pA", "pC", "pA"])  # pA in all three steps
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=events)
+    sync_for(crm).poll(crm.setups[0], stripe)
+    assert stripe.state_reads == 3 and crm.cursors == ["evt_005"]
+
+
+def test_a_payment_named_again_after_its_read_began_is_read_once_more(small_steps):
+    # pA is read as paid; then it is refunded, and the refund's event comes in a later step. Its
+    # first read predates the refund, so the poll must read it again before moving the cursor.
+    crm = crm_at_cursor()
+    refund = StripeRefund(
+        id="re_a", amount_minor=2_000_000, status="succeeded", reason=None, failure_reason=None, crm_refund_id=None
+    )
+    refunded = paid("pA", amount_refunded_minor=2_000_000).model_copy(update={"refunds": (refund,)})
+    events = [
+        *paid_events(["pA", "pB"]),
+        _event(3, "checkout.session.completed", "pC"),
+        _event(4, "charge.refunded", "pA", refund=True),
+    ]
+    read_once = threading.Event()
+
+    def on_read(link_id: str) -> None:
+        if link_id == "plink_pA" and not read_once.is_set():
+            read_once.set()
+
+    def before_step(n: int) -> None:
+        if n == 2:  # the refund happens after pA's first read began, before its event is paged
+            assert read_once.wait(timeout=3)
+
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=events)
+    stripe.on_read, stripe.before_step = on_read, before_step
+
+    def payment_state(link_id, *, with_refunds, _read=stripe.payment_state):
+        state = _read(link_id, with_refunds=with_refunds)
+        if link_id == "plink_pA":
+            stripe.states["plink_pA"] = refunded
+        return state
+
+    stripe.payment_state = payment_state  # type: ignore[method-assign]
+    sync_for(crm).poll(crm.setups[0], stripe)
+
+    assert crm.payments["pA"].status is PaymentStatus.REFUNDED
+    assert stripe.state_reads == 4  # pA twice, pB and pC once
+    assert crm.cursors == ["evt_004"]
+
+
+def test_a_poll_stops_at_its_most_events_across_steps_and_says_more_wait(small_steps):
+    crm = crm_at_cursor()
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=paid_events(IDS))
+    outcomes = sync_for(crm, max_events_per_poll=3)
+    first = outcomes.poll(crm.setups[0], stripe)
+    assert first.more and crm.cursors == ["evt_003"] and stripe.steps == 2  # 2 events, then the 1 left of 3
+    second = outcomes.poll(crm.setups[0], stripe)
+    assert not second.more and crm.cursors == ["evt_003", "evt_005"]
+    assert all(p.status is PaymentStatus.PAID for p in crm.payments.values())
+
+
+def test_a_worker_stopping_mid_poll_does_not_move_the_cursor_past_payments_not_read(small_steps):
+    crm = crm_at_cursor()
+    stopping = threading.Event()
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=paid_events(IDS))
+    stripe.on_read = lambda _link: stopping.set()  # SIGTERM during the first read
+    report = sync_for(crm, stopping=stopping.is_set).poll(crm.setups[0], stripe)
+    applied = {pid for pid, p in crm.payments.items() if p.status is PaymentStatus.PAID}
+    passed = [e.payment_id for e in stripe.events if crm.cursors and e.id <= crm.cursors[-1]]
+    assert applied and set(passed) <= applied
+    assert applied != set(IDS) and report.pending | applied >= {"pA", "pB"}
+
+
+def test_a_refund_event_that_came_as_the_payments_read_began_gets_its_refunds_read(small_steps):
+    # The refund's event (no CRM metadata, as in Stripe) has arrived, but while its Payment is being
+    # looked up pA's read begins without refunds. The poll must see that and read pA again.
+    crm = crm_at_cursor()
+    refund = StripeRefund(
+        id="re_a", amount_minor=500_000, status="succeeded", reason=None, failure_reason=None, crm_refund_id=None
+    )
+    state = paid("pA", amount_refunded_minor=500_000).model_copy(update={"refunds": (refund,)})
+    completed = StripeEventRef(
+        id="evt_001", type="checkout.session.completed", created=1, payment_id="pA", payment_intent_id=None
+    )
+    events = [
+        START,
+        completed,
+        _event(2, "charge.succeeded", "pB"),
+        _event(3, "charge.refunded", "pA", with_metadata=False, refund=True),
+    ]
+    read_without_refunds = threading.Event()
+
+    class Racing(SteppedStripe):
+        def payment_state(self, link_id, *, with_refunds):
+            if link_id == "plink_pA" and not with_refunds:
+                read_without_refunds.set()
+            return super().payment_state(link_id, with_refunds=with_refunds)
+
+        def payment_id_of_intent(self, payment_intent_id):
+            assert read_without_refunds.wait(timeout=3)
+            return super().payment_id_of_intent(payment_intent_id)
+
+    stripe = Racing(states={"plink_pA": state, "plink_pB": paid("pB")}, events=events, intents={"pi_pA": "pA"})
+    sync_for(crm).poll(crm.setups[0], stripe)
+
+    assert [r.stripe_refund_id for r in crm.payments["pA"].refunds] == ["re_a"]
+    assert crm.payments["pA"].status is PaymentStatus.PARTIALLY_REFUNDED
+    assert crm.cursors == ["evt_003"]
+
+
+def test_a_walk_through_the_window_cut_short_leaves_the_cursor_as_it_was(small_steps):
+    # The worker is told to stop while the window's second step is paged; the reads (which would
+    # hold the cursor on their own) are kept from seeing it, so only the walk can tell.
+    crm = crm_with_links()
+    told = threading.Event()
+    stripe = SteppedStripe(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=paid_events(IDS)[1:])
+    stripe.before_step = lambda n: told.set() if n == 2 else None
+
+    def stopping() -> bool:
+        return told.is_set() and threading.current_thread().name == "events"
+
+    sync_for(crm, stopping=stopping).poll(crm.setups[0], stripe)
+    assert stripe.steps == 2  # the oldest event was never paged
+    assert crm.cursors == []  # so the newest may not become the cursor: the next start walks it again

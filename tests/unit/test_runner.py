@@ -215,6 +215,8 @@ def test_a_key_refused_a_permission_mid_run_says_which_on_the_setup_record():
                 "The provided key does not have the required permission: rak_event_read", missing_permission=True
             )
 
+        events_before = events_after
+
     report = build(crm, NoEventsRead()).run_cycle()
 
     last = crm.setup_writes[-1]

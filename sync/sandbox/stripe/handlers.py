@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -323,6 +323,8 @@ def list_events(call: Call) -> dict[str, Any]:
     cursor_seq = store.event_seq(call.conn, cursor, mode=call.mode, since=kept_since) if cursor else None
     if cursor_seq is not None and "ending_before" in params and "starting_after" not in params:
         return _events_just_after(call, params, cursor_seq, kept_since)
+    if (cursor_seq is not None and "ending_before" not in params) or not cursor:
+        return _events_just_before(call, params, cursor_seq, kept_since)
     # Filtered and paged on each event's id, type and created; only the page's events are decoded.
     heads = store.list_event_heads(call.conn, mode=call.mode, since=kept_since)
     chosen = [(seq, head) for seq, head in heads if _event_matches(head, params)]
@@ -346,14 +348,29 @@ def _events_just_after(call: Call, params: dict[str, Any], cursor_seq: int, kept
     """`ending_before`: the `limit` matching events just newer than the cursor, newest first, and
     whether newer ones follow; as `page` would slice them, but reading only as far as the page
     reaches (following a backlog of 60,000 events page by page was otherwise quadratic)."""
+    heads = store.event_heads_after(call.conn, mode=call.mode, after_seq=cursor_seq, since=kept_since)
+    return _event_page(call, params, heads, oldest_first=True)
+
+
+def _events_just_before(call: Call, params: dict[str, Any], cursor_seq: int | None, kept_since: int) -> dict[str, Any]:
+    """The first page, or `starting_after`: the `limit` matching events just older than the cursor
+    (from the newest without one), and whether older ones follow, read as `_events_just_after` is."""
+    heads = store.event_heads_before(call.conn, mode=call.mode, before_seq=cursor_seq, since=kept_since)
+    return _event_page(call, params, heads, oldest_first=False)
+
+
+def _event_page(
+    call: Call, params: dict[str, Any], heads: Iterable[tuple[int, dict[str, Any]]], *, oldest_first: bool
+) -> dict[str, Any]:
+    """A page of the first `limit` matching `heads`, newest first, reading one past them for `has_more`."""
     limit = params.get("limit", 10)
     taken: list[dict[str, Any]] = []
-    for _, head in store.event_heads_after(call.conn, mode=call.mode, after_seq=cursor_seq, since=kept_since):
+    for _, head in heads:
         if _event_matches(head, params):
             taken.append(head)
             if len(taken) > limit:
                 break
-    chunk = taken[:limit][::-1]
+    chunk = taken[:limit][::-1] if oldest_first else taken[:limit]
     data = store.events_by_id(call.conn, [head["id"] for head in chunk])
     return {"object": "list", "data": data, "has_more": len(taken) > limit, "url": "/v1/events"}
 

@@ -202,6 +202,20 @@ def event_heads_after(
         yield r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}
 
 
+def event_heads_before(
+    conn: sqlite3.Connection, *, mode: str, before_seq: int | None, since: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """As `list_event_heads` but before `before_seq` (from the newest without it), newest first and
+    read lazily, so a page of a list walked from newest to oldest stops at its own end."""
+    sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ?", [mode]
+    if before_seq is not None:
+        sql, args = sql + " AND seq < ?", [*args, before_seq]
+    if since is not None:
+        sql, args = sql + " AND created >= ?", [*args, since]
+    for r in conn.execute(sql + " ORDER BY seq DESC", args):
+        yield r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}
+
+
 def events_by_id(conn: sqlite3.Connection, event_ids: list[str]) -> list[dict[str, Any]]:
     """These events, in the order of `event_ids`."""
     if not event_ids:
