@@ -1,4 +1,4 @@
-"""Run an iterator on a thread of its own, as far ahead as it goes, and hand over what has come.
+"""Run an iterator on a thread of its own, a bounded way ahead, and hand over what has come.
 
 The events poll uses it so that paging Stripe's events (which cannot run in parallel) and reading
 the Payments they name go on while what came before is read from Stripe and written to the CRM.
