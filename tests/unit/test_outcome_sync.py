@@ -453,8 +453,8 @@ def paid_events(pids: list[str]) -> list[StripeEventRef]:
 
 
 class SteppedStripe(FakeStripe):
-    """Runs `before_step(n)` as the nth events_after call begins (1 is the first), `on_read(link_id)`
-    as each read begins."""
+    """Runs `before_step(n)` as the nth step of events is asked for (1 is the first, either
+    direction), `on_read(link_id)` as each read begins."""
 
     before_step: Callable[[int], None] = staticmethod(lambda _n: None)
     on_read: Callable[[str], None] = staticmethod(lambda _link_id: None)
