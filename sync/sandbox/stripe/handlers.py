@@ -325,7 +325,8 @@ def list_events(call: Call) -> dict[str, Any]:
         return _events_just_after(call, params, cursor_seq, kept_since)
     if (cursor_seq is not None and "ending_before" not in params) or not cursor:
         return _events_just_before(call, params, cursor_seq, kept_since)
-    # Filtered and paged on each event's id, type and created; only the page's events are decoded.
+    # Left: a cursor that is not a kept event, or both cursors at once. Paged the general way, on
+    # each event's id, type and created, which answers those with their errors.
     heads = store.list_event_heads(call.conn, mode=call.mode, since=kept_since)
     chosen = [(seq, head) for seq, head in heads if _event_matches(head, params)]
     # A cursor naming an event that never existed, belongs to the other mode or is past the 30-day
