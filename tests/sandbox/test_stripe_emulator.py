@@ -384,8 +384,8 @@ def test_events_walk_oldest_to_newest_with_ending_before(sandbox: Sandbox) -> No
 def _every_event_id(sandbox: Sandbox, types: list[str] | None) -> list[str]:
     """The whole list, newest first, read from the store: the reference the paged lists must slice."""
     with sandbox.emulator.db.transaction() as conn:
-        heads = store.list_event_heads(conn, mode="test")
-    return [head["id"] for _, head in heads if types is None or head["type"] in types]
+        events = store.list_events(conn, mode="test")
+    return [event["id"] for _, event in events if types is None or event["type"] in types]
 
 
 def test_a_page_of_events_is_the_slice_of_the_whole_list_its_cursor_names(sandbox: Sandbox) -> None:

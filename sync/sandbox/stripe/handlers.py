@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -321,57 +321,35 @@ def list_events(call: Call) -> dict[str, Any]:
     kept_since = call.now - EVENT_RETENTION_SECONDS
     cursor = params.get("ending_before") or params.get("starting_after")
     cursor_seq = store.event_seq(call.conn, cursor, mode=call.mode, since=kept_since) if cursor else None
-    if cursor_seq is not None and "ending_before" in params and "starting_after" not in params:
-        return _events_just_after(call, params, cursor_seq, kept_since)
-    if (cursor_seq is not None and "ending_before" not in params) or not cursor:
-        return _events_just_before(call, params, cursor_seq, kept_since)
-    # Left: a cursor that is not a kept event, or both cursors at once. Paged the general way, on
-    # each event's id, type and created, which answers those with their errors.
-    heads = store.list_event_heads(call.conn, mode=call.mode, since=kept_since)
-    chosen = [(seq, head) for seq, head in heads if _event_matches(head, params)]
-    # A cursor naming an event that never existed, belongs to the other mode or is past the 30-day
-    # retention gets `resource_missing` ("No such event: 'evt_...'", 400, `param` = the cursor's
-    # name), as for any list cursor naming a missing object (listing.page). Stripe answers an event
-    # over 30 days old with resource_missing where it is named (github.com/stripe/stripe-cli/issues/923);
-    # the same for list cursors is not confirmed against the live API. Events of one clock second
-    # keep their recording order (`seq`), so pages never reorder or skip them.
-    listed = page(
-        [head for _, head in chosen],
-        params=params,
-        kind="event",
-        url="/v1/events",
-        cursor_index=lambda _cursor: None if cursor_seq is None else sum(seq > cursor_seq for seq, _ in chosen),
+    if ("ending_before" in params and "starting_after" in params) or (cursor and cursor_seq is None):
+        # `page` raises Stripe's errors for both cursors at once, and for a cursor naming an event
+        # that never existed, belongs to the other mode or is past the 30-day retention:
+        # `resource_missing` ("No such event: 'evt_...'", 400, `param` = the cursor's name), as for
+        # any list cursor naming a missing object. Stripe answers an event over 30 days old with
+        # resource_missing where it is named (github.com/stripe/stripe-cli/issues/923); the same for
+        # list cursors is not confirmed against the live API.
+        return page([], params=params, kind="event", url="/v1/events")
+    # `ending_before`: the page just newer than the cursor; else the page just older than it (or
+    # the newest). Events of one clock second keep their recording order (`seq`), so pages never
+    # reorder or skip them; each page reads only as far as it reaches (following a backlog of
+    # 60,000 events page by page was otherwise quadratic).
+    newer = "ending_before" in params
+    heads = store.event_heads(
+        call.conn,
+        mode=call.mode,
+        since=kept_since,
+        after_seq=cursor_seq if newer else None,
+        before_seq=None if newer else cursor_seq,
+        oldest_first=newer,
     )
-    return {**listed, "data": store.events_by_id(call.conn, [head["id"] for head in listed["data"]])}
-
-
-def _events_just_after(call: Call, params: dict[str, Any], cursor_seq: int, kept_since: int) -> dict[str, Any]:
-    """`ending_before`: the `limit` matching events just newer than the cursor, newest first, and
-    whether newer ones follow; as `page` would slice them, but reading only as far as the page
-    reaches (following a backlog of 60,000 events page by page was otherwise quadratic)."""
-    heads = store.event_heads_after(call.conn, mode=call.mode, after_seq=cursor_seq, since=kept_since)
-    return _event_page(call, params, heads, oldest_first=True)
-
-
-def _events_just_before(call: Call, params: dict[str, Any], cursor_seq: int | None, kept_since: int) -> dict[str, Any]:
-    """The first page, or `starting_after`: the `limit` matching events just older than the cursor
-    (from the newest without one), and whether older ones follow, read as `_events_just_after` is."""
-    heads = store.event_heads_before(call.conn, mode=call.mode, before_seq=cursor_seq, since=kept_since)
-    return _event_page(call, params, heads, oldest_first=False)
-
-
-def _event_page(
-    call: Call, params: dict[str, Any], heads: Iterable[tuple[int, dict[str, Any]]], *, oldest_first: bool
-) -> dict[str, Any]:
-    """A page of the first `limit` matching `heads`, newest first, reading one past them for `has_more`."""
     limit = params.get("limit", 10)
     taken: list[dict[str, Any]] = []
     for _, head in heads:
         if _event_matches(head, params):
             taken.append(head)
-            if len(taken) > limit:
+            if len(taken) > limit:  # one past the page says whether more follow
                 break
-    chunk = taken[:limit][::-1] if oldest_first else taken[:limit]
+    chunk = taken[:limit][::-1] if newer else taken[:limit]  # a list is always newest first
     data = store.events_by_id(call.conn, [head["id"] for head in chunk])
     return {"object": "list", "data": data, "has_more": len(taken) > limit, "url": "/v1/events"}
 

@@ -181,38 +181,24 @@ def list_events(
     return [(seq, json.loads(body)) for seq, body in _event_rows(conn, "seq, body", mode, after_seq, since)]
 
 
-def list_event_heads(
-    conn: sqlite3.Connection, *, mode: str, after_seq: int | None = None, since: int | None = None
-) -> list[tuple[int, dict[str, Any]]]:
-    """As `list_events`, but only each event's id, type and created: enough to filter and page a
-    list, so a page decodes its own events alone rather than every event after the cursor."""
-    rows = _event_rows(conn, "seq, id, type, created", mode, after_seq, since)
-    return [(r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}) for r in rows]
-
-
-def event_heads_after(
-    conn: sqlite3.Connection, *, mode: str, after_seq: int, since: int | None = None
+def event_heads(
+    conn: sqlite3.Connection,
+    *,
+    mode: str,
+    since: int,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    oldest_first: bool = False,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """As `list_event_heads` after `after_seq`, but oldest first and read lazily, so a caller
-    wanting the few events just after a cursor stops there rather than reading a whole backlog."""
-    sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ? AND seq > ?", [mode, after_seq]
-    if since is not None:
-        sql, args = sql + " AND created >= ?", [*args, since]
-    for r in conn.execute(sql + " ORDER BY seq ASC", args):
-        yield r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}
-
-
-def event_heads_before(
-    conn: sqlite3.Connection, *, mode: str, before_seq: int | None, since: int | None = None
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """As `list_event_heads` but before `before_seq` (from the newest without it), newest first and
-    read lazily, so a page of a list walked from newest to oldest stops at its own end."""
-    sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ?", [mode]
+    """Each event's seq, id, type and created (enough to filter and page a list, so a page decodes
+    its own events alone), recorded after `after_seq` or before `before_seq`. Read lazily, so a page
+    stops at its own end rather than reading a whole backlog; newest first unless `oldest_first`."""
+    sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ? AND created >= ?", [mode, since]
+    if after_seq is not None:
+        sql, args = sql + " AND seq > ?", [*args, after_seq]
     if before_seq is not None:
         sql, args = sql + " AND seq < ?", [*args, before_seq]
-    if since is not None:
-        sql, args = sql + " AND created >= ?", [*args, since]
-    for r in conn.execute(sql + " ORDER BY seq DESC", args):
+    for r in conn.execute(sql + (" ORDER BY seq ASC" if oldest_first else " ORDER BY seq DESC"), args):
         yield r["seq"], {"id": r["id"], "type": r["type"], "created": r["created"]}
 
 
