@@ -136,14 +136,12 @@ class OutcomeSync:
             name="events",
             ahead=2 * READ_CHUNK,
         )
+
+        def refunds_for(payment: Payment) -> bool:
+            return polled.refunds.get(payment.id, False)
+
         try:
-            left = self._bring_up_to_date(
-                named,
-                gateway,
-                report,
-                refunds_for=lambda p: polled.refunds.get(p.id, False),
-                reading=polled.read_begins,
-            )
+            left = self._bring_up_to_date(named, gateway, report, refunds_for=refunds_for, reading=polled.read_begins)
         finally:
             polled.halt.set()
             named.close()
@@ -151,7 +149,7 @@ class OutcomeSync:
             # An event came after its Payment's read began: read it once more, now that all are in.
             log.info("events.read_again", payments=len(polled.again))
             again = self._retry(lambda: self._crm.read_payments(sorted(polled.again)))
-            left = self._bring_up_to_date(again, gateway, report, refunds_for=lambda p: polled.refunds.get(p.id, False))
+            left = self._bring_up_to_date(again, gateway, report, refunds_for=refunds_for)
         if polled.events:
             log.info("events.received", count=polled.events, newest_event_id=polled.newest_id)
         if report.pending or left or not polled.finished:
@@ -164,7 +162,7 @@ class OutcomeSync:
 
     def _event_steps(self, cursor: str | None, gateway: PaymentsGateway, polled: _Polled) -> Iterator[EventBatch]:
         """The events after `cursor`, EVENTS_STEP at a time up to the poll's most, each step's
-        `newest_id` being the cursor once it is applied.
+        `newest_id` being the cursor once it is applied; `polled.finished` once the cursor may move.
 
         With no cursor, the whole look-back window, newest first: listing it oldest first would page
         through all of it before the first step could be handed on, and there is no other end to
@@ -181,9 +179,9 @@ class OutcomeSync:
                 head = head or batch.newest_id
                 yield batch.model_copy(update={"newest_id": head, "more": False})
                 if not batch.more or not batch.events:
+                    polled.finished = True
                     return
                 if polled.halt.is_set() or self._stopping():
-                    polled.cut = True
                     return
                 older = batch.events[-1].id
         budget = self._config.max_events_per_poll
@@ -194,6 +192,7 @@ class OutcomeSync:
             budget -= len(batch.events)
             cursor = batch.newest_id or cursor
             if not batch.more or not batch.newest_id or budget <= 0 or polled.halt.is_set() or self._stopping():
+                polled.finished = True  # cut here or not, the next poll goes on after the last step
                 return
 
     def _payments_named(
@@ -236,7 +235,6 @@ class OutcomeSync:
             if fresh:
                 ids, fresh = sorted(fresh), {}
                 yield from self._retry(lambda: self._crm.read_payments(ids))  # noqa: B023 - called at once
-        polled.finished = not polled.cut
 
     def _payments_concerned(
         self, events: tuple[StripeEventRef, ...], gateway: PaymentsGateway, by_intent: dict[str, str]
@@ -533,8 +531,7 @@ class _Polled:
     # dict item set or got at a time is atomic in CPython.
     read_began: dict[str, float] = field(default_factory=dict)
     again: set[str] = field(default_factory=set)  # named by an event that came after its read began
-    cut: bool = False  # a walk through the window was cut short
-    finished: bool = False  # every step of events was handed on
+    finished: bool = False  # every step of events was handed on, and the cursor may move past them
 
     def read_begins(self, payment_id: str) -> None:
         self.read_began[payment_id] = time.monotonic()
