@@ -97,9 +97,10 @@ def build_app(
     )
 
     interval = settings.reconcile_interval_minutes
+    notices = templates.staff_notices if settings.staff_notices else None
     outcomes = OutcomeSync(
         crm=crm,
-        notices=templates.staff_notices if settings.staff_notices else None,
+        notices=notices,
         config=OutcomeConfig(
             lookback=timedelta(days=settings.events_lookback_days),
             reconcile_every=timedelta(minutes=interval) if interval else None,
@@ -119,7 +120,9 @@ def build_app(
         crm=crm,
         stripe=connection,
         outcomes=outcomes,
-        staff=StaffSync(crm=crm, templates=templates, reminders=reminders, now=now, retry=retry, stop=stop),
+        staff=StaffSync(
+            crm=crm, templates=templates, reminders=reminders, now=now, retry=retry, stop=stop, notices=notices
+        ),
         refunds=RefundSync(crm=crm, retry=retry, stop=stop),
         templates=templates,
         config=RunnerConfig(

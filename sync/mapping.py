@@ -3,7 +3,8 @@
 Every API name the worker uses comes from here, so an org with other names (or a managed
 package's namespace prefix) needs a new mapping file, not new code. Each field also declares the
 Salesforce type it must have and whether the worker reads or writes it; `sync check` and the
-sandbox's org set-up both read those declarations.
+sandbox's org set-up both read those declarations. `worker_owned` marks, once, the fields that
+are the worker's alone (`worker_owned_fields`): the CRM package makes them read-only for staff.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class FieldSpec:
     reference_to: str | None = None  # logical object name, for lookups
     unique_external_id: bool = False
     scale: int | None = None  # decimal places, for numbers
+    # Written by the worker alone, from what Stripe says (or what it did): staff need not edit it,
+    # and an org should make it read-only for them. The worker never relies on that (invariant 7).
+    worker_owned: bool = False
 
 
 def _f(kind: str, access: Access, **kw: Any) -> Any:
@@ -67,37 +71,38 @@ class PaymentFields(_Strict):
     description: Annotated[str, _f("string", "write", length=255)]
     status: Annotated[str, _f("picklist", "write")]
     customer_email: Annotated[str, _f("email", "write")]
-    link_url: Annotated[str, _f("url", "write", length=255)]
-    payment_link_id: Annotated[str, _f("string", "write", length=255)]
-    link_revision: Annotated[str, _f("double", "write")]
-    request_key: Annotated[str, _f("string", "write", length=255, unique_external_id=True)]
-    last_sent_at: Annotated[str, _f("datetime", "write")]
-    sync_error: Annotated[str, _f("textarea", "write", length=32768)]
-    last_synced_at: Annotated[str, _f("datetime", "write")]
+    link_url: Annotated[str, _f("url", "write", length=255, worker_owned=True)]
+    payment_link_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    link_revision: Annotated[str, _f("double", "write", worker_owned=True)]
+    request_key: Annotated[str, _f("string", "write", length=255, unique_external_id=True, worker_owned=True)]
+    last_sent_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
+    sync_error: Annotated[str, _f("textarea", "write", length=32768, worker_owned=True)]
+    last_synced_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
     # Outcomes read back from Stripe (the worker writes them; staff read them).
-    checkout_session_id: Annotated[str, _f("string", "write", length=255)]
-    payment_intent_id: Annotated[str, _f("string", "write", length=255)]
-    charge_id: Annotated[str, _f("string", "write", length=255)]
-    amount_paid: Annotated[str, _f("currency", "write")]
-    paid_at: Annotated[str, _f("datetime", "write")]
-    receipt_url: Annotated[str, _f("url", "write", length=1000)]
-    amount_refunded: Annotated[str, _f("currency", "write")]
-    last_failure_code: Annotated[str, _f("string", "write", length=255)]
-    last_failure: Annotated[str, _f("textarea", "write", length=32768)]
-    dispute_id: Annotated[str, _f("string", "write", length=255)]
-    dispute_status: Annotated[str, _f("string", "write", length=255)]
-    dispute_reason: Annotated[str, _f("string", "write", length=255)]
-    amount_disputed: Annotated[str, _f("currency", "write")]
+    checkout_session_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    payment_intent_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    charge_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    amount_paid: Annotated[str, _f("currency", "write", worker_owned=True)]
+    paid_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
+    receipt_url: Annotated[str, _f("url", "write", length=1000, worker_owned=True)]
+    amount_refunded: Annotated[str, _f("currency", "write", worker_owned=True)]
+    last_failure_code: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    last_failure: Annotated[str, _f("textarea", "write", length=32768, worker_owned=True)]
+    dispute_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    dispute_status: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    dispute_reason: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    amount_disputed: Annotated[str, _f("currency", "write", worker_owned=True)]
     # Staff actions (staff set the flags; the worker clears them) and what the worker keeps of them.
     resend: Annotated[str, _f("boolean", "write")]
     cancel_requested: Annotated[str, _f("boolean", "write")]
     no_reminders: Annotated[str, _f("boolean", "read")]
-    times_sent: Annotated[str, _f("double", "write")]
-    reminders_sent: Annotated[str, _f("double", "write")]
-    next_reminder_at: Annotated[str, _f("datetime", "write")]
-    link_terms: Annotated[str, _f("string", "write", length=255)]  # what the live link charges
-    link_deactivated_at: Annotated[str, _f("datetime", "write")]
-    sync_log: Annotated[str, _f("textarea", "write", length=32768)]  # what the worker did, newest last
+    times_sent: Annotated[str, _f("double", "write", worker_owned=True)]
+    reminders_sent: Annotated[str, _f("double", "write", worker_owned=True)]
+    next_reminder_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
+    link_terms: Annotated[str, _f("string", "write", length=255, worker_owned=True)]  # what the live link charges
+    link_deactivated_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
+    # What the worker did, newest last.
+    sync_log: Annotated[str, _f("textarea", "write", length=32768, worker_owned=True)]
 
 
 class RefundFields(_Strict):
@@ -105,8 +110,8 @@ class RefundFields(_Strict):
     amount: Annotated[str, _f("currency", "write", scale=4)]  # blank: all that is still refundable
     reason: Annotated[str, _f("string", "write", length=255)]
     status: Annotated[str, _f("picklist", "write")]
-    source: Annotated[str, _f("picklist", "write")]
-    stripe_refund_id: Annotated[str, _f("string", "write", length=255, unique_external_id=True)]
+    source: Annotated[str, _f("picklist", "write", worker_owned=True)]
+    stripe_refund_id: Annotated[str, _f("string", "write", length=255, unique_external_id=True, worker_owned=True)]
     failure_reason: Annotated[str, _f("textarea", "write", length=32768)]
 
 
@@ -251,6 +256,11 @@ def field_specs(model: type[BaseModel]) -> dict[str, FieldSpec]:
         assert isinstance(extra, dict)
         specs[name] = FieldSpec(**extra["spec"])  # type: ignore[arg-type]
     return specs
+
+
+def worker_owned_fields(model: type[BaseModel]) -> list[str]:
+    """The logical names of a `*Fields` model's fields that are the worker's alone."""
+    return [name for name, spec in field_specs(model).items() if spec.worker_owned]
 
 
 def load_mapping(path: Path) -> Mapping:

@@ -178,6 +178,11 @@ class CreatedLink(_Value):
     id: str
     url: str
     active: bool
+    # The CRM Payment id in the link's metadata (the worker writes it); None: the link names none.
+    payment_id: str | None = None
+    # What the link charges (its one line item), when it was read with its line items.
+    currency: str | None = None
+    amount_minor: int | None = None
 
 
 # --- what Stripe says about a Payment (read by the payments adapter, in our own terms) ----------
@@ -225,6 +230,11 @@ class StripePaymentState(_Value):
     refunds: tuple[StripeRefund, ...] | None = None  # None: not read this time
     disputes: tuple[StripeDispute, ...] = ()
     last_failure: AttemptFailure | None = None
+    # Whose objects these are: the CRM Payment id each of the link's Checkout Sessions and
+    # PaymentIntents carries in its metadata ("" for one that carries none). Empty: no session yet.
+    owners: frozenset[str] = frozenset()
+    # Every Checkout Session and PaymentIntent id of the link's attempts, paid or not.
+    attempt_ids: frozenset[str] = frozenset()
 
 
 class StripeEventRef(_Value):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from sync.core import ownership
 from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
@@ -346,10 +347,13 @@ class OutcomeSync:
             log.warning("orphans.scan_failed", error=str(exc))
             return 0
         retired = 0
+        owner_of = {link.id: payment_id for payment_id, link in active}
         for payment_id, link in active:
             payment = known.get(payment_id)
             if payment is None or payment.status is PaymentStatus.REQUESTED or payment.payment_link_id == link.id:
                 continue
+            if owner_of.get(payment.payment_link_id or "", payment_id) != payment_id:
+                continue  # it names another Payment's link (an edit): its own is not the orphan
             try:
                 self._retry(lambda lk=link: gateway.deactivate_link(lk.id))
             except (RetryableError, PermanentError) as exc:
@@ -472,10 +476,26 @@ class OutcomeSync:
         return plans
 
     def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
+        now = self._now()
+        problem = ownership.state_problem(payment, state)
+        if problem is not None:
+            return self._foreign(payment, problem, now=now)
         plan = plan_outcome(payment, state)
         if plan is None:
             return []
-        return [dataclasses.replace(plan, fields={**plan.fields, "last_synced_at": self._now()})]
+        fields = {**plan.fields, "last_synced_at": now}
+        restored = ownership.tampered(payment, plan.fields, state)
+        if restored:
+            # Put back and said, never silently (invariant 7): staff can see who edited it in the history.
+            fields["sync_log"] = ownership.tamper_line(payment, restored, now=now)
+            log.warning("payment.fields_restored", payment_id=payment.id, fields=restored)
+        return [dataclasses.replace(plan, fields=fields)]
+
+    def _foreign(self, payment: Payment, problem: str, *, now: datetime) -> list[OutcomeWrite]:
+        """Record nothing of another Payment's link; say so on the record and to staff, once."""
+        log.warning("payment.foreign_link", payment_id=payment.id, payment_link_id=payment.payment_link_id)
+        write = ownership.foreign_write(payment, problem, now=now)
+        return [] if write is None else [write]
 
     def _write(self, plans: list[OutcomeWrite], report: OutcomeReport) -> set[str]:
         """Write the plans; return the Payments whose write was refused for a passing reason."""

@@ -1,9 +1,10 @@
 """Issue the refunds staff ask for in the CRM, once each, and write Stripe's answer on the Refund record.
 
-A Refund record in status Requested is checked (sync.core.refunds). A refused one gets status Error
-and the reason, with no Stripe request. An accepted one is first looked for in Stripe by the record
-id in its metadata, so a refund made before a crash is adopted rather than made again, even after
-Stripe's 24-hour idempotency window. Only then is it created, with a deterministic idempotency key.
+A Refund record in status Requested is checked against what Stripe holds for its Payment's own link,
+read with the charge's refunds (sync.core.refunds): the charge, its currency and what is left on it.
+A refused one gets status Error and the reason, with no Stripe request. A refund among the charge's
+that carries the record's id is adopted rather than made again (a crash before the write-back), even
+after Stripe's 24-hour idempotency window. Only then is one created, with a deterministic key.
 What happens to the refund later (pending → succeeded, or failed days after) comes back through
 the events, as for Dashboard refunds (sync.outcome_sync).
 """
@@ -21,7 +22,7 @@ from sync.core.refunds import IssueRefund, RefuseRefund, plan_refunds
 from sync.cycle import CycleReport, Outcome, write_records
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
-from sync.models import Payment, RefundSource, RefundStatus, StripeRefund
+from sync.models import Payment, RefundSource, RefundStatus, StripePaymentState, StripeRefund
 from sync.ports import CrmGateway, PaymentsGateway, RefundUpdate
 
 T = TypeVar("T")
@@ -43,55 +44,82 @@ class RefundSync:
         default_currency: str,
         report: CycleReport,
     ) -> set[str]:
-        """Apply every refund asked for on these Payments; return the Payments whose refunds moved.
+        """Apply every refund asked for on these Payments; return the Payments to read back from Stripe.
 
-        Without a connected Stripe (`gateway` None) nothing is issued; refusals are still written.
+        Each Payment's own link is read from Stripe first (with its refunds): the charge refunded and
+        the amount left on it come from there. Without a connected Stripe (`gateway` None) nothing
+        is decided; the requests wait.
 
         Raises:
             StripeKeyRejected: the key stopped working; the rest waits for the next cycle.
         """
         updates: list[RefundUpdate] = []
-        moved: set[str] = set()
+        read_back: set[str] = set()
         try:
             for payment in payments:
-                for action in plan_refunds(payment, default_currency=default_currency):
+                asked = [r.id for r in payment.refunds if r.status is RefundStatus.REQUESTED and not r.stripe_refund_id]
+                if not asked:
+                    continue
+                if gateway is None or self._stop.is_set():
+                    for refund_id in asked:
+                        report.set(refund_id, Outcome.WAITING)
+                    continue
+                read, state = self._state(payment, gateway)
+                if not read:
+                    for refund_id in asked:
+                        report.set(refund_id, Outcome.PENDING)
+                    continue
+                # Read back whatever was found: tampered fields are put back, a foreign link reported.
+                read_back.add(payment.id)
+                for action in plan_refunds(payment, state, default_currency=default_currency):
                     if isinstance(action, RefuseRefund):
                         updates.append(_refused(action.refund_id, action.message))
                         report.set(action.refund_id, Outcome.ERROR)
                         log.info(
                             "refund.refused", refund_id=action.refund_id, payment_id=payment.id, reason=action.message
                         )
-                    elif gateway is None or self._stop.is_set():
-                        report.set(action.refund_id, Outcome.WAITING)
                     else:
                         update = self._issue(action, gateway, report)
                         if update is not None:
                             updates.append(update)
-                            moved.add(payment.id)
         finally:
             self._write(updates, report)
-        return moved
+        return read_back
+
+    def _state(self, payment: Payment, gateway: PaymentsGateway) -> tuple[bool, StripePaymentState | None]:
+        """(read, state) of the Payment's own link; (True, None) when the record names no link."""
+        link_id = payment.payment_link_id
+        if not link_id:
+            return True, None
+        try:
+            return True, self._retry(lambda: gateway.payment_state(link_id, with_refunds=True))
+        except StripeKeyRejected:
+            raise
+        except (RetryableError, PermanentError) as exc:
+            log.warning("refund.state_unreadable", payment_id=payment.id, payment_link_id=link_id, error=str(exc))
+            return False, None
 
     def _issue(self, action: IssueRefund, gateway: PaymentsGateway, report: CycleReport) -> RefundUpdate | None:
         bound = log.bind(refund_id=action.refund_id, payment_id=action.payment_id)
-        try:
-            refund = self._retry(lambda: gateway.find_refund(action.spec))
-            adopted = refund is not None
-            if refund is None:
-                refund = self._retry(lambda: gateway.create_refund(action.spec))
-        except StripeKeyRejected:
-            raise
-        except RetryableError as exc:
-            report.set(action.refund_id, Outcome.PENDING)
-            bound.warning("refund.deferred", error=str(exc))
-            return None
-        except PermanentError as exc:
-            report.set(action.refund_id, Outcome.ERROR)
-            bound.warning("refund.rejected_by_stripe", error=str(exc))
-            return _refused(action.refund_id, messages.STRIPE_REFUSED_REFUND.format(detail=str(exc)))
+        refund = action.made
+        if refund is None:
+            assert action.spec is not None
+            spec = action.spec
+            try:
+                refund = self._retry(lambda: gateway.create_refund(spec))
+            except StripeKeyRejected:
+                raise
+            except RetryableError as exc:
+                report.set(action.refund_id, Outcome.PENDING)
+                bound.warning("refund.deferred", error=str(exc))
+                return None
+            except PermanentError as exc:
+                report.set(action.refund_id, Outcome.ERROR)
+                bound.warning("refund.rejected_by_stripe", error=str(exc))
+                return _refused(action.refund_id, messages.STRIPE_REFUSED_REFUND.format(detail=str(exc)))
         report.set(action.refund_id, Outcome.UPDATED)
         bound.info(
-            "refund.adopted" if adopted else "refund.issued",
+            "refund.adopted" if action.made is not None else "refund.issued",
             stripe_refund_id=refund.id,
             amount_minor=refund.amount_minor,
             status=refund.status,

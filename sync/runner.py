@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from sync.api_budget import ApiBudget
-from sync.core import messages
+from sync.core import messages, ownership
 from sync.core.actions import (
     Action,
     CreatePayment,
@@ -315,9 +316,9 @@ class Runner:
                 updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
                 report.set(action.payment_id, Outcome.WAITING)
                 log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
-            elif isinstance(action, EmailExistingLink):
-                to_email.append((action.payment_id, action.link_url, action))
         self._write_updates(updates, report)
+        existing = [a for a in actions if isinstance(a, EmailExistingLink)]
+        to_email.extend(self._checked_existing(existing, readiness, report))
 
         creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
         chunks = [creates[i : i + LINK_CHUNK] for i in range(0, len(creates), LINK_CHUNK)] or [[]]
@@ -344,6 +345,51 @@ class Runner:
         for action in actions:
             if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
                 report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
+
+    def _checked_existing(
+        self, actions: list[EmailExistingLink], readiness: StripeReadiness, report: CycleReport
+    ) -> list[tuple[str, str, EmailExistingLink]]:
+        """The links on the record to email, each read from Stripe first: its own URL is the one sent,
+        and a link that names another Payment is not sent at all (said on the record and to staff)."""
+        if not actions:
+            return []
+        gateway = readiness.gateway if readiness.ready else None
+        checked: list[tuple[str, str, EmailExistingLink]] = []
+        foreign: dict[str, str] = {}
+        now = self._now()
+        for action in actions:
+            if gateway is None:
+                report.set(action.payment_id, Outcome.WAITING)
+                continue
+            try:
+                link: CreatedLink = self._retry(lambda a=action: gateway.link(a.link_id))
+            except StripeKeyRejected as exc:
+                if readiness.setup is not None:
+                    self._stripe.key_rejected(readiness.setup, exc)
+                break
+            except (RetryableError, PermanentError) as exc:
+                log.warning("payment_link.unreadable", payment_id=action.payment_id, error=str(exc))
+                if isinstance(exc, PermanentError):
+                    foreign[action.payment_id] = messages.FOREIGN_OBJECT.format(
+                        what="payment link", object_id=action.link_id
+                    )
+                report.set(action.payment_id, Outcome.PENDING)
+                continue
+            problem = ownership.link_problem(action.payment_id, link)
+            if problem is not None:
+                log.warning("payment.foreign_link", payment_id=action.payment_id, payment_link_id=action.link_id)
+                foreign[action.payment_id] = problem
+                report.set(action.payment_id, Outcome.ERROR)
+                continue
+            restore = ownership.link_restore(action.link_url, None, link, sync_log=action.sync_log, now=now)
+            if restore:
+                log.warning("payment.fields_restored", payment_id=action.payment_id, fields=["link_url"])
+                action = dataclasses.replace(action, link_url=link.url, sync_log=restore["sync_log"])
+            checked.append((action.payment_id, link.url, action))
+        if foreign:
+            payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
+            self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
+        return checked
 
     def _make_links(
         self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None, key_rejected: threading.Event
@@ -459,13 +505,14 @@ class Runner:
             return
         now = self._now()
         updates = []
-        for (payment_id, _, action), result in zip(items, results, strict=True):
+        for (payment_id, url, action), result in zip(items, results, strict=True):
             if result.error is None:
                 updates.append(
                     PaymentUpdate(
                         payment_id,
                         {
                             "status": PaymentStatus.LINK_SENT,
+                            "link_url": url,  # the URL emailed, which is the link's own in Stripe
                             "resend": False,  # a Resend ticked before the first send is this send
                             "last_sent_at": now,
                             "times_sent": Decimal(action.times_sent + 1),

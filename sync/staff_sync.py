@@ -11,13 +11,14 @@ The decisions are pure (sync.core.staff_actions); this module does the I/O in a 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sync.core import messages
+from sync.core import messages, ownership
 from sync.core.decide import email_context_for
 from sync.core.staff_actions import (
     ReminderPolicy,
@@ -29,11 +30,11 @@ from sync.core.staff_actions import (
     plan_staff_action,
 )
 from sync.cycle import CycleReport, Outcome, write_payment_updates
-from sync.email_templates import EmailTemplates
+from sync.email_templates import EmailTemplates, NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import log
-from sync.models import Payment, PaymentStatus
-from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+from sync.models import CreatedLink, Payment, PaymentStatus
+from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
 
 T = TypeVar("T")
 
@@ -54,9 +55,11 @@ class StaffSync:
         now: Callable[[], datetime],
         retry: Callable[[Callable[[], T]], T],
         stop: threading.Event | None = None,
+        notices: NoticeTemplates | None = None,
     ) -> None:
         self._crm = crm
         self._templates = templates
+        self._notices = notices
         self._reminders = reminders
         self._now = now
         self._retry = retry
@@ -98,23 +101,40 @@ class StaffSync:
         writes: list[PaymentUpdate] = []
         result = StaffResult()
         sends: list[SendAgain] = []
+        foreign: list[tuple[Payment, str]] = []
         try:
             for action in planned:
                 if isinstance(action, WriteOnly):
                     writes.append(PaymentUpdate(action.payment_id, {**action.fields, "last_synced_at": now}))
                     log.info(action.event, payment_id=action.payment_id, reason=action.reason)
                     report.set(action.payment_id, Outcome.ERROR if action.reason else Outcome.UPDATED)
-                elif gateway is None or self._stop.is_set():
+                    continue
+                if gateway is None or self._stop.is_set():
                     report.set(action.payment_id, Outcome.WAITING)
-                elif isinstance(action, RetireLink):
-                    update = self._retire(by_id[action.payment_id], action, gateway, now, report)
+                    continue
+                # The link the record names is used only once Stripe shows it is this Payment's.
+                payment = by_id[action.payment_id]
+                link = self._own_link(payment, action.link_id, gateway, report, foreign)
+                if link is None:
+                    continue
+                if isinstance(action, RetireLink):
+                    update = self._retire(payment, action, gateway, now, report)
                     if update is not None:
                         writes.append(update)
                         if update.fields.get("status") is PaymentStatus.REQUESTED:
                             result.replaced.add(action.payment_id)
                         elif "link_deactivated_at" in update.fields:
                             result.refresh.add(action.payment_id)
-                elif action.kind == "reminder":
+                    continue
+                # Email the link's own URL, never one typed on the record, and put that one back.
+                logged = action.on_sent.get("sync_log")
+                restore = ownership.link_restore(payment.link_url, payment.link_terms, link, sync_log=logged, now=now)
+                if restore:
+                    log.warning(
+                        "payment.fields_restored", payment_id=payment.id, fields=sorted(restore.keys() - {"sync_log"})
+                    )
+                action = dataclasses.replace(action, link_url=link.url, on_sent={**action.on_sent, **restore})
+                if action.kind == "reminder":
                     paid = self._paid_meanwhile(action, gateway, report)
                     if paid is False:
                         sends.append(action)
@@ -124,8 +144,65 @@ class StaffSync:
                     sends.append(action)
         finally:
             self._write(writes, report)
+            self.report_foreign(foreign, report)
         self._send(sends, report)
         return result
+
+    def _own_link(
+        self,
+        payment: Payment,
+        link_id: str,
+        gateway: PaymentsGateway,
+        report: CycleReport,
+        foreign: list[tuple[Payment, str]],
+    ) -> CreatedLink | None:
+        """The link as Stripe holds it, when its metadata names this Payment; None otherwise (said)."""
+        try:
+            link: CreatedLink = self._retry(lambda: gateway.link(link_id))
+        except StripeKeyRejected:
+            raise
+        except (RetryableError, PermanentError) as exc:
+            # A link Stripe will not show (an id mistyped) is not this Payment's either: nothing is done.
+            report.set(payment.id, Outcome.PENDING if isinstance(exc, RetryableError) else Outcome.ERROR)
+            log.warning("payment_link.unreadable", payment_id=payment.id, payment_link_id=link_id, error=str(exc))
+            if isinstance(exc, PermanentError):
+                foreign.append((payment, messages.FOREIGN_OBJECT.format(what="payment link", object_id=link_id)))
+            return None
+        problem = ownership.link_problem(payment.id, link)
+        if problem is not None:
+            report.set(payment.id, Outcome.ERROR)
+            log.warning("payment.foreign_link", payment_id=payment.id, payment_link_id=link_id)
+            foreign.append((payment, problem))
+            return None
+        return link
+
+    def report_foreign(self, found: list[tuple[Payment, str]], report: CycleReport) -> None:
+        """Say on each record, and to staff on its Project, that its link is another Payment's (once)."""
+        now = self._now()
+        items = []
+        for payment, problem in found:
+            write = ownership.foreign_write(payment, problem, now=now)
+            if write is None:
+                continue
+            posts = tuple(
+                ChatterPost(project_id=n.project_id, body=self._notices.render(n.kind, n.values))
+                for n in write.notices
+                if self._notices is not None and self._notices.for_kind(n.kind)
+            )
+            items.append((write, posts))
+        if not items:
+            return
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.apply_outcomes(items))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("payment.foreign_report_failed", payments=len(items), error=str(exc))
+            for write, _ in items:
+                report.set(write.payment_id, Outcome.PENDING)
+            return
+        for (write, _), written in zip(items, results, strict=True):
+            if written.error is not None:
+                report.set(write.payment_id, Outcome.PENDING)
+                log.warning("payment.foreign_report_failed", payment_id=write.payment_id, error=written.error)
 
     def _retire(
         self, payment: Payment, action: RetireLink, gateway: PaymentsGateway, now: datetime, report: CycleReport

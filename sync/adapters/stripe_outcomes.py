@@ -13,6 +13,7 @@ from typing import Any
 from sync.core.refunds import REFUND_ID_KEY
 from sync.models import (
     AttemptFailure,
+    CreatedLink,
     EventBatch,
     StripeDispute,
     StripeEventRef,
@@ -94,14 +95,17 @@ def payment_state(
 ) -> StripePaymentState:
     """Reduce a link's Checkout Sessions (newest first, PaymentIntent and its charge expanded)."""
     paid = _paid_session(sessions)
+    claims = {"owners": _owners(sessions), "attempt_ids": _attempt_ids(sessions)}
     if paid is None:
-        return _unpaid_state(link_id, sessions)
+        return _unpaid_state(link_id, sessions).model_copy(update=claims)
     intent = paid.get("payment_intent") if isinstance(paid.get("payment_intent"), dict) else {}
     charge = _charge_of(paid) or {}
     details = paid.get("customer_details") or {}
     return StripePaymentState(
+        **claims,
         payment_link_id=link_id,
-        currency=paid.get("currency"),
+        # The charge's currency, which its amounts are in (the session's is the same for a link).
+        currency=charge.get("currency") or paid.get("currency"),
         checkout_session_id=paid["id"],
         payment_intent_id=intent.get("id") or _id(paid.get("payment_intent")),
         charge_id=charge.get("id"),
@@ -114,6 +118,42 @@ def payment_state(
         refunds=None if refunds is None else tuple(refund(r) for r in refunds),
         disputes=tuple(_dispute(d) for d in disputes),
     )
+
+
+def _owners(sessions: list[dict[str, Any]]) -> frozenset[str]:
+    """The Payment ids the sessions and their PaymentIntents name ("" for one naming none)."""
+    owners = set()
+    for session in sessions:
+        owners.add((session.get("metadata") or {}).get(PAYMENT_ID_KEY) or "")
+        intent = session.get("payment_intent")
+        if isinstance(intent, dict):
+            owners.add((intent.get("metadata") or {}).get(PAYMENT_ID_KEY) or "")
+    return frozenset(owners)
+
+
+def _attempt_ids(sessions: list[dict[str, Any]]) -> frozenset[str]:
+    ids = {s["id"] for s in sessions}
+    ids |= {i for i in (_id(s.get("payment_intent")) for s in sessions) if i}
+    return frozenset(ids)
+
+
+def read_link(link: dict[str, Any]) -> CreatedLink:
+    """A payment link retrieved with its line items: whose it is and what it charges."""
+    items = ((link.get("line_items") or {}).get("data")) or []
+    price = (items[0].get("price") or {}) if len(items) == 1 else {}
+    return CreatedLink(
+        id=link["id"],
+        url=link["url"],
+        active=link["active"],
+        payment_id=link_owner(link),
+        currency=price.get("currency"),
+        amount_minor=price.get("unit_amount"),
+    )
+
+
+def link_owner(link: dict[str, Any]) -> str | None:
+    """The CRM Payment id a payment link carries in its metadata."""
+    return (link.get("metadata") or {}).get(PAYMENT_ID_KEY) or None
 
 
 def paid_charge(sessions: list[dict[str, Any]]) -> dict[str, Any] | None:

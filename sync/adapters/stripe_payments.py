@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from sync.adapters import stripe_outcomes as outcomes
 from sync.core.actions import LinkSpec
-from sync.core.refunds import REFUND_ID_KEY, RefundSpec
+from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
 from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState, StripeRefund
@@ -100,13 +100,6 @@ def refund_params(spec: RefundSpec) -> dict[str, Any]:
     return params
 
 
-def refunds_of_params(spec: RefundSpec) -> dict[str, Any]:
-    """GET /v1/refunds of the charge (or PaymentIntent) a refund is for."""
-    if spec.charge_id:
-        return by_charge_params(spec.charge_id)
-    return {"payment_intent": spec.payment_intent_id, "limit": 100}
-
-
 def by_charge_params(charge_id: str) -> dict[str, Any]:
     """GET /v1/refunds and /v1/disputes of one charge."""
     return {"charge": charge_id, "limit": 100}
@@ -160,6 +153,12 @@ class StripePayments:
         )
         return CreatedLink(id=link.id, url=link.url, active=link.active)
 
+    def link(self, link_id: str) -> CreatedLink:
+        """The payment link as Stripe holds it now: its URL, whether it is live, and whose it is."""
+        params = {"expand": ["line_items"]}  # line_items is includable only (docs.stripe.com/api/payment-link/object)
+        link = _call(lambda: self._client.v1.payment_links.retrieve(link_id, params=params)).to_dict()  # type: ignore[arg-type]
+        return outcomes.read_link(link)
+
     def deactivate_link(self, link_id: str) -> None:
         """Deactivate the link, then expire its open Checkout Sessions, so no page of it can still be paid.
 
@@ -188,9 +187,9 @@ class StripePayments:
             for scanned, link in enumerate(page.auto_paging_iter()):
                 if scanned >= _MAX_LINKS_SCANNED:
                     break
-                metadata = link.metadata.to_dict() if link.metadata else {}
-                if metadata.get("crm_payment_id") == payment_id:
-                    found.append(CreatedLink(id=link.id, url=link.url, active=link.active))
+                owner = outcomes.link_owner(link.to_dict())
+                if owner == payment_id:
+                    found.append(CreatedLink(id=link.id, url=link.url, active=link.active, payment_id=owner))
             return found
 
         return _call(scan)
@@ -202,9 +201,9 @@ class StripePayments:
             page = self._client.v1.payment_links.list(params={"active": True, "limit": 100})
             found = []
             for link in page.auto_paging_iter():
-                metadata = link.metadata.to_dict() if link.metadata else {}
-                if metadata.get("crm_payment_id"):
-                    found.append((metadata["crm_payment_id"], CreatedLink(id=link.id, url=link.url, active=True)))
+                owner = outcomes.link_owner(link.to_dict())
+                if owner:
+                    found.append((owner, CreatedLink(id=link.id, url=link.url, active=True, payment_id=owner)))
             return found
 
         return _call(scan)
@@ -294,20 +293,6 @@ class StripePayments:
         return metadata.get(outcomes.PAYMENT_ID_KEY) or None
 
     # --- refunds the CRM asks for ----------------------------------------------------------------
-    def find_refund(self, spec: RefundSpec) -> StripeRefund | None:
-        """The refund already made for this CRM Refund record, found by the id in its metadata."""
-
-        def scan() -> StripeRefund | None:
-            listed = self._client.v1.refunds.list(params=refunds_of_params(spec))  # type: ignore[arg-type]
-            wanted = spec.metadata[REFUND_ID_KEY]
-            for refund in listed.auto_paging_iter():
-                found = outcomes.refund(refund.to_dict())
-                if found.crm_refund_id == wanted:
-                    return found
-            return None
-
-        return _call(scan)
-
     def create_refund(self, spec: RefundSpec) -> StripeRefund:
         refund = _call(
             lambda: self._client.v1.refunds.create(

@@ -183,6 +183,7 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
             payment_id=payment.id,
             link_url=payment.link_url,
             email=context,
+            link_id=payment.payment_link_id,
             link_revision=payment.link_revision,
             times_sent=payment.times_sent,
             no_reminders=payment.no_reminders,

@@ -158,3 +158,18 @@ REFUND_TOO_LARGE = (
 )
 REFUND_NOTHING_LEFT = "Nothing is left to refund: {paid} paid, {committed} already refunded or pending."
 STRIPE_REFUSED_REFUND = "Stripe refused the refund: {detail}"
+REFUND_CURRENCY_MISMATCH = (
+    "Not refunded: this Payment's currency reads {record} but Stripe charged {charge}, and a refund is made in "
+    "the charge's currency, never converted. Set the Payment's Currency back to {charge}, then ask again."
+)
+
+# --- Stripe ids on a record are claims (invariant 7) -------------------------------------------------
+# Written to the Payment's Sync Error (and the Refund's Failure Reason) when a Stripe object the
+# record names carries another Payment's id, or none; nothing is done with it in Stripe.
+FOREIGN_OBJECT = (
+    "The Stripe {what} {object_id} on this Payment belongs to another Payment, so the worker did nothing with it "
+    "in Stripe and recorded nothing from it. The Stripe fields on a Payment are the worker's: put back this "
+    "Payment's own Payment Link Id, or ask an administrator."
+)
+LOG_FOREIGN = "Stopped: the Stripe {what} {object_id} belongs to another Payment."
+LOG_TAMPERED = "{fields}: did not match Stripe, so put back to what Stripe holds ({before})."

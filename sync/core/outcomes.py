@@ -46,7 +46,7 @@ _REFUND_STATUS = {
 class StaffNotice:
     """A Chatter post on the Project telling staff what happened."""
 
-    kind: str  # "paid" or "disputed"
+    kind: str  # "paid", "disputed" or "foreign"
     project_id: str
     values: dict[str, str] = field(hash=False)
 
@@ -213,6 +213,21 @@ def _paid_notice(payment: Payment, state: StripePaymentState, currency: str) -> 
             "amount": money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency),
             "payer": state.payer or payment.customer_email or "the customer",
             "project": payment.project_name or "",
+        },
+    )
+
+
+def foreign_notice(payment: Payment, problem: str) -> StaffNotice | None:
+    """The post telling staff a Stripe id on this Payment names another Payment's object."""
+    if not payment.project_id:
+        return None
+    return StaffNotice(
+        kind="foreign",
+        project_id=payment.project_id,
+        values={
+            "payment_type": (payment.type.value if payment.type else "payment").title(),
+            "project": payment.project_name or "",
+            "problem": problem,
         },
     )
 

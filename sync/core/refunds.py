@@ -3,7 +3,8 @@
 Pure: no SDK, no clock, no I/O. A Refund record in status Requested (and not yet in Stripe) is
 either issued or refused with a sentence staff understand; a refused one never reaches Stripe.
 Several requests on one Payment are checked in the order they were made, each against what the
-ones before it leave.
+ones before it leave. The charge, its currency and its totals are Stripe's, read from the
+Payment's own link: a Stripe id or amount typed on the record never decides what is refunded.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sync import money
-from sync.core import messages
+from sync.core import messages, ownership
+from sync.core.outcomes import paid_status
 from sync.core.validation import normalise_currency
-from sync.models import Payment, PaymentStatus, RefundStatus
+from sync.models import Payment, PaymentStatus, RefundStatus, StripePaymentState, StripeRefund
 
 # Stripe's refund reasons (docs.stripe.com/api/refunds/create); any other text staff type goes in
 # the refund's metadata, and Stripe is told `requested_by_customer`.
 STRIPE_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 REFUND_ID_KEY = "crm_refund_id"
 _REFUNDABLE = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED})
-# Refunds that hold money: what is left to refund excludes them.
-_COMMITTED = frozenset({RefundStatus.PENDING, RefundStatus.SUCCEEDED})
+# Stripe refunds that hold money: what is left to refund excludes them.
+_HOLDING = frozenset({"pending", "requires_action", "succeeded"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,10 @@ class IssueRefund:
     refund_id: str
     payment_id: str
     currency: str
-    spec: RefundSpec
+    spec: RefundSpec | None  # None when `made` is set: nothing more to ask Stripe
+    # The Stripe refund already made for this record (found by the id in its metadata): a crash
+    # between creating it and writing it back, even past Stripe's 24-hour idempotency window.
+    made: StripeRefund | None = None
 
 
 @dataclass(frozen=True)
@@ -66,23 +71,32 @@ def refund_idempotency_key(refund_id: str, amount_minor: int | None, reason: str
     return f"crm-stripe-sync:refund:{refund_id}:{'all' if amount_minor is None else amount_minor}:{digest}"
 
 
-def plan_refunds(payment: Payment, *, default_currency: str) -> list[RefundAction]:
-    """One action for each Refund record on `payment` that staff asked for and Stripe has not seen."""
+def plan_refunds(payment: Payment, state: StripePaymentState | None, *, default_currency: str) -> list[RefundAction]:
+    """One action for each Refund record on `payment` that staff asked for and Stripe has not seen.
+
+    `state` is what Stripe holds for the Payment's own link, read with its refunds (None when the
+    record names no link). The charge, its currency and what is left on it come from there, never
+    from the record's Stripe fields (invariant 7).
+    """
     asked = [r for r in payment.refunds if r.status is RefundStatus.REQUESTED and not r.stripe_refund_id]
     if not asked:
         return []
-    currency = normalise_currency(payment.currency or payment.project_currency, default_currency)
-    paid = payment.amount_paid or Decimal(0)
-    recorded = sum((r.amount or Decimal(0) for r in payment.refunds if r.status in _COMMITTED), Decimal(0))
-    committed = max(recorded, payment.amount_refunded or Decimal(0))
+    problem = _payment_problem(payment, state, default_currency=default_currency)
+    if problem is not None or state is None:
+        message = problem or messages.REFUND_NO_STRIPE_CHARGE
+        return [RefuseRefund(refund_id=r.id, payment_id=payment.id, message=message) for r in asked]
+    currency = (state.currency or "").lower()
+    paid = money.from_minor_units(state.amount_paid_minor or 0, currency)
+    committed = money.from_minor_units(stripe_committed_minor(state), currency)
+    made = {r.crm_refund_id: r for r in state.refunds or () if r.crm_refund_id}
     actions: list[RefundAction] = []
     for refund in asked:
-        problem = _status_problem(payment)
-        amount = refund.amount
-        if problem is None:
-            amount, problem = _amount(refund.amount, paid=paid, committed=committed, currency=currency)
-        if problem is not None:
-            actions.append(RefuseRefund(refund_id=refund.id, payment_id=payment.id, message=problem))
+        if refund.id in made:  # already in Stripe's totals
+            actions.append(IssueRefund(refund.id, payment.id, currency, spec=None, made=made[refund.id]))
+            continue
+        amount, refused = _amount(refund.amount, paid=paid, committed=committed, currency=currency)
+        if refused is not None:
+            actions.append(RefuseRefund(refund_id=refund.id, payment_id=payment.id, message=refused))
             continue
         assert amount is not None
         committed += amount
@@ -96,8 +110,8 @@ def plan_refunds(payment: Payment, *, default_currency: str) -> list[RefundActio
                 metadata["crm_reason"] = staff_reason[:500]  # Stripe metadata values hold 500 characters
         spec = RefundSpec(
             idempotency_key=refund_idempotency_key(refund.id, minor, staff_reason),
-            charge_id=payment.charge_id,
-            payment_intent_id=None if payment.charge_id else payment.payment_intent_id,
+            charge_id=state.charge_id,
+            payment_intent_id=None if state.charge_id else state.payment_intent_id,
             amount_minor=minor,
             reason=reason,
             metadata=metadata,
@@ -106,15 +120,35 @@ def plan_refunds(payment: Payment, *, default_currency: str) -> list[RefundActio
     return actions
 
 
-def _status_problem(payment: Payment) -> str | None:
-    if payment.status is PaymentStatus.REFUNDED:
-        return messages.REFUND_ALREADY_REFUNDED
-    if payment.status is PaymentStatus.DISPUTED:
-        return messages.REFUND_DISPUTED
-    if payment.status not in _REFUNDABLE:
+def stripe_committed_minor(state: StripePaymentState) -> int:
+    """What the charge has given back or is giving back: its refunds succeeded and pending.
+
+    The charge's own `amount_refunded` is the floor; a pending refund may not be in it yet.
+    """
+    moving = sum(r.amount_minor for r in state.refunds or () if r.status in _HOLDING)
+    return max(state.amount_refunded_minor, moving)
+
+
+def _payment_problem(payment: Payment, state: StripePaymentState | None, *, default_currency: str) -> str | None:
+    """Why no refund of this Payment can be issued, judged on what Stripe holds; None if it can."""
+    if state is None:
+        if payment.status in _REFUNDABLE or payment.status is PaymentStatus.REFUNDED:
+            return messages.REFUND_NO_STRIPE_CHARGE  # marked paid by hand (cash, cheque): Stripe holds nothing
         return messages.REFUND_NOT_PAID
-    if not (payment.charge_id or payment.payment_intent_id):
-        return messages.REFUND_NO_STRIPE_CHARGE  # marked paid by hand (cash, cheque): Stripe holds nothing
+    foreign = ownership.state_problem(payment, state)
+    if foreign is not None:
+        return foreign
+    if not state.paid or not (state.charge_id or state.payment_intent_id):
+        return messages.REFUND_NOT_PAID
+    status = paid_status(state)
+    if status is PaymentStatus.DISPUTED:
+        return messages.REFUND_DISPUTED
+    if status is PaymentStatus.REFUNDED:
+        return messages.REFUND_ALREADY_REFUNDED
+    charged = (state.currency or "").lower()
+    recorded = normalise_currency(payment.currency or payment.project_currency, default_currency)
+    if recorded != charged:
+        return messages.REFUND_CURRENCY_MISMATCH.format(record=recorded.upper(), charge=charged.upper())
     return None
 
 

@@ -147,7 +147,8 @@ def test_refund_made_in_stripe_before_a_crash_is_adopted_not_made_again(sandbox:
     # The worker created the refund, then died before writing it back: the record still says Requested.
     # The key it used is past Stripe's 24-hour window by now, so only the metadata can tell.
     crm = SalesforceCrm(settings=settings_for(sandbox), mapping=sandbox.mapping)
-    [action] = plan_refunds(crm.read_payments([payment["id"]])[0], default_currency="usd")
+    state = stripe_for(sandbox).payment_state(payment["payment_link_id"], with_refunds=True)
+    [action] = plan_refunds(crm.read_payments([payment["id"]])[0], state, default_currency="usd")
     stripe_for(sandbox).create_refund(replace(action.spec, idempotency_key="an-expired-key"))
 
     assert worker.once().code == 0

@@ -24,12 +24,11 @@ from sync.adapters.stripe_payments import (
     link_params,
     open_sessions_params,
     refund_params,
-    refunds_of_params,
     sessions_params,
 )
 from sync.core.decide import Policy, plan_payment
 from sync.core.refunds import plan_refunds
-from sync.models import PaymentStatus, RefundRecord, RefundStatus
+from sync.models import PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
 from tests.fidelity.typeddict_check import problems
 from tests.unit.factories import payment
 
@@ -99,11 +98,20 @@ def test_refund_bodies_match_stripe_types(amount, reason, by_intent):
         payment_intent_id="pi_1",
         refunds=(asked,),
     )
-    [action] = plan_refunds(paid, default_currency="usd")
+    charge = StripePaymentState(
+        payment_link_id="plink_1",
+        currency="usd",
+        payment_intent_id="pi_1",
+        charge_id=None if by_intent else "ch_1",
+        paid=True,
+        amount_paid_minor=100000,
+        refunds=(),
+    )
+    [action] = plan_refunds(paid, charge, default_currency="usd")
     body = refund_params(action.spec)
     assert problems(body, RefundCreateParams) == []
     assert all(len(v) <= 500 for v in body["metadata"].values())  # Stripe's limit on a metadata value
-    assert problems(refunds_of_params(action.spec), RefundListParams) == []
+    assert problems(by_charge_params(body.get("charge") or "ch_1"), RefundListParams) == []
 
 
 def test_event_types_are_at_most_twenty_and_all_known_to_stripe():

@@ -129,19 +129,19 @@ def spec_for(charge_id: str, refund_id: str, amount_minor: int | None, key: str 
     )
 
 
-def test_a_refund_is_made_once_per_key_and_found_again_by_its_record_id(sandbox: Sandbox):
+def test_a_refund_is_made_once_per_key_and_read_back_with_its_record_id(sandbox: Sandbox):
     stripe = stripe_for(sandbox)
-    charge = paid_link(sandbox, "a02PAY1")["charge"]["id"]
+    paid = paid_link(sandbox, "a02PAY1")
+    charge = paid["charge"]["id"]
     spec = spec_for(charge, "a04REF1", 25_000)
-    assert stripe.find_refund(spec) is None
 
     made = stripe.create_refund(spec)
     again = stripe.create_refund(spec)
 
     assert made == again and made.amount_minor == 25_000 and made.status == "succeeded"
     assert made.crm_refund_id == "a04REF1"
-    assert stripe.find_refund(spec_for(charge, "a04REF1", 25_000, key="another")) == made
-    assert stripe.find_refund(spec_for(charge, "a04OTHER", 25_000)) is None
+    state = stripe.payment_state(paid["payment_link"]["id"], with_refunds=True)
+    assert state.refunds == (made,) and state.owners == {"a02PAY1"} and state.charge_id == charge
     assert len(sandbox.stripe_objects("refund")) == 1
 
 
@@ -159,10 +159,11 @@ def test_a_refund_without_amount_takes_what_is_left_and_stripe_refuses_more(sand
 
 def test_plan_and_adapter_agree_on_a_pending_refund_card(sandbox: Sandbox, crm: SalesforceCrm):
     project = sandbox.add_project("Kitchen", customer_email="pat@example.com")
-    charge = paid_link(sandbox, "a02PAY1", card="4000000000007726")["charge"]["id"]
-    payment = payment_in(sandbox, project, "paid", charge_id=charge, amount_paid="1000.00")
+    payment = payment_in(sandbox, project, "paid", amount_paid="1000.00")
+    paid = paid_link(sandbox, payment, card="4000000000007726")
     sandbox.request_refund(payment, amount="100.00")
-    [action] = plan_refunds(crm.read_payments([payment])[0], default_currency="usd")
+    state = stripe_for(sandbox).payment_state(paid["payment_link"]["id"], with_refunds=True)
+    [action] = plan_refunds(crm.read_payments([payment])[0], state, default_currency="usd")
 
     made = stripe_for(sandbox).create_refund(action.spec)
 
@@ -182,3 +183,15 @@ def test_deactivating_a_link_also_expires_a_checkout_page_left_open(sandbox: San
     [stored] = [lk for lk in sandbox.payment_links() if lk["id"] == link]
     assert stored["active"] is False
     stripe.deactivate_link(link)  # again: nothing left to expire, no error
+
+
+def test_a_link_read_back_says_whose_it_is_and_what_it_charges(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    link_id = _link(stripe, "a02PAY1", 123_456)
+
+    read = stripe.link(link_id)
+
+    assert read.id == link_id and read.active and read.url.startswith("http")
+    assert read.payment_id == "a02PAY1" and read.currency == "usd" and read.amount_minor == 123_456
+    with pytest.raises(PermanentError, match="No such payment_link"):
+        stripe.link("plink_doesnotexist")

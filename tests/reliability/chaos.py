@@ -356,11 +356,25 @@ class People:
                 amount = None
             else:
                 amount = left + Decimal("1.00")  # more than is left: refused on the record
+            if self.rng.random() < 0.1:
+                self._type_another_charge(p, payments)
             refund = self.sandbox.request_refund(p["id"], amount=amount, reason=self.rng.choice(REASONS))
             self.ledger.refunds[refund] = RefundAsk(p["id"], amount)
             self.ledger.counts["refunds_crm"] += 1
             asked.append(refund)
         return asked
+
+    def _type_another_charge(self, p: dict[str, Any], payments: list[dict[str, Any]]) -> None:
+        """Staff type another paid Payment's charge and a larger Amount Paid on this one before refunding
+        (invariant 7): the refund must still go to this Payment's own charge, and the fields come back."""
+        others = [o for o in payments if o["charge_id"] and o["id"] != p["id"]]
+        if not others:
+            return
+        other = self.rng.choice(others)
+        self.sandbox.update_payment(
+            p["id"], charge_id=other["charge_id"], amount_paid=other["amount_paid"] + p["amount_paid"]
+        )
+        self.ledger.counts["stripe_fields_typed"] += 1
 
     def dashboard_refund_some(self, *, share: float = 0.05) -> None:
         for charge in self.sandbox.stripe_objects("charge"):
@@ -523,6 +537,14 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
                 bad(
                     "c.one_stripe_refund", f"Refund {refund_id} names {record['stripe_refund_id']}, not {made[0]['id']}"
                 )
+    # ... and on the charge of the refund record's own Payment, whatever charge id staff typed there
+    owner_of_charge = {
+        c["id"]: (intents.get(c["payment_intent"]) or {}).get("metadata", {}).get("crm_payment_id") for c in charges
+    }
+    for refund_id, ask in ledger.refunds.items():
+        for refund in made_for.get(refund_id, []):
+            if owner_of_charge.get(refund["charge"]) != ask.payment_id:
+                bad("c.one_stripe_refund", f"Refund {refund_id} of {ask.payment_id} refunded {refund['charge']}")
     for crm_id in set(made_for) - set(ledger.refunds):
         bad("c.one_stripe_refund", f"Stripe refunds {[r['id'] for r in made_for[crm_id]]} name unknown {crm_id}")
     recorded: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -318,7 +318,7 @@ PAID = Decimal("100.00")
 def paid_payments(world: World) -> Iterator[dict[str, Any]]:
     """Payments of $100.00 each, paid by card, made once for every refund row."""
     sandbox = world.sandbox
-    projects = [world.project(f"Paid job {i}") for i in range(8)]
+    projects = [world.project(f"Paid job {i}") for i in range(12)]
     for project in projects:
         sandbox.request_payment(project, type="progress", amount=str(PAID))
     world.cycle()
@@ -360,6 +360,26 @@ def _refunded(world: World, pool: Iterator[dict[str, Any]]) -> dict[str, Any]:
     return payment
 
 
+# Staff edits of the worker's own fields (invariant 7): the record's Stripe ids and currency are claims.
+def _charge_of_another(world: World, pool: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """Another customer's charge and amount typed on this Payment (the charge is never refunded)."""
+    payment, other = next(pool), next(pool)
+    world.sandbox.update_payment(payment["id"], charge_id=other["charge_id"], amount_paid="5000.00")
+    return payment
+
+
+def _link_of_another(world: World, pool: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    payment, other = next(pool), next(pool)
+    world.sandbox.update_payment(payment["id"], payment_link_id=other["payment_link_id"])
+    return payment
+
+
+def _currency_edited(world: World, pool: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    payment = next(pool)
+    world.sandbox.update_payment(payment["id"], currency="EUR")
+    return payment
+
+
 @dataclass(frozen=True)
 class Ref:
     target: Callable[[World, Iterator[dict[str, Any]]], dict[str, Any]]
@@ -381,6 +401,11 @@ REFUNDS = [
         Ref(_paid, ("60.00", "60.00"), ("The refund of $60.00 is more than", "left to refund: $40.00")),
         id="second-one-more-than-is-left",
     ),
+    pytest.param(
+        Ref(_charge_of_another, ("5000.00",), ("$5,000.00", "left to refund: $100.00")), id="charge-id-of-another"
+    ),
+    pytest.param(Ref(_link_of_another, ("10.00",), ("belongs to another Payment",)), id="link-id-of-another"),
+    pytest.param(Ref(_currency_edited, ("10.00",), ("currency reads EUR", "Stripe charged USD")), id="currency-edited"),
 ]
 
 

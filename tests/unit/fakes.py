@@ -182,9 +182,19 @@ class FakeStripe:
                 raise IdempotencyConflict("Keys for idempotent requests can only be used with the same parameters")
             return self.links[spec.idempotency_key]
         n = next(self._ids)
-        link = CreatedLink(id=f"plink_{n}", url=f"https://pay.example/{n}", active=True)
+        link = CreatedLink(id=f"plink_{n}", url=f"https://pay.example/{n}", active=True, payment_id=payment_id)
         self.links[spec.idempotency_key], self.bodies[spec.idempotency_key] = link, spec
         return link
+
+    # Links made elsewhere (before this fake, or for another Payment), by id.
+    existing: dict[str, CreatedLink] = field(default_factory=dict)
+
+    def link(self, link_id: str) -> CreatedLink:
+        self.calls += 1
+        found = next((k for k in self.links.values() if k.id == link_id), None) or self.existing.get(link_id)
+        if found is None:
+            raise PermanentError(f"No such payment_link: '{link_id}' (resource_missing)")
+        return found.model_copy(update={"active": found.active and link_id not in self.deactivated})
 
     def deactivate_link(self, link_id: str) -> None:
         self.deactivated.append(link_id)
@@ -230,11 +240,6 @@ class FakeStripe:
     refunds_made: dict[str, StripeRefund] = field(default_factory=dict)  # by idempotency key
     refund_specs: list[RefundSpec] = field(default_factory=list)
     refund_fail: Exception | None = None
-
-    def find_refund(self, spec: RefundSpec) -> StripeRefund | None:
-        self.calls += 1
-        wanted = spec.metadata["crm_refund_id"]
-        return next((r for r in self.refunds_made.values() if r.crm_refund_id == wanted), None)
 
     def create_refund(self, spec: RefundSpec) -> StripeRefund:
         self.calls += 1

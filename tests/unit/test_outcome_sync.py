@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -626,3 +627,34 @@ def test_a_walk_through_the_window_cut_short_leaves_the_cursor_as_it_was(small_s
     sync_for(crm, stopping=stopping).poll(crm.setups[0], stripe)
     assert stripe.steps == 2  # the oldest event was never paged
     assert crm.cursors == []  # so the newest may not become the cursor: the next start walks it again
+
+
+# --- Stripe ids on the record are claims (invariant 7) ----------------------------------------------
+def test_a_link_another_payment_paid_is_never_recorded_on_the_payment_that_names_it():
+    """Attack 3: pA's Payment Link Id edited to pB's, which pB's customer paid."""
+    crm = crm_with_links()
+    crm.payments["pA"] = crm.payments["pA"].model_copy(update={"payment_link_id": "plink_pB"})
+    stripe = FakeStripe(states={"plink_pB": paid("pB", owners=frozenset({"pB"}))})
+
+    sync_for(crm).sweep(stripe)
+    sync_for(crm).sweep(stripe)
+
+    edited, owner = crm.payments["pA"], crm.payments["pB"]
+    assert edited.status is PaymentStatus.LINK_SENT and edited.charge_id is None
+    assert "belongs to another Payment" in edited.sync_error
+    assert owner.status is PaymentStatus.PAID and owner.charge_id == "ch_pB"
+    assert [p.project_id for p in crm.posts if "belongs to another Payment" in p.body] == [edited.project_id]
+    assert not any("received" in p.body and p.project_id == edited.project_id and "pA" in p.body for p in crm.posts)
+
+
+def test_edited_stripe_fields_are_put_back_and_said():
+    """Attack 1's trace: Charge Id and Amount Paid typed on a paid Payment."""
+    crm = crm_with_links()
+    sync_for(crm).sweep(FakeStripe(states={"plink_pA": paid("pA")}))
+    crm.payments["pA"] = crm.payments["pA"].model_copy(update={"charge_id": "ch_other", "amount_paid": Decimal("5000")})
+
+    sync_for(crm).sweep(FakeStripe(states={"plink_pA": paid("pA")}), include_settled=True)
+
+    restored = crm.payments["pA"]
+    assert restored.charge_id == "ch_pA" and restored.amount_paid == Decimal("20000")
+    assert "Charge Id, Amount Paid: did not match Stripe" in restored.sync_log

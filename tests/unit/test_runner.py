@@ -15,7 +15,7 @@ from sync.core.staff_actions import ReminderPolicy
 from sync.email_templates import load_templates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import ConnectionStatuses
-from sync.models import PaymentStatus
+from sync.models import CreatedLink, PaymentStatus
 from sync.refund_sync import RefundSync
 from sync.retry import call_with_retries
 from sync.runner import Runner, RunnerConfig
@@ -50,7 +50,13 @@ def build(
         stripe=connection,
         outcomes=outcomes,
         staff=StaffSync(
-            crm=crm, templates=templates, reminders=reminders or ReminderPolicy(), now=now, retry=retry, stop=stop
+            crm=crm,
+            templates=templates,
+            reminders=reminders or ReminderPolicy(),
+            now=now,
+            retry=retry,
+            stop=stop,
+            notices=templates.staff_notices,
         ),
         refunds=RefundSync(crm=crm, retry=retry, stop=stop),
         templates=templates,
@@ -108,13 +114,36 @@ def test_link_is_on_the_record_before_the_email_is_sent():
     assert crm.payments["p2"].status is PaymentStatus.LINK_SENT
 
 
-def test_an_existing_link_is_emailed_without_calling_stripe():
+def test_an_existing_link_is_emailed_once_stripe_shows_it_is_this_payments():
     crm = crm_with("p1", payment_link_id="plink_9", link_url="https://pay.example/9")
-    stripe = FakeStripe()
+    stripe = FakeStripe(
+        existing={"plink_9": CreatedLink(id="plink_9", url="https://pay.example/9", active=True, payment_id="p1")}
+    )
     build(crm, stripe).run_cycle()
     assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
     assert "https://pay.example/9" in crm.sent[0].body
-    assert stripe.links == {}
+    assert stripe.links == {}  # no second link
+
+
+def test_an_existing_link_is_emailed_with_its_own_url_never_the_one_typed_on_the_record():
+    crm = crm_with("p1", payment_link_id="plink_9", link_url="https://evil.example/pay")
+    stripe = FakeStripe(
+        existing={"plink_9": CreatedLink(id="plink_9", url="https://pay.example/9", active=True, payment_id="p1")}
+    )
+    build(crm, stripe).run_cycle()
+    assert "https://pay.example/9" in crm.sent[0].body and "evil" not in crm.sent[0].body
+    final = crm.payments["p1"]
+    assert final.link_url == "https://pay.example/9" and "did not match Stripe" in (final.sync_log or "")
+
+
+def test_an_existing_link_that_names_another_payment_is_never_emailed():
+    crm = crm_with("p1", payment_link_id="plink_9", link_url="https://pay.example/9")
+    stripe = FakeStripe(
+        existing={"plink_9": CreatedLink(id="plink_9", url="https://pay.example/9", active=True, payment_id="p2")}
+    )
+    report = build(crm, stripe).run_cycle()
+    assert crm.sent == [] and report.outcomes["p1"] == "error"
+    assert "belongs to another Payment" in (crm.payments["p1"].sync_error or "")
 
 
 def test_a_request_edited_while_its_link_was_made_retires_that_link_and_makes_a_new_revision():

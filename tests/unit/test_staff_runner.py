@@ -129,6 +129,22 @@ def paid_with(*refunds: RefundRecord, **overrides) -> FakeCrm:
     return crm_with("p1", **values)
 
 
+def charged(stripe: FakeStripe, minor: int = 100000, currency: str = "usd") -> FakeStripe:
+    """Stripe holds a paid charge ch_1 on the Payment's link plink_1."""
+    stripe.states["plink_1"] = StripePaymentState(
+        payment_link_id="plink_1",
+        currency=currency,
+        checkout_session_id="cs_1",
+        payment_intent_id="pi_1",
+        charge_id="ch_1",
+        paid=True,
+        amount_paid_minor=minor,
+        refunds=(),
+        owners=frozenset({"p1"}),
+    )
+    return stripe
+
+
 def asked(n: int, amount: str | None) -> RefundRecord:
     return RefundRecord(
         id=f"r{n}",
@@ -142,7 +158,7 @@ def asked(n: int, amount: str | None) -> RefundRecord:
 
 
 def test_refunds_are_issued_once_and_refusals_never_reach_stripe():
-    crm, stripe = paid_with(asked(1, "400"), asked(2, "700")), FakeStripe()
+    crm, stripe = paid_with(asked(1, "400"), asked(2, "700")), charged(FakeStripe())
 
     build(crm, stripe).run_cycle()
     build(crm, stripe).run_cycle()
@@ -153,20 +169,20 @@ def test_refunds_are_issued_once_and_refusals_never_reach_stripe():
     assert refunds["r2"].status is RefundStatus.ERROR and "$600.00" in refunds["r2"].failure_reason
 
 
-def test_refunds_wait_without_stripe_but_refusals_are_still_written():
-    crm, stripe = paid_with(asked(1, "400"), asked(2, "-1")), FakeStripe()
+def test_refunds_wait_without_stripe_for_the_charge_to_judge_them_by():
+    crm, stripe = paid_with(asked(1, "400"), asked(2, "-1")), charged(FakeStripe())
     crm.setups = ()  # no Stripe Setup: Stripe is not connected
 
     report = build(crm, stripe).run_cycle()
 
     assert stripe.refund_specs == []
     refunds = {r.id: r for r in crm.payments["p1"].refunds}
-    assert refunds["r1"].status is RefundStatus.REQUESTED and report.outcomes["r1"] == "waiting"
-    assert refunds["r2"].status is RefundStatus.ERROR
+    assert [refunds[r].status for r in ("r1", "r2")] == [RefundStatus.REQUESTED] * 2
+    assert report.outcomes["r1"] == report.outcomes["r2"] == "waiting"
 
 
 def test_a_key_revoked_while_refunding_is_reported_on_the_setup():
-    crm, stripe = paid_with(asked(1, "400")), FakeStripe()
+    crm, stripe = paid_with(asked(1, "400")), charged(FakeStripe())
     stripe.refund_fail = StripeKeyRejected("Stripe rejected the API key")
 
     build(crm, stripe).run_cycle()
@@ -198,3 +214,36 @@ def test_a_cancel_stripe_refuses_says_why_on_the_record_once():
     assert report.outcomes["p1"] == "error"
     assert written.sync_error == messages.STRIPE_REFUSED_DEACTIVATION.format(detail="No such payment_link")
     assert written.cancel_requested and crm.payments["p1"] == written  # not written again
+
+
+# --- Stripe ids on the record are claims (invariant 7) ----------------------------------------------
+def test_cancel_of_a_link_that_names_another_payment_deactivates_nothing_and_says_so():
+    crm, stripe, clock = crm_with("p1", "p2"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    other = crm.payments["p2"].payment_link_id
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"payment_link_id": other, "cancel_requested": True})
+
+    report = build(crm, stripe, now=clock).run_cycle()
+    build(crm, stripe, now=clock).run_cycle()
+
+    assert stripe.deactivated == [] and crm.payments["p2"].status is PaymentStatus.LINK_SENT
+    edited = crm.payments["p1"]
+    assert report.outcomes["p1"] == "error" and edited.status is PaymentStatus.LINK_SENT
+    assert "belongs to another Payment" in edited.sync_error and "belongs to another Payment" in edited.sync_log
+    assert len(crm.posts) == 1 and "belongs to another Payment" in crm.posts[0].body  # said once
+
+
+def test_resend_and_reminders_email_the_links_own_url_and_put_it_back():
+    crm, stripe, clock = crm_with("p1"), FakeStripe(), Clock()
+    sent_link(crm, stripe, clock)
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"link_url": "https://evil.example/pay", "resend": True})
+
+    build(crm, stripe, now=clock, reminders=REMINDERS).run_cycle()
+    crm.payments["p1"] = crm.payments["p1"].model_copy(update={"link_url": "https://evil.example/again"})
+    clock.now = T0 + timedelta(hours=49)
+    build(crm, stripe, now=clock, reminders=REMINDERS).run_cycle()
+
+    assert len(crm.sent) == 3  # first send, resend, reminder
+    assert all("https://pay.example/1" in e.body and "evil" not in e.body for e in crm.sent)
+    final = crm.payments["p1"]
+    assert final.link_url == "https://pay.example/1" and final.sync_log.count("did not match Stripe") == 2
