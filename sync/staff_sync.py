@@ -176,8 +176,12 @@ class StaffSync:
             return None
         return link
 
-    def report_foreign(self, found: list[tuple[Payment, str]], report: CycleReport) -> None:
-        """Say on each record, and to staff on its Project, that its link is another Payment's (once)."""
+    def report_foreign(self, found: list[tuple[Payment, str]], report: CycleReport, *, retried: bool = False) -> None:
+        """Say on each record, and to staff on its Project, that its link is another Payment's (once).
+
+        A record refused for a passing reason (changed in the second it was read) is read again a
+        second later and written once more.
+        """
         now = self._now()
         items = []
         for payment, problem in found:
@@ -199,10 +203,19 @@ class StaffSync:
             for write, _ in items:
                 report.set(write.payment_id, Outcome.PENDING)
             return
+        again = []
         for (write, _), written in zip(items, results, strict=True):
-            if written.error is not None:
-                report.set(write.payment_id, Outcome.PENDING)
-                log.warning("payment.foreign_report_failed", payment_id=write.payment_id, error=written.error)
+            if written.error is None:
+                continue
+            if written.error.startswith("retryable") and not retried:
+                again.append(write.payment_id)  # changed in the second it was read (a staff edit just now)
+                continue
+            report.set(write.payment_id, Outcome.PENDING)
+            log.warning("payment.foreign_report_failed", payment_id=write.payment_id, error=written.error)
+        if again and not self._stop.wait(1.0):
+            problems = {p.id: problem for p, problem in found}
+            fresh = self._retry(lambda: self._crm.read_payments(sorted(again)))
+            self.report_foreign([(p, problems[p.id]) for p in fresh], report, retried=True)
 
     def _retire(
         self, payment: Payment, action: RetireLink, gateway: PaymentsGateway, now: datetime, report: CycleReport
