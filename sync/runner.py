@@ -362,24 +362,14 @@ class Runner:
                 report.set(action.payment_id, Outcome.WAITING)
                 continue
             try:
-                link: CreatedLink = self._retry(lambda a=action: gateway.link(a.link_id))
+                link = self._staff.checked_link(action.payment_id, action.link_id, gateway, report)
             except StripeKeyRejected as exc:
                 if readiness.setup is not None:
                     self._stripe.key_rejected(readiness.setup, exc)
                 break
-            except (RetryableError, PermanentError) as exc:
-                log.warning("payment_link.unreadable", payment_id=action.payment_id, error=str(exc))
-                if isinstance(exc, PermanentError):
-                    foreign[action.payment_id] = messages.FOREIGN_OBJECT.format(
-                        what="payment link", object_id=action.link_id
-                    )
-                report.set(action.payment_id, Outcome.PENDING)
-                continue
-            problem = ownership.link_problem(action.payment_id, link)
-            if problem is not None:
-                log.warning("payment.foreign_link", payment_id=action.payment_id, payment_link_id=action.link_id)
-                foreign[action.payment_id] = problem
-                report.set(action.payment_id, Outcome.ERROR)
+            if not isinstance(link, CreatedLink):
+                if link is not None:
+                    foreign[action.payment_id] = link
                 continue
             restore = ownership.link_restore(action.link_url, None, link, sync_log=action.sync_log, now=now)
             if restore:

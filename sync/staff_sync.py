@@ -114,8 +114,10 @@ class StaffSync:
                     continue
                 # The link the record names is used only once Stripe shows it is this Payment's.
                 payment = by_id[action.payment_id]
-                link = self._own_link(payment, action.link_id, gateway, report, foreign)
-                if link is None:
+                link = self.checked_link(payment.id, action.link_id, gateway, report)
+                if not isinstance(link, CreatedLink):
+                    if link is not None:
+                        foreign.append((payment, link))
                     continue
                 if isinstance(action, RetireLink):
                     update = self._retire(payment, action, gateway, now, report)
@@ -148,33 +150,33 @@ class StaffSync:
         self._send(sends, report)
         return result
 
-    def _own_link(
-        self,
-        payment: Payment,
-        link_id: str,
-        gateway: PaymentsGateway,
-        report: CycleReport,
-        foreign: list[tuple[Payment, str]],
-    ) -> CreatedLink | None:
-        """The link as Stripe holds it, when its metadata names this Payment; None otherwise (said)."""
+    def checked_link(
+        self, payment_id: str, link_id: str, gateway: PaymentsGateway, report: CycleReport
+    ) -> CreatedLink | str | None:
+        """The link as Stripe holds it when its metadata names this Payment; otherwise the sentence
+        saying it does not (a link Stripe will not show, an id mistyped, is not this Payment's
+        either), or None when Stripe could not be asked now.
+
+        Raises:
+            StripeKeyRejected: the key stopped working.
+        """
         try:
             link: CreatedLink = self._retry(lambda: gateway.link(link_id))
         except StripeKeyRejected:
             raise
         except (RetryableError, PermanentError) as exc:
-            # A link Stripe will not show (an id mistyped) is not this Payment's either: nothing is done.
-            report.set(payment.id, Outcome.PENDING if isinstance(exc, RetryableError) else Outcome.ERROR)
-            log.warning("payment_link.unreadable", payment_id=payment.id, payment_link_id=link_id, error=str(exc))
-            if isinstance(exc, PermanentError):
-                foreign.append((payment, messages.FOREIGN_OBJECT.format(what="payment link", object_id=link_id)))
-            return None
-        problem = ownership.link_problem(payment.id, link)
-        if problem is not None:
-            report.set(payment.id, Outcome.ERROR)
-            log.warning("payment.foreign_link", payment_id=payment.id, payment_link_id=link_id)
-            foreign.append((payment, problem))
-            return None
-        return link
+            log.warning("payment_link.unreadable", payment_id=payment_id, payment_link_id=link_id, error=str(exc))
+            if isinstance(exc, RetryableError):
+                report.set(payment_id, Outcome.PENDING)
+                return None
+            report.set(payment_id, Outcome.ERROR)
+            return messages.FOREIGN_OBJECT.format(what="payment link", object_id=link_id)
+        problem = ownership.link_problem(payment_id, link)
+        if problem is None:
+            return link
+        report.set(payment_id, Outcome.ERROR)
+        log.warning("payment.foreign_link", payment_id=payment_id, payment_link_id=link_id)
+        return problem
 
     def report_foreign(self, found: list[tuple[Payment, str]], report: CycleReport, *, retried: bool = False) -> None:
         """Say on each record, and to staff on its Project, that its link is another Payment's (once).

@@ -84,7 +84,7 @@ class EmailExistingLink:
     payment_id: str
     link_url: str
     email: EmailContext
-    link_id: str = ""  # checked in Stripe before the email: its URL is the one sent
+    link_id: str  # checked in Stripe before the email: its URL is the one sent
     link_revision: int = 0
     times_sent: int = 0
     no_reminders: bool = False
