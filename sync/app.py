@@ -94,6 +94,7 @@ def build_app(
         statuses=mapping.setup.connection_status,
         now=now,
         retry=retry,
+        live_keys_allowed=settings.stripe_base_is_stripe,
     )
 
     interval = settings.reconcile_interval_minutes

@@ -9,7 +9,8 @@ from typing import Any
 
 from sync.adapters.salesforce import SalesforceCrm
 from sync.app import stripe_factory
-from sync.core.stripe_setup import judge_setups
+from sync.core import messages
+from sync.core.stripe_setup import judge_descriptor, judge_setups
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import (
     FieldSpec,
@@ -188,7 +189,7 @@ def _picklist_problems(label: str, info: dict[str, Any], picklists: Any) -> list
 def check_stripe(*, crm: SalesforceCrm, mapping: Mapping, settings: Settings) -> Findings:
     findings = Findings(problems=[], notes=[])
     setups = crm.read_active_setups()
-    verdict = judge_setups(setups)
+    verdict = judge_setups(setups, live_keys_allowed=settings.stripe_base_is_stripe)
     if verdict.warning:
         findings.notes.append(verdict.warning)
     if verdict.setup is None or verdict.problem:
@@ -196,7 +197,7 @@ def check_stripe(*, crm: SalesforceCrm, mapping: Mapping, settings: Settings) ->
         return findings
     assert verdict.setup.secret_key is not None
     try:
-        stripe_factory(settings)(verdict.setup.secret_key).verify_key()
+        account = stripe_factory(settings)(verdict.setup.secret_key).verify_key()
     except StripeKeyRejected as exc:
         reason = f"missing permission: {exc}" if exc.missing_permission else "invalid or revoked"
         findings.problems.append(f"Stripe Setup: Stripe refused the key ({reason}).")
@@ -205,7 +206,13 @@ def check_stripe(*, crm: SalesforceCrm, mapping: Mapping, settings: Settings) ->
         findings.problems.append(f"Stripe Setup: Stripe could not be reached ({exc}).")
         return findings
     mode = verdict.setup.mode.value if verdict.setup.mode else "?"
-    findings.notes.append(f"Stripe Setup: the {mode}-mode key works.")
+    findings.notes.append(f"Stripe Setup: the {mode}-mode key works (Stripe account {account.id}).")
+    pinned = verdict.setup.stripe_account_id
+    if pinned and pinned != account.id and not verdict.setup.confirm_account_change:
+        findings.problems.append(f"Stripe Setup: {messages.ACCOUNT_CHANGED.format(actual=account.id, pinned=pinned)}")
+    descriptor = judge_descriptor(verdict.setup.statement_descriptor_suffix, account.descriptor_prefix)
+    if descriptor.note:
+        findings.notes.append(f"Stripe Setup: {descriptor.note}")
     return findings
 
 

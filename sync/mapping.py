@@ -127,6 +127,10 @@ class SetupFields(_Strict):
     last_error: Annotated[str, _f("textarea", "write", length=32768)]
     # The id of the newest Stripe event applied: a restart on a fresh host resumes from it.
     events_cursor: Annotated[str, _f("string", "write", length=255)]
+    # The Stripe account the key belonged to when first verified: a key of another account stops
+    # payments until an admin ticks Confirm Account Change.
+    stripe_account_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
+    confirm_account_change: Annotated[str, _f("boolean", "write")]
 
 
 class PaymentStatuses(_Strict):
@@ -171,6 +175,7 @@ class ConnectionStatuses(_Strict):
     connected: str = "Connected"
     invalid_key: str = "Invalid Key"
     mode_mismatch: str = "Mode Mismatch"
+    account_changed: str = "Account Changed"
     error: str = "Error"
 
 

@@ -157,6 +157,10 @@ class StripeSetup(_Value):
     last_error: str | None
     last_modified: datetime
     events_cursor: str | None = None
+    # The Stripe account the worker pinned on first verifying a key, and the box an admin ticks to
+    # accept that the key now belongs to another account (the worker clears it once it has).
+    stripe_account_id: str | None = None
+    confirm_account_change: bool = False
 
 
 class CrmSnapshot(_Value):
@@ -170,6 +174,15 @@ class CrmSnapshot(_Value):
     action_payments: tuple[Payment, ...] = ()
     refund_payments: tuple[Payment, ...] = ()
     read_at: datetime | None = None  # the CRM's time when it served the snapshot
+
+
+class StripeAccount(_Value):
+    """The account behind a key (`GET /v1/account`): what the worker pins, and what it needs of it."""
+
+    id: str
+    # The text before a statement descriptor suffix on card statements: the account's shortened
+    # descriptor, else its statement descriptor (cut to 10 characters, as Stripe does); None if neither.
+    descriptor_prefix: str | None = None
 
 
 class CreatedLink(_Value):

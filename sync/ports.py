@@ -18,6 +18,7 @@ from sync.models import (
     EventBatch,
     Payment,
     PaymentStatus,
+    StripeAccount,
     StripePaymentState,
     StripeRefund,
 )
@@ -81,7 +82,16 @@ class CrmGateway(Protocol):
 
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]: ...
 
-    def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None: ...
+    # `account_id`, when given, is pinned on the record and the admin's Confirm Account Change cleared.
+    def update_setup(
+        self,
+        setup_id: str,
+        *,
+        status: str,
+        error: str | None,
+        verified_at: datetime | None,
+        account_id: str | None = None,
+    ) -> None: ...
 
     def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]: ...
 
@@ -97,7 +107,8 @@ class CrmGateway(Protocol):
 
 
 class PaymentsGateway(Protocol):
-    def verify_key(self) -> None: ...
+    # The account behind the key, read with calls that need the permissions the worker needs most.
+    def verify_key(self) -> StripeAccount: ...
 
     def create_payment_link(self, spec: LinkSpec) -> CreatedLink: ...
 

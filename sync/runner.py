@@ -201,7 +201,7 @@ class Runner:
             deposit_percent=self._config.deposit_percent,
             default_currency=(setup.default_currency if setup and setup.default_currency else "usd").lower(),
             stripe_ready=readiness.ready,
-            statement_descriptor_suffix=setup.statement_descriptor_suffix if setup else None,
+            statement_descriptor_suffix=readiness.descriptor_suffix,
             after_payment_message=setup.after_payment_message if setup else None,
             signing_stage=self._config.signing_stage,
         )

@@ -1,8 +1,10 @@
 """Keep the worker's Stripe connection in step with the CRM's Setup record.
 
 The key is re-read every cycle, so a key rotated in the CRM takes effect at the next cycle without a
-restart. It is verified with one Stripe call when it changes (and again after a passing failure),
-and the outcome is written back to the Setup record only when it changes what the record says.
+restart. It is verified with two Stripe calls when it changes (and again after a passing failure),
+which also read the account behind it: the first account seen is pinned on the Setup, and a key of
+another account stops every Stripe call until an admin confirms the change. The outcome is written
+back to the Setup record only when it changes what the record says.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import SecretStr
 
 from sync.core import messages
-from sync.core.stripe_setup import SetupVerdict, judge_setups
+from sync.core.stripe_setup import SetupVerdict, judge_account, judge_descriptor, judge_setups
 from sync.core.validation import normalise_currency
 from sync.errors import RetryableError, StripeKeyRejected
 from sync.logs import log
 from sync.mapping import ConnectionStatuses
-from sync.models import StripeSetup
+from sync.models import StripeAccount, StripeSetup
 from sync.money import SUPPORTED_CURRENCIES
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
 
@@ -33,6 +36,8 @@ RECHECK_REFUSED_KEY = timedelta(minutes=15)
 class StripeReadiness:
     gateway: PaymentsGateway | None
     setup: StripeSetup | None
+    # The Setup's Statement Descriptor Suffix when Stripe would accept it after the account's prefix.
+    descriptor_suffix: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -47,7 +52,8 @@ class StripeConnection:
         factory: PaymentsGatewayFactory,
         statuses: ConnectionStatuses,
         now: Callable[[], datetime],
-        retry: Callable[[Callable[[], None]], None] = lambda fn: fn(),
+        retry: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
+        live_keys_allowed: bool = True,
     ) -> None:
         self._crm = crm
         self._factory = factory
@@ -56,7 +62,11 @@ class StripeConnection:
         # The worker's retry policy for the verification call: one 429 or dropped connection is not
         # "Stripe unreachable" (which would mark every waiting request "Stripe is not connected").
         self._retry = retry
+        self._live_keys_allowed = live_keys_allowed
         self._fingerprint: str | None = None
+        self._account: StripeAccount | None = None  # the account behind the key this process uses
+        # A key of another account, said on the Setup: (fingerprint, pinned id, confirm box) then.
+        self._held: tuple[str, str | None, bool] | None = None
         self._gateway: PaymentsGateway | None = None
         self._last_problem: str | None = None  # log a standing problem once, not every cycle
         self._last_warning: str | None = None
@@ -65,7 +75,7 @@ class StripeConnection:
 
     def refresh(self, setups: tuple[StripeSetup, ...]) -> StripeReadiness:
         """Return a verified gateway for the active Setup, or None and the reason on the record."""
-        verdict = judge_setups(setups)
+        verdict = judge_setups(setups, live_keys_allowed=self._live_keys_allowed)
         setup = verdict.setup
         if self._changed_warning(verdict.warning) and verdict.warning:
             log.warning("stripe_setup.several_active", count=len(setups))
@@ -89,16 +99,16 @@ class StripeConnection:
         fingerprint = _fingerprint(setup)
         if self._refused is not None and self._refused[0] == fingerprint and self._now() < self._refused[1]:
             return StripeReadiness(None, setup)  # refused mid-run; the record says why
-        if fingerprint == self._fingerprint and self._gateway is not None:
-            if notes != self._notes_written:  # another Setup ticked or unticked, the currency edited
-                self._notes_written = notes
-                self._write(setup, status=self._statuses.connected, error=notes, verified=False)
-            return StripeReadiness(self._gateway, setup)
+        if self._held == (fingerprint, setup.stripe_account_id, setup.confirm_account_change):
+            return StripeReadiness(None, setup)  # a key of another account; the record says so
+        if fingerprint == self._fingerprint and self._gateway is not None and self._account is not None:
+            # The same key, so the same account: judged again for a pin or a confirm box edited since.
+            return self._connect(setup, self._gateway, self._account, notes, fingerprint, verified=False)
         assert setup.secret_key is not None
         # A key pasted with a space or line break around it is the key: an HTTP header cannot carry them.
         gateway = self._factory(SecretStr(setup.secret_key.get_secret_value().strip()))
         try:
-            self._retry(gateway.verify_key)
+            account: StripeAccount = self._retry(gateway.verify_key)
         except StripeKeyRejected as exc:
             self._forget()
             error = (
@@ -114,12 +124,55 @@ class StripeConnection:
             self._write(setup, status=self._statuses.error, error=messages.STRIPE_UNREACHABLE, verified=False)
             log.warning("stripe_setup.verify_failed", setup_id=setup.id, error=str(exc))
             return StripeReadiness(None, setup)
-        self._fingerprint, self._gateway = fingerprint, gateway
         self._last_problem = None
-        self._notes_written = notes
-        self._write(setup, status=self._statuses.connected, error=notes, verified=True)
-        log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
-        return StripeReadiness(gateway, setup)
+        return self._connect(setup, gateway, account, notes, fingerprint, verified=True)
+
+    def _connect(
+        self,
+        setup: StripeSetup,
+        gateway: PaymentsGateway,
+        account: StripeAccount,
+        notes: str | None,
+        fingerprint: str,
+        *,
+        verified: bool,
+    ) -> StripeReadiness:
+        """Use `gateway` if its account is the pinned one (or newly pinned or confirmed); else hold."""
+        known = self._account.id if self._account else None
+        judged = judge_account(
+            account.id, pinned=setup.stripe_account_id, confirmed=setup.confirm_account_change, known=known
+        )
+        if judged.problem is not None:
+            self._forget()
+            self._held = (fingerprint, setup.stripe_account_id, setup.confirm_account_change)
+            self._write(setup, status=self._statuses.account_changed, error=judged.problem, verified=False)
+            log.warning(
+                "stripe_setup.account_changed",
+                setup_id=setup.id,
+                pinned=setup.stripe_account_id or known,
+                account=account.id,
+            )
+            return StripeReadiness(None, setup)
+        if judged.pin is not None:
+            previous = setup.stripe_account_id or known
+            if previous is None:
+                log.info("stripe_setup.account_pinned", setup_id=setup.id, account=account.id)
+            elif previous != account.id:
+                log.warning(
+                    "stripe_setup.account_change_confirmed", setup_id=setup.id, old=previous, account=account.id
+                )
+            elif not setup.stripe_account_id:  # a worker-owned field cleared on the record: put back, said
+                log.warning("stripe_setup.account_pin_restored", setup_id=setup.id, account=account.id)
+        self._held = None
+        self._fingerprint, self._gateway, self._account = fingerprint, gateway, account
+        descriptor = judge_descriptor(setup.statement_descriptor_suffix, account.descriptor_prefix)
+        notes = " ".join(n for n in (notes, descriptor.note) if n) or None
+        if verified or judged.pin is not None or notes != self._notes_written:
+            self._notes_written = notes
+            self._write(setup, status=self._statuses.connected, error=notes, verified=verified, account_id=judged.pin)
+        if verified:
+            log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
+        return StripeReadiness(gateway, setup, descriptor.suffix)
 
     def key_rejected(self, setup: StripeSetup, reason: StripeKeyRejected | None = None) -> None:
         """A call with the verified key was refused mid-run (revoked, or a permission taken away): stop
@@ -155,11 +208,19 @@ class StripeConnection:
     def _forget(self) -> None:
         self._fingerprint, self._gateway = None, None
 
-    def _write(self, setup: StripeSetup, *, status: str, error: str | None, verified: bool) -> None:
-        if not verified and setup.connection_status == status and setup.last_error == error:
+    def _write(
+        self, setup: StripeSetup, *, status: str, error: str | None, verified: bool, account_id: str | None = None
+    ) -> None:
+        if not verified and account_id is None and setup.connection_status == status and setup.last_error == error:
             return  # the record already says so: do not spend an API call a cycle repeating it
         try:
-            self._crm.update_setup(setup.id, status=status, error=error, verified_at=self._now() if verified else None)
+            self._crm.update_setup(
+                setup.id,
+                status=status,
+                error=error,
+                verified_at=self._now() if verified else None,
+                account_id=account_id,
+            )
         except Exception as exc:  # the status write is informative; never let it stop the cycle
             log.warning("stripe_setup.write_failed", setup_id=setup.id, error=str(exc))
 

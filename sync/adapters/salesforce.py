@@ -505,7 +505,15 @@ class SalesforceCrm:
         body = {self._m.setup.fields.events_cursor: cursor}
         self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
 
-    def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None:
+    def update_setup(
+        self,
+        setup_id: str,
+        *,
+        status: str,
+        error: str | None,
+        verified_at: datetime | None,
+        account_id: str | None = None,
+    ) -> None:
         f = self._m.setup.fields
         body: dict[str, Any] = {
             f.connection_status: status,
@@ -513,6 +521,9 @@ class SalesforceCrm:
         }
         if verified_at is not None:
             body[f.last_verified_at] = self._codec.wire_value(verified_at)
+        if account_id is not None:
+            body[f.stripe_account_id] = account_id
+            body[f.confirm_account_change] = False
         self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
 
 

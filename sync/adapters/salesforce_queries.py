@@ -57,6 +57,8 @@ def active_setups(m: Mapping) -> str:
             f.connection_status,
             f.last_error,
             f.events_cursor,
+            f.stripe_account_id,
+            f.confirm_account_change,
         ]
     )
     return f"SELECT {fields} FROM {m.setup.object} WHERE {f.active} = TRUE ORDER BY LastModifiedDate DESC LIMIT 5"

@@ -110,6 +110,8 @@ class RecordCodec:
             last_error=_text(get_path(rec, f.last_error)),
             last_modified=parse_datetime(rec["LastModifiedDate"]),
             events_cursor=_text(get_path(rec, f.events_cursor)),
+            stripe_account_id=_text(get_path(rec, f.stripe_account_id)),
+            confirm_account_change=get_path(rec, f.confirm_account_change) is True,
         )
 
     def project_request(self, rec: AnyMapping[str, Any]) -> ProjectRequest:

@@ -21,7 +21,7 @@ from sync.core.actions import LinkSpec
 from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
-from sync.models import CreatedLink, EventBatch, StripeEventRef, StripePaymentState, StripeRefund
+from sync.models import CreatedLink, EventBatch, StripeAccount, StripeEventRef, StripePaymentState, StripeRefund
 from sync.throttle import TokenBucket
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
@@ -62,6 +62,20 @@ def link_params(spec: LinkSpec) -> dict[str, Any]:
             "hosted_confirmation": {"custom_message": spec.after_payment_message[:500]},
         }
     return params
+
+
+def account_of(account: dict[str, Any]) -> StripeAccount:
+    """The account's id and the prefix Stripe puts before a statement descriptor suffix.
+
+    "Concatenated with the prefix (shortened descriptor) or statement descriptor that's set on the
+    account" (OpenAPI spec, payment_intent.statement_descriptor_suffix); a statement descriptor used
+    as the prefix is cut to 10 characters (docs.stripe.com/get-started/account/statement-descriptors).
+    """
+    settings = account.get("settings") or {}
+    prefix = (settings.get("card_payments") or {}).get("statement_descriptor_prefix")
+    if not prefix:
+        prefix = ((settings.get("payments") or {}).get("statement_descriptor") or "")[:10] or None
+    return StripeAccount(id=account["id"], descriptor_prefix=prefix)
 
 
 def events_params(
@@ -140,9 +154,11 @@ class StripePayments:
             max_network_retries=0,
         )
 
-    def verify_key(self) -> None:
-        """Prove the key works with one call that needs the permission the worker needs most."""
+    def verify_key(self) -> StripeAccount:
+        """Prove the key works with a call that needs the permission the worker needs most, then read
+        the account it belongs to (a restricted key needs read access to it, too)."""
         _call(lambda: self._client.v1.payment_links.list(params={"limit": 1}))
+        return account_of(_call(lambda: self._client.v1.accounts.retrieve_current()).to_dict())
 
     def create_payment_link(self, spec: LinkSpec) -> CreatedLink:
         link = _call(

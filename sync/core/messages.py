@@ -24,13 +24,33 @@ KEY_REJECTED = "Stripe rejected the Secret Key (it may have been revoked or mist
 KEY_LACKS_PERMISSION = (
     "Stripe accepted the key but it lacks a permission the worker needs: {detail}. "
     "Give the restricted key Write on Payment Links and on Refunds, and Read on Checkout Sessions, "
-    "PaymentIntents, Charges, Disputes and Events."
+    "PaymentIntents, Charges, Disputes, Events and the account (rak_accounts_kyc_basic_read)."
 )
 DEFAULT_CURRENCY_UNSUPPORTED = (
     "The Default Currency '{currency}' is not one the worker can charge in: requests without a currency of "
     "their own are refused until it is a three-letter code such as USD."
 )
 STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
+LIVE_KEY_OFF_STRIPE = (
+    "The Secret Key is a live key, and the worker sends live keys only to api.stripe.com over https, "
+    "not to the STRIPE_API_BASE it is set up with: use a test key, or have ops unset STRIPE_API_BASE."
+)
+ACCOUNT_CHANGED = (
+    "The Secret Key belongs to Stripe account {actual}, not {pinned}, the account this Setup has been "
+    "taking payments into. No links, refunds or cancels go to Stripe until an administrator who has "
+    "checked the key ticks Confirm Account Change (or pastes a key of {pinned})."
+)
+DESCRIPTOR_SUFFIX_UNUSABLE = (
+    "The Statement Descriptor Suffix '{suffix}' cannot be used: {why}. New payment links are created "
+    "without it until it is fixed."
+)
+DESCRIPTOR_FORBIDDEN = "Stripe forbids the characters < > \\ ' \" * in it"
+DESCRIPTOR_NOT_LATIN = "Stripe allows only Latin letters, digits, spaces and punctuation in it"
+DESCRIPTOR_NO_LETTER = "it needs at least one letter"
+DESCRIPTOR_TOO_LONG = (
+    "with the account's prefix '{prefix}' it makes '{combined}', {length} characters, and card "
+    "statements allow 22: shorten it to {room}"
+)
 
 # Request and Payment problems (written to the Payment's Sync Error with status Error).
 AMOUNT_MISSING = "The amount is missing: enter the amount to request."

@@ -19,6 +19,7 @@ from sync.models import (
     PaymentStatus,
     RefundRecord,
     RefundStatus,
+    StripeAccount,
     StripeEventRef,
     StripePaymentState,
     StripeRefund,
@@ -94,8 +95,20 @@ class FakeCrm:
                 results.append(WriteResult(record_id=email.related_record_id))
         return results
 
-    def update_setup(self, setup_id: str, *, status: str, error: str | None, verified_at: datetime | None) -> None:
-        self.setup_writes.append({"id": setup_id, "status": status, "error": error, "verified_at": verified_at})
+    def update_setup(
+        self,
+        setup_id: str,
+        *,
+        status: str,
+        error: str | None,
+        verified_at: datetime | None,
+        account_id: str | None = None,
+    ) -> None:
+        write = {"id": setup_id, "status": status, "error": error, "verified_at": verified_at, "account_id": account_id}
+        self.setup_writes.append(write)
+        if account_id is not None:  # as the adapter does: the pin written, the confirm box cleared
+            pinned = {"stripe_account_id": account_id, "confirm_account_change": False}
+            self.setups = tuple(s.model_copy(update=pinned) if s.id == setup_id else s for s in self.setups)
 
     # --- outcomes ---------------------------------------------------------------------------------
     posts: list[ChatterPost] = field(default_factory=list)
@@ -166,11 +179,13 @@ class FakeStripe:
     bodies: dict[str, LinkSpec] = field(default_factory=dict)
     deactivated: list[str] = field(default_factory=list)
     fail_for: dict[str, Exception] = field(default_factory=dict)  # payment id -> error to raise
+    account: StripeAccount = field(default_factory=lambda: StripeAccount(id="acct_1FakeWorkerAccount"))
     calls: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
-    def verify_key(self) -> None:
+    def verify_key(self) -> StripeAccount:
         self.calls += 1
+        return self.account
 
     def create_payment_link(self, spec: LinkSpec) -> CreatedLink:
         self.calls += 1

@@ -15,7 +15,7 @@ from sync.core.staff_actions import ReminderPolicy
 from sync.email_templates import load_templates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.mapping import ConnectionStatuses
-from sync.models import CreatedLink, PaymentStatus
+from sync.models import CreatedLink, PaymentStatus, StripeAccount
 from sync.refund_sync import RefundSync
 from sync.retry import call_with_retries
 from sync.runner import Runner, RunnerConfig
@@ -278,10 +278,11 @@ def test_a_passing_fault_on_the_key_check_is_retried_not_shown_as_stripe_not_con
     class FlakyCheck(FakeStripe):
         checks = 0
 
-        def verify_key(self) -> None:
+        def verify_key(self) -> StripeAccount:
             FlakyCheck.checks += 1
             if FlakyCheck.checks == 1:
                 raise RetryableError("Stripe: rate_limit")
+            return self.account
 
     build(crm, FlakyCheck()).run_cycle()
 
