@@ -13,6 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sync.errors import ConfigError
 
 PINNED_SALESFORCE_API_VERSION = "64.0"
+STRIPE_API_HOST = "api.stripe.com"
+# The sandbox serves on 127.0.0.1 over http; nothing else may carry a key or a token in clear text.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
+# The settings whose URLs are sent a secret: the login gets the client secret or the signed
+# assertion, the instance the session token, the Stripe base the Stripe key.
+_SECRET_BEARING_URLS = ("salesforce_login_url", "salesforce_instance_url", "stripe_api_base")
 
 
 class SalesforceAuth(StrEnum):
@@ -87,6 +93,20 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = Field("info", pattern=r"^(?i:debug|info|warning|error)$")
 
+    @property
+    def stripe_base_is_stripe(self) -> bool:
+        """Whether STRIPE_API_BASE is Stripe's own API (https, api.stripe.com, port 443), not a stand-in."""
+        url = self.stripe_api_base
+        return url.scheme == "https" and url.host == STRIPE_API_HOST and url.port == 443
+
+    @model_validator(mode="after")
+    def _secrets_go_over_https(self) -> Settings:
+        for name in _SECRET_BEARING_URLS:
+            url = getattr(self, name)
+            if url is not None and not _https_or_loopback(url):
+                raise _Missing(name, "must use https (http only for 127.0.0.1, ::1 or localhost)")
+        return self
+
     @model_validator(mode="after")
     def _auth_has_what_it_needs(self) -> Settings:
         if self.salesforce_auth is SalesforceAuth.CLIENT_CREDENTIALS and self.salesforce_client_secret is None:
@@ -106,6 +126,10 @@ class Settings(BaseSettings):
         if self.salesforce_ca_bundle is not None and not self.salesforce_ca_bundle.is_file():
             raise _Missing("salesforce_ca_bundle", "no such file")
         return self
+
+
+def _https_or_loopback(url: AnyHttpUrl) -> bool:
+    return url.scheme == "https" or (url.host or "") in _LOOPBACK_HOSTS
 
 
 class _Missing(ValueError):

@@ -68,3 +68,45 @@ def test_a_secret_in_a_bad_field_is_not_echoed(env):
         load_settings(_env_file=None)
     assert SECRET not in str(err.value)
     assert "POLL_INTERVAL_SECONDS" in str(err.value) and "SALESFORCE_LOGIN_URL" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["STRIPE_API_BASE", "SALESFORCE_LOGIN_URL", "SALESFORCE_INSTANCE_URL"])
+@pytest.mark.parametrize(
+    "url", ["http://api.stripe.com", "http://acme.my.salesforce.com", "http://10.0.0.5:8080", "http://127.0.0.2"]
+)
+def test_a_url_that_is_sent_a_secret_must_be_https_unless_loopback(env, name, url):
+    env.setenv(name, url)
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None)
+    assert f"{name}: must use https" in str(err.value)
+    assert url.removeprefix("http://") not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["STRIPE_API_BASE", "SALESFORCE_LOGIN_URL", "SALESFORCE_INSTANCE_URL"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8111", "http://localhost:8111", "http://[::1]:8111", "https://127.0.0.1:8443"]
+)
+def test_the_sandbox_on_loopback_may_use_http(env, name, url):
+    env.setenv(name, url)
+    assert str(getattr(load_settings(_env_file=None), name.lower())).startswith(url)
+
+
+@pytest.mark.parametrize(
+    ("base", "is_stripe"),
+    [
+        (None, True),
+        ("https://api.stripe.com", True),
+        ("https://API.Stripe.com/", True),
+        ("https://api.stripe.com:443", True),
+        ("https://api.stripe.com:8443", False),
+        ("https://api.stripe.com.example.net", False),
+        ("https://files.stripe.com", False),
+        ("https://127.0.0.1:8443", False),
+        ("http://127.0.0.1:8111", False),
+        ("http://localhost:8111", False),
+    ],
+)
+def test_stripe_base_is_stripe_only_for_stripes_own_api_host(env, base, is_stripe):
+    if base is not None:
+        env.setenv("STRIPE_API_BASE", base)
+    assert load_settings(_env_file=None).stripe_base_is_stripe is is_stripe
