@@ -92,3 +92,36 @@ def test_a_rotated_key_takes_effect_without_a_restart(sandbox: Sandbox, worker: 
         proc.wait(timeout=15)
     log = worker.collect(proc)
     assert new_key not in log and old_key not in log
+
+
+def test_a_key_of_another_stripe_account_moves_no_money_until_an_admin_confirms(sandbox: Sandbox, worker: Worker):
+    setup = sandbox.add_setup()
+    assert worker.once().code == 0
+    account = sandbox.stripe.account_id
+    assert sandbox.setup(setup)["stripe_account_id"] == account  # pinned on first verifying the key
+
+    # The Setup was pinned to another account: the key pasted since is not the account's the money went to.
+    other = "acct_1PreviousAccount0000"
+    sandbox.update_setup(setup, stripe_account_id=other)
+    project = sandbox.add_project("Kitchen", customer_email="pat@example.com", contract_amount=Decimal("40000"))
+    sandbox.request_payment(project, type="progress", amount="5000.00")
+    before = len(sandbox.stripe_requests())
+
+    assert worker.once().code == 3
+
+    record = sandbox.setup(setup)
+    assert record["connection_status"] == "Account Changed"
+    assert account in record["last_error"] and other in record["last_error"]
+    assert "Confirm Account Change" in record["last_error"]
+    calls = [(r["method"], r["path"]) for r in sandbox.stripe_requests()[before:]]
+    assert calls == [("GET", "/v1/payment_links"), ("GET", "/v1/account")]  # the key check, nothing else
+    [payment] = sandbox.payments()
+    assert payment["status"] == "requested" and payment["sync_error"] == messages.STRIPE_NOT_CONNECTED
+
+    sandbox.update_setup(setup, confirm_account_change=True)
+    assert worker.once().code == 0
+
+    record = sandbox.setup(setup)
+    assert record["connection_status"] == "Connected" and record["last_error"] is None
+    assert record["stripe_account_id"] == account and record["confirm_account_change"] is False
+    assert sandbox.payment(payment["id"])["status"] == "link_sent"

@@ -57,14 +57,17 @@ def add_links_directly(sandbox: Sandbox, count: int) -> None:
         assert answer.status == 200, answer.body
 
 
-def test_working_key_is_verified_with_one_payment_links_call(sandbox: Sandbox):
+def test_working_key_is_verified_with_a_payment_links_call_and_names_its_account(sandbox: Sandbox):
     stripe = stripe_for(sandbox)
 
-    stripe.verify_key()
+    account = stripe.verify_key()
 
-    [call] = sandbox.stripe_requests()
-    assert (call["method"], call["path"], call["status"]) == ("GET", "/v1/payment_links", 200)
-    assert call["params"] == {"limit": "1"}
+    links, own = sandbox.stripe_requests()
+    assert (links["method"], links["path"], links["status"]) == ("GET", "/v1/payment_links", 200)
+    assert links["params"] == {"limit": "1"}
+    assert (own["method"], own["path"], own["status"]) == ("GET", "/v1/account", 200)
+    assert account.id == sandbox.stripe.account_id
+    assert account.descriptor_prefix is None  # the emulator's account sets neither descriptor
 
 
 @pytest.mark.parametrize("registered", [True, False], ids=["revoked", "never-registered"])

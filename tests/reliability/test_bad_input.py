@@ -444,7 +444,14 @@ def _fresh_key(sandbox: Sandbox, *, revoked: bool = False) -> str:
 
 def _read_only_key(sandbox: Sandbox) -> str:
     key = "rk_test_" + secrets.token_hex(16)
-    sandbox.stripe.add_api_key(key, permissions={"payment_links": "read", "refunds": "none"})
+    granted = {"payment_links": "read", "refunds": "none", "accounts_kyc_basic": "read"}
+    sandbox.stripe.add_api_key(key, permissions=granted)
+    return key
+
+
+def _key_blind_to_its_account(sandbox: Sandbox) -> str:
+    key = "rk_test_" + secrets.token_hex(16)
+    sandbox.stripe.add_api_key(key, permissions={"payment_links": "write", "refunds": "write"})
     return key
 
 
@@ -458,9 +465,11 @@ class Setup:
     default_currency: str = "USD"
     older_active: int = 0  # good active Setups added before this one
     unpriced_request: str | None = None  # Sync Error key words of a request without a currency of its own
+    descriptor_suffix: str | None = None  # the Statement Descriptor Suffix the admin typed
 
 
-VERIFY = (("GET", "/v1/payment_links"),)
+VERIFY = (("GET", "/v1/payment_links"), ("GET", "/v1/account"))  # the key, then its account
+REFUSED = VERIFY[:1]  # a key Stripe refuses goes no further than the first call
 MODE = "Mode Mismatch"
 INVALID = "Invalid Key"
 
@@ -474,11 +483,11 @@ SETUPS = [
         id="test-key-on-live-setup",
     ),
     pytest.param(
-        Setup(lambda s: _fresh_key(s, revoked=True), "test", INVALID, ("rejected the Secret Key", "revoked"), VERIFY),
+        Setup(lambda s: _fresh_key(s, revoked=True), "test", INVALID, ("rejected the Secret Key", "revoked"), REFUSED),
         id="revoked-key",
     ),
     pytest.param(
-        Setup(lambda s: "rk_test_" + "Z" * 32, "test", INVALID, ("rejected the Secret Key",), VERIFY), id="unknown-key"
+        Setup(lambda s: "rk_test_" + "Z" * 32, "test", INVALID, ("rejected the Secret Key",), REFUSED), id="unknown-key"
     ),
     pytest.param(
         Setup(lambda s: "pk_test_" + "P" * 32, "test", INVALID, ("publishable key (pk_)",)), id="publishable-key"
@@ -530,6 +539,29 @@ SETUPS = [
         ),
         id="restricted-key-lacking-write",
     ),
+    pytest.param(
+        Setup(
+            _key_blind_to_its_account, "test", INVALID, ("lacks a permission", "rak_accounts_kyc_basic_read"), VERIFY
+        ),
+        id="restricted-key-unable-to-read-its-account",
+    ),
+    # Links still go, without the suffix, and the Setup says what to fix (docs.stripe.com/get-started/
+    # account/statement-descriptors: no < > \ ' " *, at least one letter, 22 characters in all).
+    *[
+        pytest.param(
+            Setup(
+                lambda s: s.credentials.stripe_test_key,
+                expect=(f"Statement Descriptor Suffix '{suffix}' cannot be used", why),
+                stripe=VERIFY,
+                descriptor_suffix=suffix,
+            ),
+            id=f"descriptor-suffix-{label}",
+        )
+        for suffix, why, label in [
+            ("JOB <1042>", "Stripe forbids", "forbidden-character"),
+            ("1042", "at least one letter", "no-letter"),
+        ]
+    ],
 ]
 
 
@@ -550,6 +582,8 @@ def test_a_bad_setup_says_why_on_the_record_and_requests_go_once_it_is_fixed(
     sandbox.clock.advance(timedelta(seconds=1))  # the newest active Setup is the one used
     key = row.key(sandbox)
     setup_id = sandbox.add_setup(key=key, mode=row.mode, default_currency=row.default_currency)
+    if row.descriptor_suffix is not None:
+        sandbox.update_setup(setup_id, statement_descriptor_suffix=row.descriptor_suffix)
     good = world.good_request()
     unpriced = None
     if row.unpriced_request:
@@ -578,6 +612,8 @@ def test_a_bad_setup_says_why_on_the_record_and_requests_go_once_it_is_fixed(
     for other in older:
         sandbox.update_setup(other, active=False)
     sandbox.update_setup(setup_id, secret_key=sandbox.credentials.stripe_test_key, mode="test", default_currency="USD")
+    if row.descriptor_suffix is not None:
+        sandbox.update_setup(setup_id, statement_descriptor_suffix="DEPOSIT")
     cycle = world.cycle()
     if row.status != "Connected":
         world.assert_sent(good, cycle)
