@@ -15,9 +15,13 @@ import structlog
 
 from sync.settings import LogFormat
 
+# Stripe does not promise its keys are alphanumeric after the prefix: `-`, `_` and `.` occur, so a
+# key runs to its last letter or digit (a sentence's full stop stays). Not after a lowercase letter
+# (`desk_test_...` is no key), but after `_`, a digit or `%3D` (form-encoded `key=`) it is.
+_KEY_BODY = r"[A-Za-z0-9_.-]*[A-Za-z0-9]"
 _SECRET_PATTERNS = (
-    re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+"),
-    re.compile(r"\bwhsec_[A-Za-z0-9]+"),
+    re.compile(rf"(?<![a-z])(?:sk|rk|pk)_(?:test|live)_{_KEY_BODY}"),  # secret, restricted, publishable
+    re.compile(rf"(?<![a-z])whsec_{_KEY_BODY}"),  # a webhook signing secret
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._!~+/=-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),  # a JWT
     re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]{20,}"),  # a Salesforce session id
