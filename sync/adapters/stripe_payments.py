@@ -7,6 +7,7 @@ a deterministic idempotency key, so a retry at any level can never create a seco
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ import requests
 import stripe
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
+from stripe import _util as stripe_util
 
 from sync.adapters import stripe_outcomes as outcomes
 from sync.core.actions import LinkSpec
@@ -23,6 +25,25 @@ from sync.errors import IdempotencyConflict, PermanentError, RetryableError, Str
 from sync.logs import mask_secrets
 from sync.models import CreatedLink, EventBatch, StripeAccount, StripeEventRef, StripePaymentState, StripeRefund
 from sync.throttle import TokenBucket
+
+
+def _silence_sdk_logging() -> None:
+    """Keep stripe-python from logging requests and responses, whatever STRIPE_LOG says.
+
+    Its `_util.log_info`/`log_debug` (stripe 16.1, stripe/_util.py) print to stderr when
+    `_console_log_level()` is "info" or "debug": `stripe.log` if it is one of those, else
+    `_util.STRIPE_LOG`, which is `os.environ.get("STRIPE_LOG")` read once at import; so clearing
+    `stripe.log` alone is not enough. Each call also goes to `logging.getLogger("stripe")` at
+    debug/info. Those lines carry URLs with object ids and, at debug, whole request and response
+    bodies (customer emails, link URLs), which STYLE.md keeps out of the logs: the worker's own
+    events say what happened.
+    """
+    stripe.log = None
+    stripe_util.STRIPE_LOG = None
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+
+
+_silence_sdk_logging()
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -55,6 +59,49 @@ def add_links_directly(sandbox: Sandbox, count: int) -> None:
             )
         )
         assert answer.status == 200, answer.body
+
+
+# Two adapter calls in a fresh process (stripe-python reads STRIPE_LOG once, at import), with the
+# root logger at debug so nothing but the adapter's own setting can keep the SDK's lines out.
+_SDK_LOGGING_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    import stripe
+    from pydantic import SecretStr
+    from sync.adapters.stripe_payments import StripePayments
+    if sys.argv[3] == "undo":  # the control: what the SDK prints when the adapter has not silenced it
+        stripe._util.STRIPE_LOG = "debug"
+        logging.getLogger("stripe").setLevel(logging.NOTSET)
+    payments = StripePayments(key=SecretStr(sys.argv[1]), api_base=sys.argv[2], timeout=5)
+    payments.verify_key()
+    payments.verify_key()
+    print("done")
+    """
+)
+
+
+@pytest.mark.parametrize("undo", [False, True], ids=["adapter", "control-without-it"])
+def test_the_sdk_logs_nothing_even_with_stripe_log_debug(sandbox: Sandbox, undo: bool):
+    mode = "undo" if undo else "keep"
+    run = subprocess.run(
+        [sys.executable, "-c", _SDK_LOGGING_SCRIPT, sandbox.credentials.stripe_test_key, sandbox.stripe_url, mode],
+        env={**os.environ, "STRIPE_LOG": "debug"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert run.stdout.strip() == "done"
+    # The logger's lines are "stripe: ...", the SDK's own prints logfmt with a message= field.
+    sdk_lines = [line for line in run.stderr.splitlines() if line.startswith("stripe:") or "message=" in line]
+    if undo:
+        assert any("API response body" in line for line in sdk_lines), run.stderr
+    else:
+        assert sdk_lines == [] and run.stderr == "", run.stderr
+    assert len(sandbox.stripe_requests()) == 4  # two key checks, each the links list and the account
 
 
 def test_working_key_is_verified_with_a_payment_links_call_and_names_its_account(sandbox: Sandbox):
