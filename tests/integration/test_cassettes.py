@@ -465,14 +465,15 @@ def test_stripe_payments_requests_match_the_cassette(target: Target):
 
     cassette_use = cassette_vcr(scrubber, STRIPE_CASSETTE).use_cassette(str(STRIPE_CASSETTE))
     with cassette_use as cassette, unmatched_request_surfaced():
-        stripe.verify_key()
+        account = stripe.verify_key()
         link = stripe.create_payment_link(SPEC)
         stripe.deactivate_link(link.id)
         batch = stripe.events_after(None, since=AT, max_events=100)
         state = stripe.payment_state(link.id, with_refunds=True)
 
-    assert_every_interaction_was_replayed(cassette, 6)
+    assert_every_interaction_was_replayed(cassette, 7)
     assert not batch.cursor_lost and not state.paid
+    assert account.id == recorded_json(cassette, "GET", "/v1/account")["id"]
     recorded = recorded_json(cassette, "POST", "/v1/payment_links")
     assert (link.id, scrubber.normalise_origins(link.url), link.active) == (recorded["id"], recorded["url"], True)
     assert recorded_json(cassette, "POST", f"/v1/payment_links/{link.id}")["active"] is False
