@@ -82,6 +82,8 @@ class ProjectRequest(_Value):
     request_payment: bool = True  # the Request Payment box; False when only the stage rule matched
     stage: str | None = None
     signing_deposit_requested: bool = False
+    # A field could not be read (sync.faults): the sentence that says which; intake records it as an Error.
+    unreadable: str | None = None
 
 
 class RefundRecord(_Value):
@@ -174,6 +176,10 @@ class CrmSnapshot(_Value):
     action_payments: tuple[Payment, ...] = ()
     refund_payments: tuple[Payment, ...] = ()
     read_at: datetime | None = None  # the CRM's time when it served the snapshot
+    # The awaiting window's rows as read, counting any that could not be decoded (sync.faults), and
+    # the (LastModifiedDate, Id) of the last; None: as action_payments says.
+    action_rows: int | None = None
+    action_last: tuple[datetime, str] | None = None
 
 
 class StripeAccount(_Value):

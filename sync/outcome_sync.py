@@ -28,6 +28,8 @@ from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
 from sync.email_templates import NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.fanout import Skipped, fan_out
+from sync.faults import RecordFault, fault_updates
+from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import (
     EventBatch,
@@ -472,8 +474,28 @@ class OutcomeSync:
                 log.warning("outcome.deferred", payment_id=payment.id, error=str(state))
             else:
                 states[payment.id] = state
-                plans.extend(self._plan(payment, state))
+                faults: list[RecordFault] = []
+                plan = faults_planned(
+                    payment.id,
+                    lambda p=payment, st=state: self._plan(p, st),
+                    faults=faults,
+                    sync_error=payment.sync_error,
+                )
+                plans.extend(plan or [])
+                if faults:
+                    # Said on the record; the sweep tries it again (it does not hold the cursor).
+                    report.failed[payment.id] = faults[0].problem
+                    self._say_faults(faults)
         return plans
+
+    def _say_faults(self, faults: list[RecordFault]) -> None:
+        updates = fault_updates(faults, now=self._now())
+        if not updates:
+            return
+        try:
+            self._retry(lambda: self._crm.update_payments(updates))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("crm.write_failed", records=len(updates), error=str(exc))
 
     def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
         now = self._now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
@@ -22,6 +22,9 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
+
+if TYPE_CHECKING:  # sync.faults builds PaymentUpdates
+    from sync.faults import RecordFault
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ class CrmGateway(Protocol):
     def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]: ...
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None: ...
+
+    # Payments read since the last call that could not be decoded (each once), to be said on the record.
+    def take_unreadable(self) -> list[RecordFault]: ...
 
 
 class PaymentsGateway(Protocol):

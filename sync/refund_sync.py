@@ -19,8 +19,10 @@ from sync import money
 from sync.core import messages
 from sync.core.outcomes import refund_failure_text, refund_status
 from sync.core.refunds import IssueRefund, RefuseRefund, plan_refunds
-from sync.cycle import CycleReport, Outcome, write_records
+from sync.cycle import CycleReport, Outcome, write_payment_updates, write_records
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.faults import RecordFault, fault_updates
+from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import Payment, RefundSource, RefundStatus, StripePaymentState, StripeRefund
 from sync.ports import CrmGateway, PaymentsGateway, RefundUpdate
@@ -55,6 +57,7 @@ class RefundSync:
         """
         updates: list[RefundUpdate] = []
         read_back: set[str] = set()
+        faults: list[RecordFault] = []
         try:
             for payment in payments:
                 asked = [r.id for r in payment.refunds if r.status is RefundStatus.REQUESTED and not r.stripe_refund_id]
@@ -71,7 +74,13 @@ class RefundSync:
                     continue
                 # Read back whatever was found: tampered fields are put back, a foreign link reported.
                 read_back.add(payment.id)
-                for action in plan_refunds(payment, state, default_currency=default_currency):
+                plan = faults_planned(
+                    payment.id,
+                    lambda p=payment, st=state: plan_refunds(p, st, default_currency=default_currency),
+                    faults=faults,
+                    sync_error=payment.sync_error,
+                )
+                for action in plan or []:
                     if isinstance(action, RefuseRefund):
                         updates.append(_refused(action.refund_id, action.message))
                         report.set(action.refund_id, Outcome.ERROR)
@@ -84,6 +93,10 @@ class RefundSync:
                             updates.append(update)
         finally:
             self._write(updates, report)
+            # A Payment whose refunds could not be planned says so; its requests stay Requested.
+            write_payment_updates(self._crm, fault_updates(faults, now=None), retry=self._retry, report=report)
+            for fault in faults:
+                report.set(fault.record_id, Outcome.ERROR)
         return read_back
 
     def _state(self, payment: Payment, gateway: PaymentsGateway) -> tuple[bool, StripePaymentState | None]:

@@ -23,6 +23,7 @@ from sync.core.actions import (
     CreatePaymentLink,
     EmailExistingLink,
     ReportError,
+    ReportFault,
     WaitForStripe,
 )
 from sync.core.decide import Policy, decide, fallback_intake
@@ -31,6 +32,7 @@ from sync.cycle import CycleReport, Outcome, write_payment_updates
 from sync.email_templates import EmailTemplates
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.fanout import Skipped, fan_out
+from sync.faults import fault_updates
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.outcome_sync import OutcomeReport, OutcomeSync
@@ -70,12 +72,14 @@ def next_window(
     A full batch continues after its last row; otherwise everything up to the CRM's time was seen.
     """
     rows = snapshot.action_payments
-    if len(rows) >= batch_size:
+    # Counted as read, so a row that could not be decoded (set aside with a Sync Error) still counts.
+    count = len(rows) if snapshot.action_rows is None else snapshot.action_rows
+    if count >= batch_size:
         # The rows come in the query's order (LastModifiedDate, Id); the last one is where it stopped,
         # unless the whole batch was flagged Payments older than the window.
-        last = rows[-1]
-        if current is None or last.last_modified >= current[0]:
-            return (last.last_modified, last.id)
+        last = snapshot.action_last or (rows[-1].last_modified, rows[-1].id)
+        if current is None or last[0] >= current[0]:
+            return last
         return current
     start = (snapshot.read_at or fallback_now) - WINDOW_OVERLAP
     if current is not None and current[0] > start:
@@ -148,10 +152,19 @@ class Runner:
                 or any(len(rows) >= batch for rows in (snapshot.project_requests, payments, snapshot.action_payments))
                 or len(snapshot.refund_payments) >= batch
             )
+            self._report_faults(report)
             log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
             return report
         finally:
             structlog.contextvars.unbind_contextvars("cycle_id")
+
+    def _report_faults(self, report: CycleReport) -> None:
+        """Say on each Payment read this cycle that could not be decoded why; the others went on."""
+        faults = self._crm.take_unreadable()
+        updates = fault_updates(faults, now=self._now())
+        for fault in faults:
+            report.set(fault.record_id, Outcome.ERROR)
+        self._write_updates(updates, report)
 
     # --- staff actions ---------------------------------------------------------------------------
     def _apply_staff_actions(
@@ -316,6 +329,10 @@ class Runner:
                 updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
                 report.set(action.payment_id, Outcome.WAITING)
                 log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
+            elif isinstance(action, ReportFault):
+                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
+                report.set(action.payment_id, Outcome.ERROR)
+                log.error("payment.planning_failed", payment_id=action.payment_id, error_type=action.error_type)
         self._write_updates(updates, report)
         existing = [a for a in actions if isinstance(a, EmailExistingLink)]
         to_email.extend(self._checked_existing(existing, readiness, report))
@@ -343,7 +360,7 @@ class Runner:
                 if making is None:
                     break
         for action in actions:
-            if isinstance(action, WaitForStripe | ReportError | EmailExistingLink | CreatePaymentLink):
+            if isinstance(action, WaitForStripe | ReportError | ReportFault | EmailExistingLink | CreatePaymentLink):
                 report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
 
     def _checked_existing(

@@ -32,6 +32,8 @@ from sync.core.staff_actions import (
 from sync.cycle import CycleReport, Outcome, write_payment_updates
 from sync.email_templates import EmailTemplates, NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.faults import RecordFault, fault_updates
+from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import CreatedLink, Payment, PaymentStatus
 from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
@@ -88,17 +90,24 @@ class StaffSync:
         """
         now = self._now()
         planned: list[StaffAction] = []
+        faults: list[RecordFault] = []
         for payment in payments:
-            email = email_context_for(payment, default_currency=default_currency)
-            action = plan_staff_action(
-                payment, now=now, email=email, reminders=self._reminders, default_currency=default_currency
-            )
+
+            def plan(payment: Payment = payment) -> StaffAction | None:
+                email = email_context_for(payment, default_currency=default_currency)
+                return plan_staff_action(
+                    payment, now=now, email=email, reminders=self._reminders, default_currency=default_currency
+                )
+
+            action = faults_planned(payment.id, plan, faults=faults, sync_error=payment.sync_error)
             if isinstance(action, SendAgain) and action.kind == "reminder" and reminders_paused:
                 continue
             if action is not None:
                 planned.append(action)
         by_id = {p.id: p for p in payments}
-        writes: list[PaymentUpdate] = []
+        writes: list[PaymentUpdate] = fault_updates(faults, now=now)
+        for fault in faults:
+            report.set(fault.record_id, Outcome.ERROR)
         result = StaffResult()
         sends: list[SendAgain] = []
         foreign: list[tuple[Payment, str]] = []

@@ -9,7 +9,7 @@ Composite Graph and one emailSimple call per batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime as http_date
@@ -36,9 +36,10 @@ from sync.api_budget import ApiBudget
 from sync.core.actions import CreatePayment
 from sync.core.outcomes import OutcomeWrite
 from sync.errors import PermanentError, RetryableError
+from sync.faults import RecordFault, unreadable_problem
 from sync.logs import log, mask_secrets
 from sync.mapping import Mapping
-from sync.models import CrmSnapshot, Payment, PaymentStatus, RefundStatus, StripeSetup
+from sync.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
 from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 from sync.settings import Settings
 
@@ -108,6 +109,8 @@ class SalesforceCrm:
         self._on_server_time = on_server_time
         self.budget = budget or ApiBudget(settings.salesforce_api_share)
         self._http.hooks["response"].append(self._note_server_time)
+        # Payments read but not decodable, by id, until the runner takes them (see take_unreadable).
+        self._unreadable: dict[str, RecordFault] = {}
 
     def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         self.budget.observe(response.headers.get("Sforce-Limit-Info"))
@@ -194,19 +197,23 @@ class SalesforceCrm:
         results = self._composite_queries(queries)
         for project in results["projects"]:
             self._complete_children(project, self._m.payment.child_relationship)
+        actions = results["actions"]
         return CrmSnapshot(
             setups=tuple(self._codec.setup(r) for r in results["setups"]),
-            project_requests=tuple(self._codec.project_request(r) for r in results["projects"]),
-            requested_payments=tuple(self._payment(r) for r in results["payments"]),
-            action_payments=tuple(self._payment(r) for r in results["actions"]),
-            refund_payments=tuple(self._payment(r) for r in results["refunds"]),
+            project_requests=tuple(self._project_request(r) for r in results["projects"]),
+            requested_payments=self._payments(results["payments"]),
+            action_payments=self._payments(actions),
+            refund_payments=self._payments(results["refunds"]),
             read_at=self._served_at,
+            # Where the awaiting window stopped, counting rows that could not be decoded.
+            action_rows=len(actions),
+            action_last=(self._codec.last_modified(actions[-1]), actions[-1]["Id"]) if actions else None,
         )
 
     def read_requested_payments(self) -> tuple[Payment, ...]:
         status = self._codec.status_word(PaymentStatus.REQUESTED)
         query = soql.payments_in_status(self._m, status=status, limit=self._settings.batch_size)
-        return tuple(self._payment(r) for r in self.query_all(query))
+        return self._payments(self.query_all(query))
 
     def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
         """The Payments with these ids (with their Refunds); ids that no longer exist are left out."""
@@ -214,7 +221,7 @@ class SalesforceCrm:
         payment_ids = [i for i in payment_ids if soql.is_record_id(i)]
         for start in range(0, len(payment_ids), IDS_PER_QUERY):
             query = soql.payments_by_id(self._m, payment_ids[start : start + IDS_PER_QUERY])
-            found.extend(self._payment(r) for r in self.query_all(query))
+            found.extend(self._payments(self.query_all(query)))
         return tuple(found)
 
     def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
@@ -233,16 +240,49 @@ class SalesforceCrm:
         seen: set[str] = set()
         for rec in self.query_all(soql.payments_to_reconcile(self._m, statuses=words)):
             seen.add(rec["Id"])
-            yield self._payment(rec)
+            payment = self._payment(rec)
+            if payment is not None:
+                yield payment
         pending = [self._codec.refund_status_word(RefundStatus.PENDING)]
         payment_field = self._m.refund.fields.payment
         more = {str(get_path(r, payment_field)) for r in self.query_all(soql.payments_with_refunds_in(
             self._m, refund_statuses=pending))} - seen  # fmt: skip
         yield from self.read_payments(sorted(more))
 
-    def _payment(self, rec: dict[str, Any]) -> Payment:
+    def _payments(self, records: Iterable[dict[str, Any]]) -> tuple[Payment, ...]:
+        return tuple(p for p in map(self._payment, records) if p is not None)
+
+    def _payment(self, rec: dict[str, Any]) -> Payment | None:
+        """The Payment, or None when a field cannot be decoded: it is kept aside for take_unreadable."""
         self._complete_children(rec, self._m.refund.child_relationship)
-        return self._codec.payment(rec)
+        try:
+            payment = self._codec.payment(rec)
+        except Exception as exc:  # one record's value never stops the others (invariant 6)
+            self._set_aside(rec, exc)
+            return None
+        self._unreadable.pop(payment.id, None)
+        return payment
+
+    def _set_aside(self, rec: dict[str, Any], exc: Exception) -> None:
+        problem = unreadable_problem(exc)
+        fault = RecordFault(
+            record_id=rec["Id"], sobject="payment", problem=problem, sync_error=self._codec.sync_error_of(rec)
+        )
+        self._unreadable[fault.record_id] = fault
+        log.warning("payment.unreadable", payment_id=fault.record_id, error_type=type(exc).__name__)
+
+    def _project_request(self, rec: dict[str, Any]) -> ProjectRequest:
+        """The flagged Project; one a field of which cannot be decoded comes with the sentence saying which."""
+        try:
+            return self._codec.project_request(rec)
+        except Exception as exc:  # one record's value never stops the others (invariant 6)
+            log.warning("project.unreadable", project_id=rec["Id"], error_type=type(exc).__name__)
+            return self._codec.unreadable_project(rec, unreadable_problem(exc))
+
+    def take_unreadable(self) -> list[RecordFault]:
+        """The Payments read since the last call whose fields could not be decoded, each once."""
+        faults, self._unreadable = list(self._unreadable.values()), {}
+        return faults
 
     def read_active_setups(self) -> tuple[StripeSetup, ...]:
         return tuple(self._codec.setup(r) for r in self.query_all(soql.active_setups(self._m)))

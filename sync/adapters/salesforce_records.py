@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from sync.adapters.salesforce_queries import relationship_of
+from sync.faults import UnreadableField
 from sync.mapping import Mapping
 from sync.models import (
     ExistingPayment,
@@ -58,6 +59,31 @@ def parse_decimal(value: Any) -> Decimal | None:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+def _decimal(rec: AnyMapping[str, Any] | None, path: str) -> Decimal | None:
+    """The number in a mapped field; UnreadableField names the field when it holds something else."""
+    value = get_path(rec, path)
+    try:
+        parsed = parse_decimal(value)
+    except (ArithmeticError, ValueError, TypeError):
+        raise UnreadableField(field=path, value=value, kind="number") from None
+    if parsed is not None and not parsed.is_finite():
+        raise UnreadableField(field=path, value=value, kind="number")
+    return parsed
+
+
+def _datetime(rec: AnyMapping[str, Any] | None, path: str) -> datetime | None:
+    """The date/time in a mapped field; UnreadableField names the field when it holds something else."""
+    value = get_path(rec, path)
+    try:
+        return parse_datetime(value)
+    except (ValueError, TypeError):
+        raise UnreadableField(field=path, value=value, kind="date and time") from None
+
+
+def _count(rec: AnyMapping[str, Any] | None, path: str) -> int:
+    return int(_decimal(rec, path) or 0)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -94,6 +120,12 @@ class RecordCodec:
         return self._type_by_word.get(str(raw).strip().lower()) if raw else None
 
     # --- reading ---------------------------------------------------------------------------------
+    @staticmethod
+    def last_modified(rec: AnyMapping[str, Any]) -> datetime:
+        modified = parse_datetime(rec["LastModifiedDate"])
+        assert modified is not None  # a system field: always set
+        return modified
+
     def setup(self, rec: AnyMapping[str, Any]) -> StripeSetup:
         f = self.m.setup.fields
         mode_raw = _text(get_path(rec, f.mode))
@@ -123,17 +155,17 @@ class RecordCodec:
             project_id=rec["Id"],
             project_name=_text(get_path(rec, f.name)) or rec["Id"],
             customer_email=_text(get_path(rec, f.customer_email)),
-            contract_amount=parse_decimal(get_path(rec, f.contract_amount)),
+            contract_amount=_decimal(rec, f.contract_amount),
             currency=_text(get_path(rec, f.currency)),
-            requested_amount=parse_decimal(get_path(rec, f.requested_amount)),
+            requested_amount=_decimal(rec, f.requested_amount),
             request_type=self._type(type_raw),
             request_type_raw=type_raw,
             description=_text(get_path(rec, f.request_description)),
-            requested_at=parse_datetime(get_path(rec, f.requested_at)),
+            requested_at=_datetime(rec, f.requested_at),
             last_modified=parse_datetime(rec["LastModifiedDate"]),
             payments=tuple(
                 ExistingPayment(
-                    amount=parse_decimal(get_path(child, p.amount)),
+                    amount=_decimal(child, p.amount),
                     status=self._status_by_word.get(str(get_path(child, p.status)), PaymentStatus.UNKNOWN),
                 )
                 for child in children.get("records", [])
@@ -144,11 +176,42 @@ class RecordCodec:
             and get_path(rec, f.signing_deposit_requested) is True,
         )
 
+    def unreadable_project(self, rec: AnyMapping[str, Any], problem: str) -> ProjectRequest:
+        """A flagged Project some field of which cannot be read: intake records it as an Error Payment
+        saying which (its request key from what can still be read)."""
+        f = self.m.project.fields
+        try:
+            requested_at = _datetime(rec, f.requested_at)
+        except UnreadableField:
+            requested_at = None
+        return ProjectRequest(
+            project_id=rec["Id"],
+            project_name=_text(get_path(rec, f.name)) or rec["Id"],
+            customer_email=None,
+            contract_amount=None,
+            currency=None,
+            requested_amount=None,
+            request_type=None,
+            request_type_raw=None,
+            description=None,
+            requested_at=requested_at,
+            last_modified=parse_datetime(rec["LastModifiedDate"]),
+            request_payment=get_path(rec, f.request_payment) is True,
+            stage=_text(get_path(rec, f.stage)) if f.stage else None,
+            signing_deposit_requested=bool(f.signing_deposit_requested)
+            and get_path(rec, f.signing_deposit_requested) is True,
+            unreadable=problem,
+        )
+
+    def sync_error_of(self, rec: AnyMapping[str, Any]) -> str | None:
+        """A Payment's Sync Error as stored, read alone (for a record the rest of which cannot be read)."""
+        return _text(get_path(rec, self.m.payment.fields.sync_error))
+
     def payment(self, rec: AnyMapping[str, Any]) -> Payment:
         p = self.m.payment.fields
         pf = self.m.project.fields
         project = get_path(rec, relationship_of(p.project))
-        revision = parse_decimal(get_path(rec, p.link_revision))
+        revision = _decimal(rec, p.link_revision)
         return Payment(
             id=rec["Id"],
             project_id=_text(get_path(rec, p.project)) if project is not None else None,
@@ -156,7 +219,7 @@ class RecordCodec:
             project_customer_email=_text(get_path(project, pf.customer_email)),
             project_currency=_text(get_path(project, pf.currency)),
             type=self._type(get_path(rec, p.type)),
-            amount=parse_decimal(get_path(rec, p.amount)),
+            amount=_decimal(rec, p.amount),
             currency=_text(get_path(rec, p.currency)),
             description=_text(get_path(rec, p.description)),
             status=self._status_by_word.get(str(get_path(rec, p.status)), PaymentStatus.UNKNOWN),
@@ -170,36 +233,44 @@ class RecordCodec:
             checkout_session_id=_text(get_path(rec, p.checkout_session_id)),
             payment_intent_id=_text(get_path(rec, p.payment_intent_id)),
             charge_id=_text(get_path(rec, p.charge_id)),
-            amount_paid=parse_decimal(get_path(rec, p.amount_paid)),
-            paid_at=parse_datetime(get_path(rec, p.paid_at)),
+            amount_paid=_decimal(rec, p.amount_paid),
+            paid_at=_datetime(rec, p.paid_at),
             receipt_url=_text(get_path(rec, p.receipt_url)),
-            amount_refunded=parse_decimal(get_path(rec, p.amount_refunded)),
+            amount_refunded=_decimal(rec, p.amount_refunded),
             last_failure_code=_text(get_path(rec, p.last_failure_code)),
             last_failure=_text(get_path(rec, p.last_failure)),
             dispute_id=_text(get_path(rec, p.dispute_id)),
             dispute_status=_text(get_path(rec, p.dispute_status)),
             dispute_reason=_text(get_path(rec, p.dispute_reason)),
-            amount_disputed=parse_decimal(get_path(rec, p.amount_disputed)),
+            amount_disputed=_decimal(rec, p.amount_disputed),
             refunds=tuple(
                 self.refund(r) for r in (get_path(rec, self.m.refund.child_relationship) or {}).get("records", [])
             ),
             resend=get_path(rec, p.resend) is True,
             cancel_requested=get_path(rec, p.cancel_requested) is True,
             no_reminders=get_path(rec, p.no_reminders) is True,
-            times_sent=int(parse_decimal(get_path(rec, p.times_sent)) or 0),
-            reminders_sent=int(parse_decimal(get_path(rec, p.reminders_sent)) or 0),
-            last_sent_at=parse_datetime(get_path(rec, p.last_sent_at)),
-            next_reminder_at=parse_datetime(get_path(rec, p.next_reminder_at)),
+            times_sent=_count(rec, p.times_sent),
+            reminders_sent=_count(rec, p.reminders_sent),
+            last_sent_at=_datetime(rec, p.last_sent_at),
+            next_reminder_at=_datetime(rec, p.next_reminder_at),
             link_terms=_text(get_path(rec, p.link_terms)),
-            link_deactivated_at=parse_datetime(get_path(rec, p.link_deactivated_at)),
+            link_deactivated_at=_datetime(rec, p.link_deactivated_at),
             sync_log=_text(get_path(rec, p.sync_log)),
         )
 
     def refund(self, rec: AnyMapping[str, Any]) -> RefundRecord:
+        try:
+            return self._refund(rec)
+        except UnreadableField as exc:
+            # Said on the Payment, so the sentence names the Refund record the value is on.
+            field = f"{exc.field} of Refund {rec.get('Id')}"
+            raise UnreadableField(field=field, value=exc.value, kind=exc.kind) from None
+
+    def _refund(self, rec: AnyMapping[str, Any]) -> RefundRecord:
         r = self.m.refund.fields
         return RefundRecord(
             id=rec["Id"],
-            amount=parse_decimal(get_path(rec, r.amount)),
+            amount=_decimal(rec, r.amount),
             reason=_text(get_path(rec, r.reason)),
             status=self._refund_status_by_word.get(str(get_path(rec, r.status)), RefundStatus.UNKNOWN),
             source=self._source_by_word.get(str(get_path(rec, r.source))),

@@ -100,6 +100,19 @@ class ReportError:
 
 
 @dataclass(frozen=True)
+class ReportFault:
+    """Say on the Payment that deciding what it needs failed; its status stays, it is tried next cycle.
+
+    A fault of ours (or of a value nobody foresaw), not of the request: staff have nothing to fix,
+    so the Payment is not set to Error; one record's fault never stops the others (invariant 6).
+    """
+
+    payment_id: str
+    message: str
+    error_type: str
+
+
+@dataclass(frozen=True)
 class WaitForStripe:
     """Leave the Payment Requested, saying on it that Stripe is not connected yet."""
 
@@ -107,4 +120,4 @@ class WaitForStripe:
     message: str
 
 
-Action = CreatePayment | CreatePaymentLink | EmailExistingLink | ReportError | WaitForStripe
+Action = CreatePayment | CreatePaymentLink | EmailExistingLink | ReportError | ReportFault | WaitForStripe

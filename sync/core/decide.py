@@ -18,6 +18,7 @@ from sync.core.actions import (
     LinkSpec,
     PaymentDraft,
     ReportError,
+    ReportFault,
     WaitForStripe,
 )
 from sync.core.staff_actions import link_terms
@@ -49,16 +50,52 @@ class Policy:
 def decide(snapshot: CrmSnapshot, *, policy: Policy) -> list[Action]:
     """Return the actions for every flagged Project and every Requested Payment."""
     actions: list[Action] = []
+    # Each record is planned on its own: one that raises (a fault of ours, or a value nobody foresaw)
+    # is said on its own record and the others go on (invariant 6).
     for request in snapshot.project_requests:
+        plan = None
         if request.request_payment:
-            actions.append(plan_intake(request, policy=policy))
+            plan = plan_intake
         elif policy.signing_stage and request.stage == policy.signing_stage and not request.signing_deposit_requested:
-            actions.append(plan_signing_deposit(request, policy=policy))
+            plan = plan_signing_deposit
+        if plan is not None:
+            try:
+                actions.append(plan(request, policy=policy))
+            except Exception as exc:  # isolated per record; the message names its type
+                actions.append(_faulty_intake(request, plan, exc))
     for payment in snapshot.requested_payments:
-        action = plan_payment(payment, policy=policy)
+        try:
+            action = plan_payment(payment, policy=policy)
+        except Exception as exc:  # isolated per record; the message names its type
+            message = messages.PLANNING_FAILED.format(error_type=type(exc).__name__)
+            # Said once: a record already saying it is not written again every cycle.
+            said = payment.sync_error == message
+            action = (
+                None if said else ReportFault(payment_id=payment.id, message=message, error_type=type(exc).__name__)
+            )
         if action is not None:
             actions.append(action)
     return actions
+
+
+def _faulty_intake(request: ProjectRequest, plan: object, exc: Exception) -> CreatePayment:
+    """The request recorded as an Error Payment saying that planning it failed (so it is not lost)."""
+    signing = plan is plan_signing_deposit
+    key = f"{request.project_id}:signing-deposit" if signing else None
+    draft = PaymentDraft(
+        project_id=request.project_id,
+        request_key=key or request_key(request.project_id, request.requested_at or request.last_modified),
+        type=PaymentType.DEPOSIT if signing else (request.request_type or PaymentType.CUSTOM),
+        amount=None,
+        currency=None,
+        description=None,
+        customer_email=None,
+        status=PaymentStatus.ERROR,
+        sync_error=messages.PLANNING_FAILED.format(error_type=type(exc).__name__),
+    )
+    return CreatePayment(
+        project_id=request.project_id, project_last_modified=request.last_modified, draft=draft, signing_deposit=signing
+    )
 
 
 def request_key(project_id: str, requested_at: datetime) -> str:
@@ -91,7 +128,7 @@ def fallback_intake(action: CreatePayment, *, reason: str) -> CreatePayment:
 def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
     """Turn a flagged Project into one Payment draft: Requested if valid, Error with a reason if not."""
     currency = normalise_currency(request.currency, policy.default_currency)
-    amount, problem = _requested_amount(request, policy=policy)
+    amount, problem = (None, request.unreadable) if request.unreadable else _requested_amount(request, policy=policy)
     if problem is None and request.request_type is None and request.request_type_raw:
         allowed = ", ".join(t.value.title() for t in PaymentType)
         problem = messages.TYPE_UNKNOWN.format(value=request.request_type_raw, allowed=allowed)

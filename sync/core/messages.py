@@ -193,3 +193,17 @@ FOREIGN_OBJECT = (
 )
 LOG_FOREIGN = "Stopped: the Stripe {what} {object_id} belongs to another Payment."
 LOG_TAMPERED = "{fields}: did not match Stripe, so put back to what Stripe holds ({before})."
+
+# A record the worker cannot read or plan (written to the Payment's Sync Error; the rest go on).
+FIELD_UNREADABLE = (
+    "The worker cannot read {field}: it holds '{value}', which is not a {kind}. "
+    "Correct that field; the worker tries again on its next cycle."
+)
+RECORD_UNREADABLE = (
+    "The worker cannot read this record ({error_type}); the details are in the worker's log. "
+    "The worker tries again on its next cycle."
+)
+PLANNING_FAILED = (
+    "The worker hit an internal error ({error_type}) deciding what to do with this record; the details "
+    "are in the worker's log. Nothing was sent to Stripe; it tries again on its next cycle."
+)

@@ -309,6 +309,45 @@ def test_a_payment_created_with_garbage_in_requested_says_why_and_the_good_one_g
     assert_no_secret(world, capsys)
 
 
+# --- records the worker cannot read or plan: said on that record, the rest of the cycle goes on --------
+
+
+def _requested(world: World) -> str:
+    return world.sandbox.create_payment(
+        world.project(), type="custom", amount="100.00", customer_email="pat@example.com"
+    )
+
+
+# A value the decoder cannot read (text in a number field) cannot be stored in the sandbox org, which
+# types its fields as Salesforce does; tests/unit/test_faults.py covers decoding. Here: planning raising.
+
+
+def test_a_payment_whose_planning_raises_says_so_and_the_good_one_goes(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from sync.core import decide as decide_module
+
+    payment_id = _requested(world)
+    real = decide_module.plan_payment
+
+    def plan(payment: Any, *, policy: Any) -> Any:
+        if payment.id == payment_id:
+            raise ZeroDivisionError("secret detail " + world.sandbox.credentials.stripe_test_key)
+        return real(payment, policy=policy)
+
+    monkeypatch.setattr(decide_module, "plan_payment", plan)
+    good = world.good_request()
+
+    cycle = world.cycle()
+
+    payment = world.sandbox.payment(payment_id)
+    assert_one_clear_message(payment["sync_error"], ("internal error (ZeroDivisionError)",))
+    assert payment["status"] == "requested"
+    assert cycle.links_made_for()[payment_id] == 0 and world.mail_for(payment_id) == []
+    world.assert_sent(good, cycle)
+    assert_no_secret(world, capsys)
+
+
 # --- refunds staff ask for that cannot be issued ------------------------------------------------------
 
 PAID = Decimal("100.00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sync.core.actions import CreatePayment, LinkSpec
 from sync.core.outcomes import OutcomeWrite
 from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError
+from sync.faults import RecordFault
 from sync.models import (
     CreatedLink,
     CrmSnapshot,
@@ -38,6 +40,25 @@ class FakeCrm:
     fail_writes_for: set[str] = field(default_factory=set)
     created: list[CreatePayment] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
+    # Payment id -> the sentence the adapter would give: read, those are set aside as the adapter does
+    # with a record it cannot decode (see take_unreadable).
+    undecodable: dict[str, str] = field(default_factory=dict)
+    set_aside: dict[str, RecordFault] = field(default_factory=dict)
+
+    def _readable(self, payments: Iterable[Payment]) -> tuple[Payment, ...]:
+        kept = []
+        for p in payments:
+            if p.id in self.undecodable:
+                self.set_aside[p.id] = RecordFault(
+                    record_id=p.id, sobject="payment", problem=self.undecodable[p.id], sync_error=p.sync_error
+                )
+            else:
+                kept.append(p)
+        return tuple(kept)
+
+    def take_unreadable(self) -> list[RecordFault]:
+        faults, self.set_aside = list(self.set_aside.values()), {}
+        return faults
 
     def read_snapshot(
         self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
@@ -55,13 +76,13 @@ class FakeCrm:
             setups=self.setups,
             project_requests=(),
             requested_payments=self.read_requested_payments(),
-            action_payments=tuple(p for p in self.payments.values() if needs_action(p)),
-            refund_payments=tuple(asked),
+            action_payments=self._readable(p for p in self.payments.values() if needs_action(p)),
+            refund_payments=self._readable(asked),
             read_at=reminders_due_by,
         )
 
     def read_requested_payments(self) -> tuple[Payment, ...]:
-        return tuple(p for p in self.payments.values() if p.status is PaymentStatus.REQUESTED)
+        return self._readable(p for p in self.payments.values() if p.status is PaymentStatus.REQUESTED)
 
     def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
         self.created.extend(actions)
@@ -117,13 +138,13 @@ class FakeCrm:
     fail_outcomes_for: dict[str, str] = field(default_factory=dict)  # payment id -> error text
 
     def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
-        return tuple(self.payments[i] for i in payment_ids if i in self.payments)
+        return self._readable(self.payments[i] for i in payment_ids if i in self.payments)
 
     def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
         return {p.payment_intent_id: p.id for p in self.payments.values() if p.payment_intent_id in intent_ids}
 
     def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]):
-        for p in list(self.payments.values()):
+        for p in self._readable(list(self.payments.values())):
             moving = any(r.status is RefundStatus.PENDING for r in p.refunds)
             if p.payment_link_id and (p.status in statuses or moving):
                 yield p
