@@ -267,6 +267,14 @@ class StripeEventRef(_Value):
     refund_related: bool = False
 
 
+class ActiveLinkStep(_Value):
+    """One bounded step of the walk over the account's active links, newest first (Stripe cannot
+    filter links by metadata): the worker's own among them, and where the next step resumes."""
+
+    owned: tuple[tuple[str, CreatedLink], ...]  # (CRM Payment id in the link's metadata, link)
+    resume_after: str | None  # the last link scanned when more may follow; None: the walk reached the end
+
+
 class EventBatch(_Value):
     """Events after a cursor, oldest first (or, from `events_before`, newest first); `newest_id` is
     the newest of them, where the next poll starts."""

@@ -59,6 +59,9 @@ READ_CHUNK = 2 * WRITE_BATCH  # Stripe reads in one fan-out; the next chunk is r
 EVENTS_STEP = 499
 # Stripe reads failing in a row, each after all its retries, before the rest of a pass waits (Stripe is down).
 UNREACHABLE_AFTER = 3
+# Active links scanned for orphans per sweep (ten pages); the walk resumes there at the next sweep,
+# so an account with many links, some not ours, is covered over several sweeps, never in one.
+LINKS_PER_SWEEP = 1000
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class OutcomeSync:
         # Without a cursor to prove the events were followed, the next sweep checks paid Payments too:
         # a refund or dispute during the gap would otherwise go unseen.
         self._sweep_everything = False
+        self._links_after: str | None = None  # where the next sweep's walk over active links resumes
 
     # --- events ----------------------------------------------------------------------------------
     def poll(self, setup: StripeSetup, gateway: PaymentsGateway, *, also: Iterable[str] = ()) -> OutcomeReport:
@@ -167,36 +171,36 @@ class OutcomeSync:
         """The events after `cursor`, EVENTS_STEP at a time up to the poll's most, each step's
         `newest_id` being the cursor once it is applied; `polled.finished` once the cursor may move.
 
-        With no cursor, the whole look-back window, newest first: listing it oldest first would page
-        through all of it before the first step could be handed on, and there is no other end to
-        resume from. It is not cut at the poll's most (a first start also sweeps every Payment); a
-        walk cut short (the worker stopping) leaves the cursor as it was.
+        With no cursor, or one Stripe no longer knows, the whole look-back window, newest first:
+        listing it oldest first would page through all of it before the first step could be handed
+        on, and there is no other end to resume from. It is not cut at the poll's most (a first start
+        also sweeps every Payment); a walk cut short (the worker stopping) leaves the cursor as it was.
         """
-        since = self._now() - self._config.lookback
-        if cursor is None:
-            head = older = None
+        if cursor:
+            budget = self._config.max_events_per_poll
             while True:
-                batch = self._retry(
-                    lambda: gateway.events_before(older, since=since, max_events=EVENTS_STEP)  # noqa: B023
-                )
-                head = head or batch.newest_id
-                yield batch.model_copy(update={"newest_id": head, "more": False})
-                if not batch.more or not batch.events:
-                    polled.finished = True
+                step = min(EVENTS_STEP, budget)
+                batch = self._retry(lambda: gateway.events_after(cursor, max_events=step))  # noqa: B023
+                yield batch
+                if batch.cursor_lost:
+                    break  # Stripe no longer knows it: walk the window as on a first start
+                budget -= len(batch.events)
+                cursor = batch.newest_id or cursor
+                if not batch.more or not batch.newest_id or budget <= 0 or polled.halt.is_set() or self._stopping():
+                    polled.finished = True  # cut here or not, the next poll goes on after the last step
                     return
-                if polled.halt.is_set() or self._stopping():
-                    return
-                older = batch.events[-1].id
-        budget = self._config.max_events_per_poll
+        since = self._now() - self._config.lookback
+        head = older = None
         while True:
-            step = min(EVENTS_STEP, budget)
-            batch = self._retry(lambda: gateway.events_after(cursor, since=since, max_events=step))  # noqa: B023
-            yield batch
-            budget -= len(batch.events)
-            cursor = batch.newest_id or cursor
-            if not batch.more or not batch.newest_id or budget <= 0 or polled.halt.is_set() or self._stopping():
-                polled.finished = True  # cut here or not, the next poll goes on after the last step
+            batch = self._retry(lambda: gateway.events_before(older, since=since, max_events=EVENTS_STEP))  # noqa: B023
+            head = head or batch.newest_id
+            yield batch.model_copy(update={"newest_id": head, "more": False})
+            if not batch.more or not batch.events:
+                polled.finished = True
                 return
+            if polled.halt.is_set() or self._stopping():
+                return
+            older = batch.events[-1].id
 
     def _payments_named(
         self,
@@ -332,7 +336,8 @@ class OutcomeSync:
         return report
 
     def _retire_orphans(self, gateway: PaymentsGateway, known: dict[str, Payment]) -> int:
-        """Deactivate active links that their Payment does not name.
+        """Deactivate active links that their Payment does not name, among this sweep's step of the
+        walk over the account's active links (LINKS_PER_SWEEP).
 
         A link made but not written back for longer than Stripe's 24-hour idempotency window (the
         CRM unreachable for a day at that instant) is made again under the same key; the first one
@@ -341,7 +346,9 @@ class OutcomeSync:
         org does not have may be another org's on the same Stripe account.
         """
         try:
-            active = self._retry(gateway.active_links)
+            step = self._retry(lambda: gateway.active_links(self._links_after, most=LINKS_PER_SWEEP))
+            self._links_after = step.resume_after
+            active = list(step.owned)
             unknown = sorted({payment_id for payment_id, _ in active} - set(known))
             if unknown:
                 known.update((p.id, p) for p in self._retry(lambda: self._crm.read_payments(unknown)))

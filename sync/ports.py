@@ -13,6 +13,7 @@ from sync.core.actions import CreatePayment, LinkSpec
 from sync.core.outcomes import OutcomeWrite
 from sync.core.refunds import RefundSpec
 from sync.models import (
+    ActiveLinkStep,
     CreatedLink,
     CrmSnapshot,
     EventBatch,
@@ -125,9 +126,11 @@ class PaymentsGateway(Protocol):
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]: ...
 
-    def active_links(self) -> list[tuple[str, CreatedLink]]: ...
+    # The worker's own active links among at most `most` scanned after `after` (from the newest without it).
+    def active_links(self, after: str | None, *, most: int) -> ActiveLinkStep: ...
 
-    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch: ...
+    # The events after `cursor`, oldest first; a cursor Stripe does not know gives `cursor_lost`, no events.
+    def events_after(self, cursor: str, *, max_events: int) -> EventBatch: ...
 
     # The window's events newest first, older than `older_than` (from the newest without it); for a
     # poll with no cursor to start from, which can then hand events on as they come.

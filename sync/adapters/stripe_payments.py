@@ -23,7 +23,15 @@ from sync.core.actions import LinkSpec
 from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.logs import mask_secrets
-from sync.models import CreatedLink, EventBatch, StripeAccount, StripeEventRef, StripePaymentState, StripeRefund
+from sync.models import (
+    ActiveLinkStep,
+    CreatedLink,
+    EventBatch,
+    StripeAccount,
+    StripeEventRef,
+    StripePaymentState,
+    StripeRefund,
+)
 from sync.throttle import TokenBucket
 
 
@@ -231,36 +239,51 @@ class StripePayments:
 
         return _call(scan)
 
-    def active_links(self) -> list[tuple[str, CreatedLink]]:
-        """(CRM Payment id, link) for every active link the worker made (those carrying a Payment id)."""
+    def active_links(self, after: str | None, *, most: int) -> ActiveLinkStep:
+        """The worker's own active links (those whose metadata names a Payment) among at most `most`
+        scanned, newest first, after the link `after` (from the newest without it).
 
-        def scan() -> list[tuple[str, CreatedLink]]:
-            page = self._client.v1.payment_links.list(params={"active": True, "limit": 100})
-            found = []
-            for link in page.auto_paging_iter():
+        One step of a walk the caller resumes at `resume_after`, so no sweep pages every link of a
+        busy account. A resume point Stripe no longer knows starts the walk again from the newest.
+        """
+
+        def scan(start: str | None) -> ActiveLinkStep:
+            params: dict[str, Any] = {"active": True, "limit": min(100, most)}
+            if start is not None:
+                params["starting_after"] = start
+            owned: list[tuple[str, CreatedLink]] = []
+            # Later pages are fetched while iterating; it stops at `most` before fetching one more.
+            for scanned, link in enumerate(self._client.v1.payment_links.list(params=params).auto_paging_iter(), 1):
                 owner = outcomes.link_owner(link.to_dict())
                 if owner:
-                    found.append((owner, CreatedLink(id=link.id, url=link.url, active=True, payment_id=owner)))
-            return found
+                    owned.append((owner, CreatedLink(id=link.id, url=link.url, active=True, payment_id=owner)))
+                if scanned >= most:
+                    return ActiveLinkStep(owned=tuple(owned), resume_after=link.id)
+            return ActiveLinkStep(owned=tuple(owned), resume_after=None)
 
-        return _call(scan)
+        def step() -> ActiveLinkStep:
+            try:
+                return scan(after)
+            except stripe.InvalidRequestError as exc:
+                unknown = exc.code == "resource_missing" or getattr(exc, "param", None) == "starting_after"
+                if after is None or not unknown:
+                    raise
+                return scan(None)
+
+        return _call(step)
 
     # --- outcomes --------------------------------------------------------------------------------
-    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch:
-        """Events of interest after `cursor` (or created since `since` without one), oldest first.
+    def events_after(self, cursor: str, *, max_events: int) -> EventBatch:
+        """Events of interest after `cursor`, oldest first, at most `max_events`.
 
-        A cursor Stripe no longer knows (past the 30-day retention, or never valid) gives a batch
-        with `cursor_lost` set and the window's events instead, so the caller can also sweep.
+        A cursor Stripe no longer knows (past the 30-day retention, or never valid) gives an empty
+        batch with `cursor_lost` set: the caller walks the window newest first (`events_before`) and
+        sweeps, rather than this listing the whole window before handing any of it on.
         """
-        if cursor:
-            try:
-                return _call(
-                    lambda: outcomes.oldest_first_batch(self._events_newer_than(cursor), max_events=max_events)
-                )
-            except _CursorUnknown:
-                batch = self.events_after(None, since=since, max_events=max_events)
-                return batch.model_copy(update={"cursor_lost": True})
-        return _call(lambda: outcomes.oldest_first_batch(self._events_since(since), max_events=max_events))
+        try:
+            return _call(lambda: outcomes.oldest_first_batch(self._events_newer_than(cursor), max_events=max_events))
+        except _CursorUnknown:
+            return EventBatch(events=(), newest_id=None, cursor_lost=True)
 
     def events_before(self, older_than: str | None, *, since: datetime, max_events: int) -> EventBatch:
         """Events of interest created since `since`, newest first, older than `older_than` (from the
@@ -294,14 +317,6 @@ class StripePayments:
         # With ending_before the SDK walks towards newer pages and yields oldest first.
         for event in page.auto_paging_iter():
             yield outcomes.event_ref(event.to_dict())
-
-    def _events_since(self, since: datetime) -> Iterator[StripeEventRef]:
-        params = events_params(created_gte=int(since.timestamp()))
-        page = self._client.v1.events.list(params=params)  # type: ignore[arg-type]
-        # Stripe lists newest first; only each event's id and references are kept, so a busy 30-day
-        # window fits in memory.
-        newest_first = [outcomes.event_ref(event.to_dict()) for event in page.auto_paging_iter()]
-        return reversed(newest_first)
 
     def payment_state(self, link_id: str, *, with_refunds: bool) -> StripePaymentState:
         """What Stripe holds for one link now: its sessions, the paid charge, refunds and disputes."""

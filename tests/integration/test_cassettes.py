@@ -468,7 +468,7 @@ def test_stripe_payments_requests_match_the_cassette(target: Target):
         account = stripe.verify_key()
         link = stripe.create_payment_link(SPEC)
         stripe.deactivate_link(link.id)
-        batch = stripe.events_after(None, since=AT, max_events=100)
+        batch = stripe.events_before(None, since=AT, max_events=100)
         state = stripe.payment_state(link.id, with_refunds=True)
 
     assert_every_interaction_was_replayed(cassette, 7)

@@ -38,16 +38,17 @@ def link_posts(sandbox: Sandbox) -> list[dict]:
     return [r for r in sandbox.stripe_requests() if r["method"] == "POST" and r["template"] == "/v1/payment_links"]
 
 
-def add_links_directly(sandbox: Sandbox, count: int) -> None:
-    """Create links for other Payments in-process (faster than HTTP; they only fill the list)."""
+def add_links_directly(sandbox: Sandbox, count: int, *, payment_ids: bool = True) -> None:
+    """Create links for other Payments in-process (faster than HTTP; they only fill the list).
+
+    `payment_ids=False`: links another integration made, naming no Payment."""
     for i in range(count):
         form = [
             ("line_items[0][quantity]", "1"),
             ("line_items[0][price_data][currency]", "usd"),
             ("line_items[0][price_data][unit_amount]", "500"),
             ("line_items[0][price_data][product_data][name]", "Filler"),
-            ("metadata[crm_payment_id]", f"a02OTHER{i:010d}"),
-        ]
+        ] + ([("metadata[crm_payment_id]", f"a02OTHER{i:010d}")] if payment_ids else [])
         answer = sandbox.stripe.app(
             Request(
                 method="POST",
@@ -202,12 +203,38 @@ def test_active_links_lists_every_live_link_with_its_payment_on_every_page(sandb
     last = stripe.create_payment_link(link_spec("a02TARGET00000003AA"))
     sandbox.stripe.clear_request_log()
 
-    found = dict((link.id, payment_id) for payment_id, link in stripe.active_links())
+    step = stripe.active_links(None, most=1000)
 
-    assert len(found) == 107 and retired.id not in found
+    found = dict((link.id, payment_id) for payment_id, link in step.owned)
+    assert len(found) == 107 and retired.id not in found and step.resume_after is None
     assert found[first.id] == "a02TARGET00000001AA" and found[last.id] == "a02TARGET00000003AA"
     pages = [r for r in sandbox.stripe_requests() if r["template"] == "/v1/payment_links"]
     assert len(pages) == 2 and all(p["params"].get("active") == "true" for p in pages)
+
+
+def test_active_links_are_walked_in_bounded_steps_that_together_cover_the_account(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    ours = [stripe.create_payment_link(link_spec(f"a02TARGET0000000{n}AA")) for n in range(3)]
+    add_links_directly(sandbox, 105, payment_ids=False)  # another integration's, naming no Payment
+    sandbox.stripe.clear_request_log()
+
+    walked, after, requests = [], None, []
+    for _ in range(5):
+        step = stripe.active_links(after, most=50)
+        walked += step.owned
+        requests.append(len([r for r in sandbox.stripe_requests() if r["template"] == "/v1/payment_links"]))
+        sandbox.stripe.clear_request_log()
+        if step.resume_after is None:
+            break
+        after = step.resume_after
+
+    # 108 active links, 50 a step: three steps, one page request each, never past the step's bound.
+    assert requests == [1, 1, 1]
+    assert sorted(link.id for _, link in walked) == sorted(link.id for link in ours)
+
+    # A resume point Stripe no longer knows starts the walk again from the newest.
+    again = stripe.active_links("plink_1NotALinkWeKnow", most=1000)
+    assert {link.id for _, link in again.owned} == {link.id for link in ours}
 
 
 def test_key_revoked_while_later_pages_are_scanned_is_reported_as_key_rejected(sandbox: Sandbox):

@@ -30,12 +30,14 @@ def stripe(sandbox: Sandbox) -> StripePayments:
 
 
 def test_events_after_a_cursor_come_oldest_first_and_name_their_payment(sandbox: Sandbox, stripe: StripePayments):
+    sandbox.pay(_link(stripe, "a02PAY0"))  # an earlier payment, so there is a cursor to go on from
     link = _link(stripe, "a02PAY1")
-    start = stripe.events_after(None, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    start = stripe.events_before(None, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    assert start.newest_id is not None
     sandbox.pay(link, card="4000000000000002")
     sandbox.pay(link)
 
-    batch = stripe.events_after(start.newest_id, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    batch = stripe.events_after(start.newest_id, max_events=100)
 
     assert not batch.cursor_lost
     types = [e.type for e in batch.events]
@@ -43,7 +45,7 @@ def test_events_after_a_cursor_come_oldest_first_and_name_their_payment(sandbox:
     assert [e.created for e in batch.events] == sorted(e.created for e in batch.events)
     assert {e.payment_id for e in batch.events if e.type.startswith(("payment_intent", "checkout"))} == {"a02PAY1"}
     assert batch.newest_id == batch.events[-1].id
-    again = stripe.events_after(batch.newest_id, since=sandbox.clock.now() - timedelta(days=1), max_events=100)
+    again = stripe.events_after(batch.newest_id, max_events=100)
     assert again.events == () and again.newest_id is None
 
 
@@ -51,20 +53,19 @@ def test_a_batch_is_cut_at_its_limit_and_the_next_poll_goes_on_from_there(sandbo
     for n in range(3):
         sandbox.pay(_link(stripe, f"a02PAY{n}"))
     since = sandbox.clock.now() - timedelta(days=1)
-    first = stripe.events_after(None, since=since, max_events=4)
+    oldest_first = list(reversed(stripe.events_before(None, since=since, max_events=1000).events))
+    first = stripe.events_after(oldest_first[0].id, max_events=4)
     assert first.more and len(first.events) == 4
-    rest = stripe.events_after(first.newest_id, since=since, max_events=1000)
-    everything = stripe.events_after(None, since=since, max_events=1000)
-    assert [e.id for e in first.events + rest.events] == [e.id for e in everything.events]
+    rest = stripe.events_after(first.newest_id or "", max_events=1000)
+    assert not rest.more
+    assert [e.id for e in first.events + rest.events] == [e.id for e in oldest_first[1:]]
 
 
-def test_the_window_walked_newest_first_in_steps_is_the_window_oldest_first_reversed(
-    sandbox: Sandbox, stripe: StripePayments
-):
+def test_the_window_walked_newest_first_in_steps_is_the_window_listed_at_once(sandbox: Sandbox, stripe: StripePayments):
     for n in range(4):
         sandbox.pay(_link(stripe, f"a02PAY{n}"))
     since = sandbox.clock.now() - timedelta(days=1)
-    everything = stripe.events_after(None, since=since, max_events=1000)
+    everything = stripe.events_before(None, since=since, max_events=1000)
     walked, older, steps = [], None, 0
     while True:
         step = stripe.events_before(older, since=since, max_events=3)
@@ -75,7 +76,8 @@ def test_the_window_walked_newest_first_in_steps_is_the_window_oldest_first_reve
             break
         older = step.events[-1].id
     assert len(everything.events) > 6 and steps == -(-len(everything.events) // 3)
-    assert [e.id for e in walked] == [e.id for e in reversed(everything.events)]
+    assert [e.id for e in walked] == [e.id for e in everything.events]
+    assert [e.created for e in walked] == sorted((e.created for e in walked), reverse=True)
 
 
 def test_a_walk_whose_step_has_passed_retention_ends_there(sandbox: Sandbox, stripe: StripePayments):
@@ -86,13 +88,18 @@ def test_a_walk_whose_step_has_passed_retention_ends_there(sandbox: Sandbox, str
     assert rest.events == () and not rest.more
 
 
-def test_an_unknown_or_expired_cursor_is_reported_lost_and_the_window_read(sandbox: Sandbox, stripe: StripePayments):
+def test_an_unknown_or_expired_cursor_is_reported_lost_and_nothing_listed(sandbox: Sandbox, stripe: StripePayments):
     sandbox.pay(_link(stripe, "a02PAY1"))
-    batch = stripe.events_after("evt_1NotAnEventWeKnow", since=sandbox.clock.now() - timedelta(days=1), max_events=50)
-    assert batch.cursor_lost and any(e.type == "checkout.session.completed" for e in batch.events)
+    sandbox.stripe.clear_request_log()
+    batch = stripe.events_after("evt_1NotAnEventWeKnow", max_events=50)
+    assert batch.cursor_lost and batch.events == () and batch.newest_id is None
+    # One refused request, not a walk of the window: the caller walks it newest first, in steps.
+    assert len([r for r in sandbox.stripe_requests() if r["template"] == "/v1/events"]) == 1
 
+    known = stripe.events_before(None, since=sandbox.clock.now() - timedelta(days=1), max_events=1).newest_id
+    assert known is not None and not stripe.events_after(known, max_events=50).cursor_lost
     sandbox.clock.advance(timedelta(days=31))  # past Stripe's 30-day retention
-    expired = stripe.events_after(batch.newest_id, since=sandbox.clock.now() - timedelta(days=30), max_events=50)
+    expired = stripe.events_after(known, max_events=50)
     assert expired.cursor_lost and expired.events == ()
 
 

@@ -14,6 +14,7 @@ from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError
 from sync.faults import RecordFault
 from sync.models import (
+    ActiveLinkStep,
     CreatedLink,
     CrmSnapshot,
     EventBatch,
@@ -241,15 +242,15 @@ class FakeStripe:
     intents: dict[str, str] = field(default_factory=dict)  # payment intent id -> CRM payment id
     state_reads: int = 0
 
-    def events_after(self, cursor: str | None, *, since: datetime, max_events: int) -> EventBatch:
+    def events_after(self, cursor: str, *, max_events: int) -> EventBatch:
         ids = [e.id for e in self.events]
-        lost = cursor is not None and cursor not in ids
-        start = ids.index(cursor) + 1 if cursor and not lost else 0
+        if cursor not in ids:
+            return EventBatch(events=(), newest_id=None, cursor_lost=True)
+        start = ids.index(cursor) + 1
         taken = self.events[start : start + max_events]
         return EventBatch(
             events=tuple(taken),
             newest_id=taken[-1].id if taken else None,
-            cursor_lost=lost,
             more=start + max_events < len(self.events),
         )
 
@@ -293,18 +294,28 @@ class FakeStripe:
             )
         return self.refunds_made[spec.idempotency_key]
 
-    def active_links(self) -> list[tuple[str, CreatedLink]]:
-        return [
+    def active_links(self, after: str | None, *, most: int) -> ActiveLinkStep:
+        newest_first = [
             (self.bodies[key].metadata["crm_payment_id"], link)
-            for key, link in self.links.items()
+            for key, link in reversed(self.links.items())
             if link.id not in self.deactivated
         ]
+        return step_of(newest_first, after, most=most)
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return [
             link for key, link in self.links.items()
             if self.bodies[key].metadata["crm_payment_id"] == payment_id and link.id not in self.deactivated
         ]  # fmt: skip
+
+
+def step_of(newest_first: list[tuple[str, CreatedLink]], after: str | None, *, most: int) -> ActiveLinkStep:
+    """One step of the walk over active links, as Stripe pages them (a resume point unknown: the head)."""
+    ids = [link.id for _, link in newest_first]
+    start = ids.index(after) + 1 if after in ids else 0
+    taken = newest_first[start : start + most]
+    more = start + most < len(newest_first)
+    return ActiveLinkStep(owned=tuple(taken), resume_after=taken[-1][1].id if more else None)
 
 
 __all__ = ["FakeCrm", "FakeStripe", "PermanentError", "RetryableError"]

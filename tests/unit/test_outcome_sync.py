@@ -28,7 +28,7 @@ from sync.models import (
 from sync.outcome_sync import READ_CHUNK, UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from tests.unit.factories import T0, payment
-from tests.unit.fakes import FakeCrm, FakeStripe
+from tests.unit.fakes import FakeCrm, FakeStripe, step_of
 from tests.unit.test_stripe_setup import setup
 
 IDS = ["pA", "pB", "pC", "pD", "pE"]
@@ -150,12 +150,12 @@ class QueuedStripe(FakeStripe):
 
     queue: list[StripeEventRef]
 
-    def events_after(self, cursor, *, since, max_events) -> EventBatch:
+    def events_after(self, cursor, *, max_events) -> EventBatch:
         batch, self.queue = self.queue, []
         return EventBatch(events=tuple(batch), newest_id=batch[-1].id if batch else cursor)
 
     def events_before(self, older_than, *, since, max_events) -> EventBatch:
-        return self.events_after(older_than, since=since, max_events=max_events)
+        return self.events_after(older_than, max_events=max_events)
 
 
 def run_history(deliveries: list[list[int]], steps: list[Step]) -> FakeCrm:
@@ -389,20 +389,66 @@ def test_the_sweep_deactivates_live_links_their_payment_does_not_name_and_only_t
         return CreatedLink(id=link_id, url=f"https://pay.example/{link_id}", active=True)
 
     class Account(FakeStripe):
-        def active_links(self):
-            return [
+        def active_links(self, after, *, most):
+            return step_of([
                 ("pA", live("plink_pA")),  # the one on the record
                 ("pA", live("plink_pA_lost")),  # made again after Stripe forgot the key: never emailed
                 ("pC", live("plink_pC_other")),  # a canceled Payment's stray link
                 ("pR", live("plink_pR_new")),  # not written back yet: left alone
                 ("a0Zforeign", live("plink_foreign")),  # a Payment this org does not have
-            ]
+            ], after, most=most)  # fmt: skip
 
     stripe = Account()
     report = sync_for(crm).sweep(stripe)
 
     assert sorted(stripe.deactivated) == ["plink_pA_lost", "plink_pC_other"]
     assert report.orphans_deactivated == 2
+
+
+def test_each_sweep_scans_a_bounded_step_of_active_links_and_the_next_goes_on_from_there(monkeypatch):
+    monkeypatch.setattr("sync.outcome_sync.LINKS_PER_SWEEP", 2)
+    crm = crm_with_links()
+
+    def live(link_id: str) -> CreatedLink:
+        return CreatedLink(id=link_id, url=f"https://pay.example/{link_id}", active=True)
+
+    # Newest first: two other integrations' links (no Payment id) among three orphans of ours.
+    links = [("pA", live("plink_pA_lost")), ("", live("plink_theirs1")), ("pB", live("plink_pB_lost"))]
+    links += [("", live("plink_theirs2")), ("pC", live("plink_pC_lost"))]
+    asked: list[tuple[str | None, int]] = []
+
+    class Account(FakeStripe):
+        def active_links(self, after, *, most):
+            asked.append((after, most))
+            step = step_of([o for o in links if o[1].id not in self.deactivated], after, most=most)
+            return step.model_copy(update={"owned": tuple(o for o in step.owned if o[0])})
+
+    stripe, outcomes = Account(), sync_for(crm)
+    retired = [outcomes.sweep(stripe).orphans_deactivated for _ in range(4)]
+
+    assert asked == [(None, 2), ("plink_theirs1", 2), ("plink_theirs2", 2), (None, 2)]
+    assert retired == [1, 1, 1, 0] and stripe.deactivated == ["plink_pA_lost", "plink_pB_lost", "plink_pC_lost"]
+
+
+def test_a_lost_cursor_walks_the_window_newest_first_in_steps_and_applies_it_all(monkeypatch):
+    monkeypatch.setattr("sync.outcome_sync.EVENTS_STEP", 2)
+    crm = crm_with_links()
+    crm.setups = (setup().model_copy(update={"events_cursor": "evt_gone"}),)
+    events = [_event(n, "checkout.session.completed", pid) for n, pid in enumerate(IDS, 1)]
+    walked: list[str | None] = []
+
+    class Window(FakeStripe):
+        def events_before(self, older_than, *, since, max_events):
+            walked.append(older_than)
+            return super().events_before(older_than, since=since, max_events=max_events)
+
+    stripe = Window(states={f"plink_{pid}": paid(pid) for pid in IDS}, events=events)
+    report = sync_for(crm).poll(crm.setups[0], stripe)
+
+    assert report.cursor_lost
+    assert walked == [None, "evt_004", "evt_002"]  # five events, two a step, newest first
+    assert all(crm.payments[pid].status is PaymentStatus.PAID for pid in IDS)
+    assert crm.cursors == ["evt_005"]  # the newest of the window: the next poll goes on from there
 
 
 def test_a_chunk_is_written_while_the_next_is_read_from_stripe():
@@ -461,10 +507,10 @@ class SteppedStripe(FakeStripe):
     on_read: Callable[[str], None] = staticmethod(lambda _link_id: None)
     steps: int = 0
 
-    def events_after(self, cursor, *, since, max_events) -> EventBatch:
+    def events_after(self, cursor, *, max_events) -> EventBatch:
         self.steps += 1
         self.before_step(self.steps)
-        return super().events_after(cursor, since=since, max_events=max_events)
+        return super().events_after(cursor, max_events=max_events)
 
     def events_before(self, older_than, *, since, max_events) -> EventBatch:
         self.steps += 1

@@ -239,12 +239,13 @@ def test_a_key_refused_a_permission_mid_run_says_which_on_the_setup_record():
     crm = crm_with()
 
     class NoEventsRead(FakeStripe):
-        def events_after(self, cursor, *, since, max_events):
+        def events_before(self, older_than, *, since, max_events):
             raise StripeKeyRejected(
                 "The provided key does not have the required permission: rak_event_read", missing_permission=True
             )
 
-        events_before = events_after
+        def events_after(self, cursor, *, max_events):
+            return self.events_before(cursor, since=None, max_events=max_events)
 
     report = build(crm, NoEventsRead()).run_cycle()
 
