@@ -236,6 +236,8 @@ class StripePaymentState(_Value):
     """Everything Stripe holds about one Payment's link, read afresh (events are only triggers)."""
 
     payment_link_id: str
+    # The link's own URL, when the read fetched the link too (its id was found again: ownership.relink).
+    link_url: str | None = None
     currency: str | None = None
     checkout_session_id: str | None = None
     payment_intent_id: str | None = None

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sync.core import ownership
-from sync.core.outcomes import OutcomeWrite, StaffNotice, plan_outcome
+from sync.core import messages, ownership
+from sync.core.outcomes import OutcomeWrite, StaffNotice, foreign_notice, plan_outcome
 from sync.email_templates import NoticeTemplates
 from sync.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.fanout import Skipped, fan_out
@@ -412,6 +412,8 @@ class OutcomeSync:
                 if self._stopping():
                     give_up.set()
             streak.succeeded()
+            if ownership.state_problem(payment, state) is not None:
+                state = self._own_link_state(payment, gateway, with_refunds=with_refunds) or state
             return state
 
         if self._stopping():
@@ -504,16 +506,50 @@ class OutcomeSync:
         except (RetryableError, PermanentError) as exc:
             log.warning("crm.write_failed", records=len(updates), error=str(exc))
 
+    def _own_link_state(
+        self, payment: Payment, gateway: PaymentsGateway, *, with_refunds: bool
+    ) -> StripePaymentState | None:
+        """What Stripe holds for the Payment's own link, for a record whose link id names another
+        Payment's; None when Stripe shows no link of this Payment (the record then says so)."""
+        try:
+            own = self._retry(
+                lambda: gateway.own_link(
+                    payment.id, session_id=payment.checkout_session_id, intent_id=payment.payment_intent_id
+                )
+            )
+            if own is None or own.id == payment.payment_link_id:
+                return None
+            state = self._retry(lambda: gateway.payment_state(own.id, with_refunds=with_refunds))
+        except PermanentError as exc:
+            log.warning("payment.own_link_unknown", payment_id=payment.id, error=str(exc))
+            return None
+        log.warning("payment.own_link_found", payment_id=payment.id, payment_link_id=own.id)
+        return state.model_copy(update={"link_url": own.url})
+
     def _plan(self, payment: Payment, state: StripePaymentState) -> list[OutcomeWrite]:
         now = self._now()
         problem = ownership.state_problem(payment, state)
         if problem is not None:
             return self._foreign(payment, problem, now=now)
         plan = plan_outcome(payment, state)
-        if plan is None:
+        relinked = ownership.relink(payment, state)
+        if plan is None and not relinked:
             return []
-        fields = {**plan.fields, "last_synced_at": now}
-        restored = ownership.tampered(payment, plan.fields, state)
+        if plan is None:
+            plan = OutcomeWrite(
+                payment_id=payment.id,
+                payment_last_modified=payment.last_modified,
+                payment_read_at=payment.read_at,
+                fields={},
+            )
+        if relinked:
+            # Said to staff too: someone pointed this Payment at another's link (invariant 7).
+            said = messages.RELINKED.format(foreign=payment.payment_link_id, own=state.payment_link_id)
+            notice = foreign_notice(payment, said)
+            plan = dataclasses.replace(plan, notices=plan.notices + ((notice,) if notice else ()))
+        changes = {**plan.fields, **relinked}
+        fields = {**changes, "last_synced_at": now}
+        restored = ownership.tampered(payment, changes, state)
         if restored:
             # Put back and said, never silently (invariant 7): staff can see who edited it in the history.
             fields["sync_log"] = ownership.tamper_line(payment, restored, now=now)

@@ -126,6 +126,9 @@ class PaymentsGateway(Protocol):
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]: ...
 
+    # The Payment's own link, found through Stripe objects naming it, for a record whose link id is another's.
+    def own_link(self, payment_id: str, *, session_id: str | None, intent_id: str | None) -> CreatedLink | None: ...
+
     # The worker's own active links among at most `most` scanned after `after` (from the newest without it).
     def active_links(self, after: str | None, *, most: int) -> ActiveLinkStep: ...
 

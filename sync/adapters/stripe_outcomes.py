@@ -151,6 +151,14 @@ def read_link(link: dict[str, Any]) -> CreatedLink:
     )
 
 
+def session_link(session: dict[str, Any], payment_id: str) -> str | None:
+    """The payment link a Checkout Session came from, when the session names this Payment."""
+    if (session.get("metadata") or {}).get(PAYMENT_ID_KEY) != payment_id:
+        return None
+    link = session.get("payment_link")
+    return link.get("id") if isinstance(link, dict) else link or None
+
+
 def link_owner(link: dict[str, Any]) -> str | None:
     """The CRM Payment id a payment link carries in its metadata."""
     return (link.get("metadata") or {}).get(PAYMENT_ID_KEY) or None

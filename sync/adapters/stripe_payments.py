@@ -239,6 +239,40 @@ class StripePayments:
 
         return _call(scan)
 
+    def own_link(self, payment_id: str, *, session_id: str | None, intent_id: str | None) -> CreatedLink | None:
+        """The Payment's own link, for a record whose link id names another's: found only through
+        Stripe objects that name this Payment (None when none does).
+
+        In turn: the link of the record's Checkout Session, of the record's PaymentIntent's sessions,
+        or the one active link naming it. Either id may itself be an edit, so each session, and the
+        link it leads to, must carry this Payment's id in its metadata.
+        """
+        for session in self._sessions_claimed(session_id, intent_id):
+            link_id = outcomes.session_link(session, payment_id)
+            if link_id:
+                link = self.link(link_id)
+                if link.payment_id == payment_id:
+                    return link
+        active = self.links_for_payment(payment_id)
+        return self.link(active[0].id) if len(active) == 1 else None
+
+    def _sessions_claimed(self, session_id: str | None, intent_id: str | None) -> Iterator[dict[str, Any]]:
+        """The Checkout Sessions a record's ids lead to; an id this account does not know leads to none."""
+        if session_id:
+            try:
+                found = _call(lambda: self._client.v1.checkout.sessions.retrieve(session_id))
+            except PermanentError:
+                found = None
+            if found is not None:
+                yield found.to_dict()
+        if intent_id:
+            params = {"payment_intent": intent_id, "limit": 10}
+            try:
+                listed = _call(lambda: self._client.v1.checkout.sessions.list(params=params))  # type: ignore[arg-type]
+            except PermanentError:
+                return
+            yield from (session.to_dict() for session in listed.data)
+
     def active_links(self, after: str | None, *, most: int) -> ActiveLinkStep:
         """The worker's own active links (those whose metadata names a Payment) among at most `most`
         scanned, newest first, after the link `after` (from the newest without it).

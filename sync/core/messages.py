@@ -191,6 +191,10 @@ FOREIGN_OBJECT = (
     "in Stripe and recorded nothing from it. The Stripe fields on a Payment are the worker's: put back this "
     "Payment's own Payment Link Id, or ask an administrator."
 )
+RELINKED = (
+    "The Payment Link Id on this Payment had been changed to {foreign}, a link of another Payment, so the worker "
+    "did nothing with that link in Stripe and put back this Payment's own link, {own}, as Stripe shows it."
+)
 LOG_FOREIGN = "Stopped: the Stripe {what} {object_id} belongs to another Payment."
 LOG_TAMPERED = "{fields}: did not match Stripe, so put back to what Stripe holds ({before})."
 

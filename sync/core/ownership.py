@@ -70,6 +70,23 @@ def foreign_write(payment: Payment, problem: str, *, now: datetime) -> OutcomeWr
     )
 
 
+def relink(payment: Payment, state: StripePaymentState) -> dict[str, Any]:
+    """The fields that put the Payment's own link back, when `state` was read from it in place of the
+    link the record named (which named another Payment); {} when the record names it already.
+
+    A Sync Error saying the named link was another's is cleared with it: it is no longer true.
+    """
+    if state.payment_link_id == payment.payment_link_id:
+        return {}
+    fields: dict[str, Any] = {"payment_link_id": state.payment_link_id}
+    if state.link_url and state.link_url != payment.link_url:
+        fields["link_url"] = state.link_url
+    said = messages.FOREIGN_OBJECT.format(what="payment link", object_id=payment.payment_link_id)
+    if payment.sync_error == said:
+        fields["sync_error"] = None
+    return fields
+
+
 def link_restore(
     url: str | None, terms: str | None, link: CreatedLink, *, sync_log: str | None, now: datetime
 ) -> dict[str, Any]:

@@ -91,13 +91,12 @@ def assert_b_untouched_and_a_refused(sandbox: Sandbox, a: dict, b: dict, refund:
     assert record["status"] != "succeeded"
     after = sandbox.payment(a["id"])
     assert after["charge_id"] == a["charge_id"], "A's record now claims B's charge"
+    # A's own link (found through A's Checkout Session, which names A) is put back, and said.
+    assert after[field] == a[field]
     if field == "payment_link_id":
-        # Which link is A's own the worker cannot tell without scanning the account: it records
-        # nothing from B's link and says so on A, leaving the id for staff to put back.
-        assert OWNED in (after["sync_error"] or "").lower()
-        assert any(OWNED in body for body in posts_on(sandbox, a["project"]))
-    else:
-        assert after[field] == a[field]
+        assert after["link_url"] == a["link_url"] and told(after, RESTORED)
+        posts = posts_on(sandbox, a["project"])
+        assert any(b[field].lower() in body and "another payment" in body for body in posts), posts
     owned = OWNED in (record["failure_reason"] or "").lower()
     assert owned or told(after, RESTORED), f"not shown to staff: {record['failure_reason']!r}, {after['sync_log']!r}"
 

@@ -237,6 +237,31 @@ def test_active_links_are_walked_in_bounded_steps_that_together_cover_the_accoun
     assert {link.id for _, link in again.owned} == {link.id for link in ours}
 
 
+def test_own_link_is_found_only_through_stripe_objects_that_name_the_payment(sandbox: Sandbox):
+    stripe = stripe_for(sandbox)
+    a = stripe.create_payment_link(link_spec("a02TARGET0000000AAA"))
+    b = stripe.create_payment_link(link_spec("a02TARGET0000000BBB"))
+    paid_a, paid_b = sandbox.pay(a.url), sandbox.pay(b.url)
+    session_a, intent_a = paid_a["checkout_session"]["id"], paid_a["payment_intent"]["id"]
+    session_b, intent_b = paid_b["checkout_session"]["id"], paid_b["payment_intent"]["id"]
+
+    def own(session_id: str | None, intent_id: str | None) -> str | None:
+        found = stripe.own_link("a02TARGET0000000AAA", session_id=session_id, intent_id=intent_id)
+        return found.id if found else None
+
+    assert own(session_a, None) == a.id  # through the record's Checkout Session
+    assert own(None, intent_a) == a.id  # through the record's PaymentIntent
+    assert own(session_b, intent_b) is None  # B's objects name B: never taken for A's
+    assert own("cs_test_NoSuchSession", "pi_NoSuchIntent") is None  # ids this account does not have
+    live = stripe.create_payment_link(link_spec("a02TARGET0000000CCC"))
+    only = stripe.own_link("a02TARGET0000000CCC", session_id=None, intent_id=None)
+    assert only is not None and only.id == live.id  # no session yet: the one active link naming it
+    stripe.create_payment_link(link_spec("a02TARGET0000000CCC", link_revision=2))  # a second, live too
+    assert stripe.own_link("a02TARGET0000000CCC", session_id=None, intent_id=None) is None  # two: not guessed
+    found = stripe.own_link("a02TARGET0000000AAA", session_id=session_a, intent_id=None)
+    assert found is not None and (found.url, found.payment_id) == (a.url, "a02TARGET0000000AAA")
+
+
 def test_key_revoked_while_later_pages_are_scanned_is_reported_as_key_rejected(sandbox: Sandbox):
     add_links_directly(sandbox, 101)
     key = sandbox.credentials.stripe_test_key

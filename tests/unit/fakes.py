@@ -302,6 +302,10 @@ class FakeStripe:
         ]
         return step_of(newest_first, after, most=most)
 
+    def own_link(self, payment_id: str, *, session_id: str | None, intent_id: str | None) -> CreatedLink | None:
+        ours = [link for key, link in self.links.items() if self.bodies[key].metadata["crm_payment_id"] == payment_id]
+        return ours[-1].model_copy(update={"payment_id": payment_id}) if ours else None
+
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return [
             link for key, link in self.links.items()

@@ -451,6 +451,43 @@ def test_a_lost_cursor_walks_the_window_newest_first_in_steps_and_applies_it_all
     assert crm.cursors == ["evt_005"]  # the newest of the window: the next poll goes on from there
 
 
+def test_a_payment_pointed_at_another_payments_link_is_read_from_its_own_put_back_and_said():
+    crm = crm_with_links()
+    crm.payments["pA"] = crm.payments["pA"].model_copy(update={"payment_link_id": "plink_pB"})  # staff's edit
+    asked: list[tuple[str, str | None]] = []
+
+    class Account(FakeStripe):
+        def own_link(self, payment_id, *, session_id, intent_id):
+            asked.append((payment_id, session_id))
+            return CreatedLink(id=f"plink_{payment_id}", url=f"https://pay/{payment_id}", active=False)
+
+    states = {"plink_pA": paid("pA", owners=frozenset({"pA"})), "plink_pB": paid("pB", owners=frozenset({"pB"}))}
+    stripe = Account(states=states)
+    sync_for(crm).sweep(stripe)
+
+    after = crm.payments["pA"]
+    assert asked == [("pA", None)]
+    assert (after.payment_link_id, after.link_url, after.charge_id) == ("plink_pA", "https://pay/pA", "ch_pA")
+    assert after.status is PaymentStatus.PAID and "Payment Link Id" in (after.sync_log or "")
+    assert any("plink_pB" in str(post) for post in crm.posts)
+
+
+def test_a_payment_pointed_at_another_payments_link_with_none_of_its_own_in_stripe_is_said_not_guessed():
+    crm = crm_with_links()
+    crm.payments["pA"] = crm.payments["pA"].model_copy(update={"payment_link_id": "plink_pB"})
+
+    class Account(FakeStripe):
+        def own_link(self, payment_id, *, session_id, intent_id):
+            return None
+
+    stripe = Account(states={"plink_pB": paid("pB", owners=frozenset({"pB"}))})
+    sync_for(crm).sweep(stripe)
+
+    after = crm.payments["pA"]
+    assert after.payment_link_id == "plink_pB" and after.charge_id is None and after.status is PaymentStatus.LINK_SENT
+    assert "belongs to another Payment" in (after.sync_error or "")
+
+
 def test_a_chunk_is_written_while_the_next_is_read_from_stripe():
     # Reads of the second chunk wait until the first chunk has been written: were the writes held
     # until every read was done, they would wait out their timeout instead.

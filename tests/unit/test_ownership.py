@@ -150,6 +150,38 @@ def test_a_foreign_link_is_said_once_on_the_record_and_to_staff():
     assert ownership.foreign_write(p.model_copy(update={"sync_error": problem}), problem, now=T0) is None
 
 
+FOREIGN_SAID = messages.FOREIGN_OBJECT.format(what="payment link", object_id="plink_B")
+
+
+@pytest.mark.parametrize(
+    ("record", "state", "fields"),
+    [
+        # The record names its own link: nothing to put back.
+        (dict(payment_link_id="plink_A", link_url="https://a"), dict(payment_link_id="plink_A"), {}),
+        # Read from its own link in place of B's: the id and URL back, B's sentence cleared.
+        (
+            dict(payment_link_id="plink_B", link_url="https://b", sync_error=FOREIGN_SAID),
+            dict(payment_link_id="plink_A", link_url="https://a"),
+            {"payment_link_id": "plink_A", "link_url": "https://a", "sync_error": None},
+        ),
+        # Another Sync Error is not this one to clear; a URL already right is not written.
+        (
+            dict(payment_link_id="plink_B", link_url="https://a", sync_error="Email refused"),
+            dict(payment_link_id="plink_A", link_url="https://a"),
+            {"payment_link_id": "plink_A"},
+        ),
+        # The URL not read with it: the id only.
+        (
+            dict(payment_link_id="plink_B", link_url="https://b"),
+            dict(payment_link_id="plink_A"),
+            {"payment_link_id": "plink_A"},
+        ),
+    ],
+)
+def test_the_payments_own_link_found_in_stripe_is_put_back_in_place_of_anothers(record, state, fields):
+    assert ownership.relink(payment(**record), StripePaymentState(**state)) == fields
+
+
 def test_every_field_compared_with_stripe_is_one_the_mapping_marks_as_the_workers():
     owned = set(worker_owned_fields(PaymentFields))
     assert set(ownership.STRIPE_SOURCED) <= owned
