@@ -37,6 +37,19 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_file(relative: str) -> Path:
+    """A file the project ships (the default mapping, the email templates), from any working folder.
+
+    Beside this source tree (a checkout, or an editable install); an installed non-editable package
+    has none beside it, so then from the working folder (a deploy runs from its checkout).
+    """
+    shipped = SOURCE_ROOT / relative
+    return shipped if shipped.is_file() else Path(relative)
+
+
 class Settings(BaseSettings):
     """Environment variables, by the field name in upper case (see README "Settings")."""
 
@@ -67,8 +80,8 @@ class Settings(BaseSettings):
     # Stripe calls for independent records in flight at once (the rate above still bounds them).
     stripe_concurrency: int = Field(8, ge=1, le=64)
 
-    crm_mapping_file: Path = Path("mappings/default.toml")
-    email_template_file: Path = Path("config/email_templates.toml")
+    crm_mapping_file: Path = Field(default_factory=lambda: project_file("mappings/default.toml"))
+    email_template_file: Path = Field(default_factory=lambda: project_file("config/email_templates.toml"))
     poll_interval_seconds: float = Field(30.0, ge=1, le=3600)
     deposit_percent: Decimal = Field(Decimal(50), gt=0, le=100)
     # Records of each kind read per cycle (requests, Payments to act on); a fuller backlog goes on

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator, MutableMapping
 from dataclasses import asdict, dataclass
@@ -21,19 +22,12 @@ from sync.sandbox.org import org_schema_for
 from sync.sandbox.salesforce.app import SalesforceEmulator
 from sync.sandbox.stripe.app import StripeEmulator
 from sync.sandbox.tls import make_tls_files
+from sync.settings import SOURCE_ROOT, project_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = SOURCE_ROOT
 
-
-def _project_file(relative: str) -> Path:
-    """A file of the checkout: from the working directory (an installed, non-editable package
-    has no checkout beside it), else beside this source tree."""
-    here = Path.cwd() / relative
-    return here.resolve() if here.is_file() else REPO_ROOT / relative
-
-
-DEFAULT_MAPPING = _project_file("mappings/default.toml")
-DEFAULT_TEMPLATES = _project_file("config/email_templates.toml")
+DEFAULT_MAPPING = project_file("mappings/default.toml")
+DEFAULT_TEMPLATES = project_file("config/email_templates.toml")
 
 
 @dataclass(frozen=True)
@@ -142,6 +136,9 @@ class Sandbox:
         self.stripe_faults.release()
         self._sf_server.stop()
         self._stripe_server.stop()
+        if not self._persistent:
+            # A temp folder of our own (TLS files): nothing of a sandbox run is left behind.
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
         return self.start()

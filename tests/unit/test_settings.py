@@ -31,6 +31,16 @@ def test_valid_settings_load(env):
     assert settings.poll_interval_seconds == 30
 
 
+def test_the_shipped_mapping_and_templates_are_found_from_any_working_folder(env, tmp_path):
+    env.chdir(tmp_path)  # not the project's folder: no mappings/ or config/ here
+    settings = load_settings(_env_file=None)
+    assert settings.crm_mapping_file == ROOT / "mappings/default.toml"
+    assert settings.email_template_file == ROOT / "config/email_templates.toml"
+    (tmp_path / "mine.toml").write_text((ROOT / "mappings/default.toml").read_text())
+    env.setenv("CRM_MAPPING_FILE", "mine.toml")  # one of the user's own, relative: from where they are
+    assert load_settings(_env_file=None).crm_mapping_file.resolve() == tmp_path / "mine.toml"
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
