@@ -1,0 +1,31 @@
+"""The code rules the tools hold (pyproject's ruff settings), run with the suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ruff(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_tree_passes_ruff_lint_and_format():
+    lint = ruff("check", "sync", "tests", "--output-format", "concise")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    form = ruff("format", "--check", "sync", "tests")
+    assert form.returncode == 0, form.stdout + form.stderr
+
+
+@pytest.mark.parametrize("module", ["stripe", "stripe._util", "simple_salesforce", "requests.adapters"])
+@pytest.mark.parametrize(("where", "banned"), [("sync/outcome_sync.py", True), ("sync/adapters/x.py", False)])
+def test_the_sdks_and_http_are_imported_only_by_the_adapters(module, where, banned):
+    result = ruff("check", "--select", "TID251", "--stdin-filename", where, "-", stdin=f"import {module}\n")
+    assert ("TID251" in result.stdout) is banned, result.stdout + result.stderr
