@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from sync.mapping import (
     field_specs,
     load_mapping,
 )
-from sync.retry import call_with_retries
+from sync.retry import Retry, call_with_retries, no_retry
 from sync.settings import Settings
 
 # Describe types that can hold what a FieldSpec kind needs.
@@ -49,9 +48,7 @@ class Findings:
     broken: set[str] = field(default_factory=set)
 
 
-def check_org(
-    *, crm: SalesforceCrm, mapping: Mapping, retry: Callable[[Callable[[], Any]], Any] = lambda fn: fn()
-) -> Findings:
+def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry) -> Findings:
     """Describe every mapped object and report what is missing or not accessible.
 
     `retry` runs each describe call: a passing fault on one of them retries that call alone, not

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sync.errors import PermanentError, RetryableError
 from sync.logs import log
 from sync.ports import CrmGateway, PaymentUpdate, WriteResult
+from sync.retry import Retry
 
 
 class Outcome:
@@ -47,7 +48,7 @@ def write_records(
     updates: list[U],
     *,
     record_id: Callable[[U], str],
-    retry: Callable[[Callable[[], Any]], Any],
+    retry: Retry,
     report: CycleReport,
 ) -> list[WriteResult]:
     """Write the updates in batches; a record the CRM refuses is reported PENDING and tried next cycle."""
@@ -68,6 +69,6 @@ def write_records(
 
 
 def write_payment_updates(
-    crm: CrmGateway, updates: list[PaymentUpdate], *, retry: Callable[[Callable[[], Any]], Any], report: CycleReport
+    crm: CrmGateway, updates: list[PaymentUpdate], *, retry: Retry, report: CycleReport
 ) -> list[WriteResult]:
     return write_records(crm.update_payments, updates, record_id=lambda u: u.payment_id, retry=retry, report=report)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,7 @@ from sync.models import (
 )
 from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult
 from sync.prefetch import Direct, Prefetch
+from sync.retry import Retry
 
 T = TypeVar("T")
 
@@ -98,7 +100,7 @@ class OutcomeSync:
         notices: NoticeTemplates | None,
         config: OutcomeConfig,
         now: Callable[[], datetime],
-        retry: Callable[[Callable[[], T]], T],
+        retry: Retry,
         pause: Callable[[float], object] = lambda _seconds: None,
         stopping: Callable[[], bool] = lambda: False,
         workers: int = 1,
@@ -177,15 +179,15 @@ class OutcomeSync:
         also sweeps every Payment); a walk cut short (the worker stopping) leaves the cursor as it was.
         """
         if cursor:
-            budget = self._config.max_events_per_poll
+            budget, after = self._config.max_events_per_poll, cursor
             while True:
                 step = min(EVENTS_STEP, budget)
-                batch = self._retry(lambda: gateway.events_after(cursor, max_events=step))  # noqa: B023
+                batch = self._retry(functools.partial(gateway.events_after, after, max_events=step))
                 yield batch
                 if batch.cursor_lost:
                     break  # Stripe no longer knows it: walk the window as on a first start
                 budget -= len(batch.events)
-                cursor = batch.newest_id or cursor
+                after = batch.newest_id or after
                 if not batch.more or not batch.newest_id or budget <= 0 or polled.halt.is_set() or self._stopping():
                     polled.finished = True  # cut here or not, the next poll goes on after the last step
                     return
@@ -364,7 +366,7 @@ class OutcomeSync:
             if owner_of.get(payment.payment_link_id or "", payment_id) != payment_id:
                 continue  # it names another Payment's link (an edit): its own is not the orphan
             try:
-                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))
+                self._retry(functools.partial(gateway.deactivate_link, link.id))
             except (RetryableError, PermanentError) as exc:
                 log.warning("orphans.deactivate_failed", payment_id=payment_id, payment_link_id=link.id, error=str(exc))
                 continue
@@ -486,7 +488,7 @@ class OutcomeSync:
                 faults: list[RecordFault] = []
                 plan = faults_planned(
                     payment.id,
-                    lambda p=payment, st=state: self._plan(p, st),
+                    functools.partial(self._plan, payment, state),
                     faults=faults,
                     sync_error=payment.sync_error,
                 )

@@ -11,8 +11,9 @@ the events, as for Dashboard refunds (sync.outcome_sync).
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from sync import money
@@ -26,14 +27,13 @@ from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import Payment, RefundSource, RefundStatus, StripePaymentState, StripeRefund
 from sync.ports import CrmGateway, PaymentsGateway, RefundUpdate
+from sync.retry import Retry
 
 T = TypeVar("T")
 
 
 class RefundSync:
-    def __init__(
-        self, *, crm: CrmGateway, retry: Callable[[Callable[[], T]], T], stop: threading.Event | None = None
-    ) -> None:
+    def __init__(self, *, crm: CrmGateway, retry: Retry, stop: threading.Event | None = None) -> None:
         self._crm = crm
         self._retry = retry
         self._stop = stop or threading.Event()
@@ -76,7 +76,7 @@ class RefundSync:
                 read_back.add(payment.id)
                 plan = faults_planned(
                     payment.id,
-                    lambda p=payment, st=state: plan_refunds(p, st, default_currency=default_currency),
+                    functools.partial(plan_refunds, payment, state, default_currency=default_currency),
                     faults=faults,
                     sync_error=payment.sync_error,
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -13,11 +13,24 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity import sleep as tenacity_sleep
 
 from sync.errors import RetryableError
 from sync.logs import log
 
 T = TypeVar("T")
+
+
+class Retry(Protocol):
+    """Runs one call under the retry policy (`call_with_retries` with its bounds; tests: just runs it)."""
+
+    def __call__(self, fn: Callable[[], T], /) -> T: ...
+
+
+def no_retry(fn: Callable[[], T], /) -> T:
+    """The Retry that runs the call once (tools and tests that want every error at once)."""
+    return fn()
+
 
 _jitter = wait_random_exponential(multiplier=0.5, max=8)
 
@@ -40,6 +53,17 @@ def _before_sleep(state: RetryCallState) -> None:
     )
 
 
+def _napper(sleep: Callable[[float], object] | None) -> Callable[[float], None]:
+    """Tenacity's sleep, or the caller's (an Event's wait, so a stop cuts the backoff short)."""
+    if sleep is None:
+        return tenacity_sleep
+
+    def nap(seconds: float) -> None:
+        sleep(seconds)
+
+    return nap
+
+
 def call_with_retries(
     fn: Callable[[], T],
     *,
@@ -48,13 +72,12 @@ def call_with_retries(
     sleep: Callable[[float], object] | None = None,
 ) -> T:
     """Run `fn`, retrying RetryableError up to `attempts` times within `max_seconds`; re-raise the last."""
-    kwargs = {"sleep": sleep} if sleep is not None else {}
     retrying = Retrying(
         retry=retry_if_exception_type(RetryableError),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
         wait=_wait,
         before_sleep=_before_sleep,
         reraise=True,
-        **kwargs,
+        sleep=_napper(sleep),
     )
     return retrying(fn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -479,7 +480,7 @@ class Runner:
         bound = log.bind(payment_id=action.payment_id)
         try:
             for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):
-                self._retry(lambda lk=link: gateway.deactivate_link(lk.id))
+                self._retry(functools.partial(gateway.deactivate_link, link.id))
                 bound.info("payment_link.orphan_deactivated", payment_link_id=link.id)
         except (RetryableError, PermanentError) as exc:
             bound.warning("payment_link.orphan_scan_failed", error=str(exc))

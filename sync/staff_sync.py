@@ -37,6 +37,7 @@ from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import CreatedLink, Payment, PaymentStatus
 from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+from sync.retry import Retry
 
 T = TypeVar("T")
 
@@ -55,7 +56,7 @@ class StaffSync:
         templates: EmailTemplates,
         reminders: ReminderPolicy,
         now: Callable[[], datetime],
-        retry: Callable[[Callable[[], T]], T],
+        retry: Retry,
         stop: threading.Event | None = None,
         notices: NoticeTemplates | None = None,
     ) -> None:

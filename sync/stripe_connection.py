@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -26,6 +25,7 @@ from sync.mapping import ConnectionStatuses
 from sync.models import StripeAccount, StripeSetup
 from sync.money import SUPPORTED_CURRENCIES
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
+from sync.retry import Retry, no_retry
 
 # A key Stripe refused mid-run is tried again after this long even if the Setup record is unchanged
 # (an admin may have given a restricted key the missing permission in the Dashboard).
@@ -52,7 +52,7 @@ class StripeConnection:
         factory: PaymentsGatewayFactory,
         statuses: ConnectionStatuses,
         now: Callable[[], datetime],
-        retry: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
+        retry: Retry = no_retry,
         live_keys_allowed: bool = True,
     ) -> None:
         self._crm = crm

@@ -157,7 +157,10 @@ def _amount(
 ) -> tuple[Decimal | None, str | None]:
     """The amount this refund takes, or the reason it cannot be issued."""
     left = paid - committed
-    show = lambda value: money.format_amount(value, currency)  # noqa: E731
+
+    def show(value: Decimal) -> str:
+        return money.format_amount(value, currency)
+
     if asked is None:
         if left <= 0:
             return None, messages.REFUND_NOTHING_LEFT.format(paid=show(paid), committed=show(committed))

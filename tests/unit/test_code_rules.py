@@ -24,6 +24,13 @@ def test_the_tree_passes_ruff_lint_and_format():
     assert form.returncode == 0, form.stdout + form.stderr
 
 
+def test_the_domain_ports_and_service_layer_pass_mypy_strict():
+    # The files and flags are pyproject's [tool.mypy]; the cache stays in the checkout (.mypy_cache).
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
 @pytest.mark.parametrize("module", ["stripe", "stripe._util", "simple_salesforce", "requests.adapters"])
 @pytest.mark.parametrize(("where", "banned"), [("sync/outcome_sync.py", True), ("sync/adapters/x.py", False)])
 def test_the_sdks_and_http_are_imported_only_by_the_adapters(module, where, banned):
