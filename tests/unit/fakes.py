@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from sync.core.actions import CreatePayment, LinkSpec
 from sync.core.outcomes import OutcomeWrite
 from sync.core.refunds import RefundSpec
 from sync.errors import IdempotencyConflict, PermanentError, RetryableError
 from sync.faults import RecordFault
+from sync.mapping import PaymentFields, RefundFields
 from sync.models import (
     ActiveLinkStep,
     CreatedLink,
@@ -100,7 +103,7 @@ class FakeCrm:
                 continue
             values = {
                 k: (int(v) if k in ("link_revision", "times_sent", "reminders_sent") else v)
-                for k, v in update.fields.items()
+                for k, v in mapped(update.fields, PaymentFields).items()
                 if k in Payment.model_fields
             }
             self.payments[update.payment_id] = self.payments[update.payment_id].model_copy(update=values)
@@ -158,14 +161,15 @@ class FakeCrm:
                 continue
             self.outcome_writes += 1
             current = self.payments[write.payment_id]
-            values = {k: v for k, v in write.fields.items() if k in Payment.model_fields}
+            values = {k: v for k, v in mapped(write.fields, PaymentFields).items() if k in Payment.model_fields}
             refunds = {r.stripe_refund_id or r.id: r for r in current.refunds}
             for refund in write.refunds:
                 key = refund.stripe_refund_id
                 old = next((r for r in current.refunds if r.id == refund.record_id), None) or refunds.get(key)
                 base = old.model_dump() if old else {"id": f"rf_{key}", "amount": None, "reason": None,
                                                       "source": None, "failure_reason": None}  # fmt: skip
-                base.update({k: v for k, v in refund.fields.items() if k in RefundRecord.model_fields})
+                written = mapped(refund.fields, RefundFields)
+                base.update({k: v for k, v in written.items() if k in RefundRecord.model_fields})
                 refunds.pop(old.stripe_refund_id or old.id, None) if old else None
                 refunds[key] = RefundRecord(**base)
             values["refunds"] = tuple(refunds.values())
@@ -311,6 +315,15 @@ class FakeStripe:
             link for key, link in self.links.items()
             if self.bodies[key].metadata["crm_payment_id"] == payment_id and link.id not in self.deactivated
         ]  # fmt: skip
+
+
+def mapped(fields: Mapping[str, Any], names: type[BaseModel]) -> Mapping[str, Any]:
+    """The write's fields, each a logical name the mapping has; a typo raises, as in the real codec
+    (which looks each name up in the mapping), rather than being dropped here and failing in production."""
+    unknown = sorted(set(fields) - set(names.model_fields))
+    if unknown:
+        raise AttributeError(f"no field {', '.join(unknown)} in {names.__name__}")
+    return fields
 
 
 def step_of(newest_first: list[tuple[str, CreatedLink]], after: str | None, *, most: int) -> ActiveLinkStep:
