@@ -41,7 +41,7 @@ from sync.models import (
     StripePaymentState,
     StripeSetup,
 )
-from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult
+from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult, WriteStatus
 from sync.prefetch import Direct, Prefetch
 from sync.retry import Retry
 
@@ -587,7 +587,7 @@ class OutcomeSync:
                     refunds=len(plan.refunds),
                     posts=len(posts),
                 )
-            elif result.error.startswith("retryable"):
+            elif result.status is WriteStatus.DEFERRED:
                 report.pending.add(plan.payment_id)
                 deferred.add(plan.payment_id)
                 bound.info("outcome.write_deferred", error=result.error)

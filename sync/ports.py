@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
@@ -67,6 +68,21 @@ class WriteResult:
     record_id: str | None
     error: str | None = None
     duplicate: bool = False
+    # Refused for a passing reason (a row lock, a change in the second it was read, a rollback with
+    # another record's failure): written again next cycle, nothing said on the record.
+    deferred: bool = False
+
+    @property
+    def status(self) -> WriteStatus:
+        if self.error is None:
+            return WriteStatus.WRITTEN
+        return WriteStatus.DEFERRED if self.deferred else WriteStatus.REFUSED
+
+
+class WriteStatus(Enum):
+    WRITTEN = "written"
+    DEFERRED = "deferred"  # see WriteResult.deferred
+    REFUSED = "refused"  # refused for this record (a validation rule, a deleted record): said, not retried
 
 
 class CrmGateway(Protocol):

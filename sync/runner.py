@@ -37,7 +37,7 @@ from sync.faults import fault_updates
 from sync.logs import log
 from sync.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.outcome_sync import OutcomeReport, OutcomeSync
-from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.refund_sync import RefundSync
 from sync.retry import call_with_retries
 from sync.staff_sync import StaffSync
@@ -261,7 +261,7 @@ class Runner:
         refused = [
             (i, a, r)
             for i, (a, r) in enumerate(zip(actions, results, strict=True))
-            if r.error is not None and not r.duplicate and not r.error.startswith("retryable")
+            if r.status is WriteStatus.REFUSED and not r.duplicate
         ]
         if refused:
             results = self._record_refused_requests(refused, results)

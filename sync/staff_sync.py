@@ -36,7 +36,7 @@ from sync.faults import RecordFault, fault_updates
 from sync.faults import planned as faults_planned
 from sync.logs import log
 from sync.models import CreatedLink, Payment, PaymentStatus
-from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult
+from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.retry import Retry
 
 T = TypeVar("T")
@@ -219,7 +219,7 @@ class StaffSync:
         for (write, _), written in zip(items, results, strict=True):
             if written.error is None:
                 continue
-            if written.error.startswith("retryable") and not retried:
+            if written.status is WriteStatus.DEFERRED and not retried:
                 again.append(write.payment_id)  # changed in the second it was read (a staff edit just now)
                 continue
             report.set(write.payment_id, Outcome.PENDING)

@@ -8,6 +8,7 @@ Composite Graph and one emailSimple call per batch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -491,7 +492,7 @@ class SalesforceCrm:
         ready = []
         for n, (write, posts) in enumerate(items):
             if _guard_is_blind(write):
-                results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND)
+                results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND, deferred=True)
             else:
                 ready.append((n, write, posts))
         for chunk in _outcome_calls(ready):
@@ -500,7 +501,7 @@ class SalesforceCrm:
             by_id = {g["graphId"]: g for g in response["graphs"]}
             for i, (n, write, _) in enumerate(chunk):
                 result = _graph_result(by_id.get(f"g{i}"))
-                results[n] = WriteResult(record_id=write.payment_id, error=result.error)
+                results[n] = dataclasses.replace(result, record_id=write.payment_id)
         return [results[n] for n in range(len(items))]
 
     def _outcome_graph(self, index: int, write: OutcomeWrite, posts: tuple[ChatterPost, ...]) -> dict[str, Any]:
@@ -567,7 +568,7 @@ class SalesforceCrm:
         self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
 
 
-_SAME_SECOND = "retryable: the record changed in the second it was read; it is written next cycle"
+_SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
 
 
 def _outcome_calls(ready: list[_Outcome]) -> Iterator[list[_Outcome]]:
@@ -627,7 +628,7 @@ def _save_result(record_id: str, saved: dict[str, Any]) -> WriteResult:
         return WriteResult(record_id=saved.get("id") or record_id)
     codes = _error_codes(saved.get("errors"))
     if codes & _RETRYABLE_CODES:
-        return WriteResult(record_id=record_id, error="retryable: " + _errors_text(saved.get("errors")))
+        return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")), deferred=True)
     return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")))
 
 
@@ -645,13 +646,13 @@ def _intake_results(graph: dict[str, Any] | None, indexes: list[int]) -> list[tu
         if culprit:
             out.append((_graph_result({"graphResponse": {"compositeResponse": own}}, payment_ref=f"payment{i}"), False))
         else:
-            out.append((WriteResult(record_id=None, error="retryable: rolled back with another request"), True))
+            out.append((WriteResult(record_id=None, error="rolled back with another request", deferred=True), True))
     return out
 
 
 def _graph_result(graph: dict[str, Any] | None, *, payment_ref: str = "payment") -> WriteResult:
     if graph is None:
-        return WriteResult(record_id=None, error="retryable: graph missing from the response")
+        return WriteResult(record_id=None, error="graph missing from the response", deferred=True)
     subs = graph["graphResponse"]["compositeResponse"]
     if graph.get("isSuccessful"):
         payment = next(s for s in subs if s["referenceId"] == payment_ref)
@@ -669,7 +670,7 @@ def _graph_result(graph: dict[str, Any] | None, *, payment_ref: str = "payment")
         or codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"})
         or any(s["httpStatusCode"] == 412 for s in failing)
     ):
-        return WriteResult(record_id=None, error="retryable: " + text)
+        return WriteResult(record_id=None, error=text, deferred=True)
     return WriteResult(record_id=None, error=text)
 
 

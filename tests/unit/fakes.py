@@ -140,6 +140,7 @@ class FakeCrm:
     cursors: list[str] = field(default_factory=list)
     outcome_writes: int = 0
     fail_outcomes_for: dict[str, str] = field(default_factory=dict)  # payment id -> error text
+    defer_outcomes_for: dict[str, str] = field(default_factory=dict)  # payment id -> passing error text
 
     def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
         return self._readable(self.payments[i] for i in payment_ids if i in self.payments)
@@ -156,6 +157,10 @@ class FakeCrm:
     def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]:
         results = []
         for write, posts in items:
+            if write.payment_id in self.defer_outcomes_for:
+                error = self.defer_outcomes_for[write.payment_id]
+                results.append(WriteResult(record_id=write.payment_id, error=error, deferred=True))
+                continue
             if write.payment_id in self.fail_outcomes_for:
                 results.append(WriteResult(record_id=write.payment_id, error=self.fail_outcomes_for[write.payment_id]))
                 continue

@@ -228,11 +228,11 @@ def test_replaying_every_event_changes_nothing():
 def test_cursor_moves_only_after_the_events_were_applied():
     crm = crm_with_links()
     stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
-    crm.fail_outcomes_for = {"pA": "retryable: UNABLE_TO_LOCK_ROW"}
+    crm.defer_outcomes_for = {"pA": "UNABLE_TO_LOCK_ROW: locked"}
     outcomes = sync_for(crm)
     report = outcomes.poll(crm.setups[0], stripe)
     assert report.pending == {"pA"} and crm.cursors == []
-    crm.fail_outcomes_for = {}
+    crm.defer_outcomes_for = {}
     outcomes.poll(crm.setups[0], stripe)
     assert crm.cursors == ["evt_001"] and crm.payments["pA"].status is PaymentStatus.PAID
 
@@ -339,7 +339,7 @@ def test_staff_notices_off_means_no_posts_but_the_same_records():
 def test_a_write_refused_for_a_passing_reason_is_re_read_and_retried_a_second_later():
     crm = crm_with_links()
     stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
-    crm.fail_outcomes_for = {"pA": "retryable: PRECONDITION_FAILED"}
+    crm.defer_outcomes_for = {"pA": "PRECONDITION_FAILED: changed"}
     pauses: list[float] = []
 
     reads: list[list[str]] = []
@@ -347,7 +347,7 @@ def test_a_write_refused_for_a_passing_reason_is_re_read_and_retried_a_second_la
     def read_payments(ids, _read=crm.read_payments):
         reads.append(ids)
         if len(reads) == 2:
-            crm.fail_outcomes_for = {}  # the concurrent change is over by the time we read again
+            crm.defer_outcomes_for = {}  # the concurrent change is over by the time we read again
         return _read(ids)
 
     crm.read_payments = read_payments  # type: ignore[method-assign]
