@@ -81,19 +81,25 @@ def plan_refunds(payment: Payment, state: StripePaymentState | None, *, default_
     asked = [r for r in payment.refunds if r.status is RefundStatus.REQUESTED and not r.stripe_refund_id]
     if not asked:
         return []
+    # A refund Stripe already made for a record (the worker stopped before writing it back) is
+    # adopted first, whatever it did to the charge: it may be the very refund that emptied it.
+    actions: list[RefundAction] = []
+    if state is not None and ownership.state_problem(payment, state) is None:
+        made = {r.crm_refund_id: r for r in state.refunds or () if r.crm_refund_id}
+        for refund in (r for r in asked if r.id in made):
+            currency = (state.currency or "").lower()
+            actions.append(IssueRefund(refund.id, payment.id, currency, spec=None, made=made[refund.id]))
+        asked = [r for r in asked if r.id not in made]
+    if not asked:
+        return actions
     problem = _payment_problem(payment, state, default_currency=default_currency)
     if problem is not None or state is None:
         message = problem or messages.REFUND_NO_STRIPE_CHARGE
-        return [RefuseRefund(refund_id=r.id, payment_id=payment.id, message=message) for r in asked]
+        return actions + [RefuseRefund(refund_id=r.id, payment_id=payment.id, message=message) for r in asked]
     currency = (state.currency or "").lower()
     paid = money.from_minor_units(state.amount_paid_minor or 0, currency)
     committed = money.from_minor_units(stripe_committed_minor(state), currency)
-    made = {r.crm_refund_id: r for r in state.refunds or () if r.crm_refund_id}
-    actions: list[RefundAction] = []
     for refund in asked:
-        if refund.id in made:  # already in Stripe's totals
-            actions.append(IssueRefund(refund.id, payment.id, currency, spec=None, made=made[refund.id]))
-            continue
         amount, refused = _amount(refund.amount, paid=paid, committed=committed, currency=currency)
         if refused is not None:
             actions.append(RefuseRefund(refund_id=refund.id, payment_id=payment.id, message=refused))

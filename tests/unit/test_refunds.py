@@ -220,6 +220,27 @@ def test_several_requests_are_checked_in_order_against_what_the_ones_before_leav
     assert isinstance(sixth, IssueRefund) and sixth.spec.amount_minor is None  # the last $300.00
 
 
+@pytest.mark.parametrize("minor", [100000, 40000], ids=["the-refund-emptied-the-charge", "part-of-it"])
+def test_a_refund_stripe_made_for_a_record_not_yet_written_back_is_adopted_not_refused(minor):
+    # The worker stopped between making the refund and writing it back: Stripe holds it, under the
+    # record's id. Adopted even when it is what emptied the charge (found by the chaos suite: it was
+    # refused as "already refunded in full" and the record never showed the refund).
+    theirs = made(1, minor, "succeeded").model_copy(update={"crm_refund_id": refund(1, None).id})
+    p = paid(refund(1, None), refund(2, "10"))
+    first, second = plan(p, stripe(refunds=(theirs,), amount_refunded_minor=minor))
+    assert isinstance(first, IssueRefund) and first.made == theirs and first.spec is None
+    if minor == 100000:
+        assert isinstance(second, RefuseRefund) and second.message == messages.REFUND_ALREADY_REFUNDED
+    else:
+        assert isinstance(second, IssueRefund) and second.spec is not None and second.spec.amount_minor == 1000
+
+
+def test_a_refund_of_another_payments_link_is_never_adopted():
+    theirs = made(1, 100000, "succeeded").model_copy(update={"crm_refund_id": refund(1, None).id})
+    [action] = plan(paid(refund(1, None)), stripe(refunds=(theirs,), owners=frozenset({"a02OTHER"})))
+    assert isinstance(action, RefuseRefund) and "belongs to another Payment" in action.message
+
+
 def test_refunds_already_in_stripe_or_refused_are_not_planned_again():
     p = paid(refund(1, "10", status=RefundStatus.ERROR), refund(2, "10", status=RefundStatus.PENDING, stripe_id="re_2"))
     assert plan(p) == []
