@@ -181,17 +181,22 @@ def _refund_writes(payment: Payment, refunds: tuple[StripeRefund, ...], currency
     for refund in sorted(refunds, key=lambda r: r.id):
         status = refund_status(refund.status)
         failure = refund_failure_text(refund.failure_reason) if status is RefundStatus.FAILED else None
-        desired: dict[str, Any] = {"status": status, "stripe_refund_id": refund.id, "failure_reason": failure}
+        # The amount is Stripe's too: a record asked for "the rest" (blank) shows what that came to.
+        desired: dict[str, Any] = {
+            "status": status,
+            "stripe_refund_id": refund.id,
+            "failure_reason": failure,
+            "amount": money.from_minor_units(refund.amount_minor, currency),
+        }
         record: RefundRecord | None
         if refund.crm_refund_id and refund.crm_refund_id in by_id:
-            record = by_id[refund.crm_refund_id]  # asked for from the CRM: keep staff's record
+            record = by_id[refund.crm_refund_id]  # asked for from the CRM: keep staff's reason and source
             record_id: str | None = record.id
         else:
             record = by_stripe_id.get(refund.id)
             record_id = None
             desired.update(
                 payment=payment.id,
-                amount=money.from_minor_units(refund.amount_minor, currency),
                 reason=refund.reason,
                 source=RefundSource.STRIPE_DASHBOARD if not refund.crm_refund_id else RefundSource.CRM,
             )

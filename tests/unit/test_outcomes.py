@@ -209,7 +209,34 @@ def test_a_crm_refund_is_updated_on_its_own_record():
     assert plan is not None
     [write] = plan.refunds
     assert write.record_id == "a05mine"
-    assert write.fields == {"status": RefundStatus.SUCCEEDED, "stripe_refund_id": "re_9", "failure_reason": None}
+    assert write.fields == {
+        "status": RefundStatus.SUCCEEDED,
+        "stripe_refund_id": "re_9",
+        "failure_reason": None,
+        "amount": Decimal("100.00"),
+    }
+
+
+def test_a_crm_refund_asked_for_the_rest_shows_the_amount_stripe_refunded():
+    # Staff left the amount blank ("refund what is left"); the record then shows what that came to.
+    rest = RefundRecord(
+        id="a05rest",
+        amount=None,
+        reason=None,
+        status=RefundStatus.REQUESTED,
+        source=RefundSource.CRM,
+        stripe_refund_id=None,
+        failure_reason=None,
+    )
+    state = paid_state(amount_refunded_minor=20_000, refunds=(refund("re_7", 20_000, crm_refund_id="a05rest"),))
+    plan = plan_outcome(sent(status=PaymentStatus.PAID, refunds=(rest,)), state)
+    assert plan is not None
+    [write] = plan.refunds
+    assert (write.record_id, write.fields["amount"], write.fields["status"]) == (
+        "a05rest",
+        Decimal("200.00"),
+        RefundStatus.SUCCEEDED,
+    )
 
 
 def test_dispute_sets_disputed_with_reason_and_amount_and_tells_staff_once():
