@@ -194,16 +194,21 @@ def test_a_refund_that_fails_later_is_shown_failed_and_the_total_corrected():
     assert "expired or was canceled" in write.fields["failure_reason"]
 
 
-def test_a_crm_refund_is_updated_on_its_own_record():
-    mine = RefundRecord(
-        id="a05mine",
-        amount=Decimal("100"),
-        reason="Goodwill",
-        status=RefundStatus.PENDING,
+def crm_refund(record_id: str, amount: str | None, status: RefundStatus, reason: str | None = None) -> RefundRecord:
+    """A Refund record staff added from the CRM, not yet linked to a Stripe refund."""
+    return RefundRecord(
+        id=record_id,
+        amount=Decimal(amount) if amount is not None else None,
+        reason=reason,
+        status=status,
         source=RefundSource.CRM,
         stripe_refund_id=None,
         failure_reason=None,
     )
+
+
+def test_a_crm_refund_is_updated_on_its_own_record():
+    mine = crm_refund("a05mine", "100", RefundStatus.PENDING, reason="Goodwill")
     state = paid_state(amount_refunded_minor=10_000, refunds=(refund("re_9", 10_000, crm_refund_id="a05mine"),))
     plan = plan_outcome(sent(status=PaymentStatus.PAID, refunds=(mine,)), state)
     assert plan is not None
@@ -219,15 +224,7 @@ def test_a_crm_refund_is_updated_on_its_own_record():
 
 def test_a_crm_refund_asked_for_the_rest_shows_the_amount_stripe_refunded():
     # Staff left the amount blank ("refund what is left"); the record then shows what that came to.
-    rest = RefundRecord(
-        id="a05rest",
-        amount=None,
-        reason=None,
-        status=RefundStatus.REQUESTED,
-        source=RefundSource.CRM,
-        stripe_refund_id=None,
-        failure_reason=None,
-    )
+    rest = crm_refund("a05rest", None, RefundStatus.REQUESTED)
     state = paid_state(amount_refunded_minor=20_000, refunds=(refund("re_7", 20_000, crm_refund_id="a05rest"),))
     plan = plan_outcome(sent(status=PaymentStatus.PAID, refunds=(rest,)), state)
     assert plan is not None
