@@ -135,11 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve(args)
     if args.command == "demo":
-        from sync.demo import run_demo
+        from sync.sandbox.demo import run_demo
 
         return run_demo(quiet=args.quiet)
     if args.command == "bench":
-        from sync.bench import main as run_bench
+        from sync.sandbox.bench import main as run_bench
 
         return run_bench(args)
     return _worker_command(args)

@@ -5,7 +5,7 @@ Not a timing test: it checks that every phase completes and that the figures add
 
 from __future__ import annotations
 
-from sync.bench import format_result, run_bench
+from sync.sandbox.bench import format_result, run_bench
 
 
 def test_the_bench_drains_a_small_backlog_and_prints_its_table():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,35 @@ def test_the_domain_ports_and_service_layer_pass_mypy_strict():
 def test_the_sdks_and_http_are_imported_only_by_the_adapters(module, where, banned):
     result = ruff("check", "--select", "TID251", "--stdin-filename", where, "-", stdin=f"import {module}\n")
     assert ("TID251" in result.stdout) is banned, result.stdout + result.stderr
+
+
+def sandbox_imports(path: Path) -> list[tuple[int, bool]]:
+    """(line, at module level) of each import of sync.sandbox in one file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+        if any(n == "sync.sandbox" or n.startswith("sync.sandbox.") for n in names):
+            found.append((node.lineno, id(node) in top))
+    return found
+
+
+def test_the_sandbox_is_a_wing_the_worker_never_imports():
+    outside = [p for p in (ROOT / "sync").rglob("*.py") if "sandbox" not in p.relative_to(ROOT / "sync").parts]
+    offenders = {
+        str(p.relative_to(ROOT)): lines
+        for p in outside
+        if (lines := sandbox_imports(p)) and (p.name != "cli.py" or any(at_top for _, at_top in lines))
+    }
+    assert offenders == {}, "only sync/cli.py imports the sandbox, inside the commands that need it"
+    assert sandbox_imports(ROOT / "sync" / "cli.py"), "the CLI's sandbox commands are found by this test"
+
+
+def test_the_sandbox_api_is_public():
+    from sync.sandbox import Sandbox
+    from sync.sandbox.environment import Sandbox as Defined
+
+    assert Sandbox is Defined

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sync.bench_naive import NaiveScript
+from sync.sandbox.bench_naive import NaiveScript
 from sync.sandbox.environment import REPO_ROOT, Sandbox
 from sync.throttle import STRIPE_LIMITS
 
@@ -168,7 +168,7 @@ def _payments_of(sandbox: Sandbox, projects: list[str]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for start in range(0, len(projects), 200):
         ids = ", ".join(f"'{p}'" for p in projects[start : start + 200])
-        soql = f"SELECT {f.project}, {f.status}, {f.link_url} FROM {pay.object} WHERE {f.project} IN ({ids})"  # noqa: S608
+        soql = f"SELECT {f.project}, {f.status}, {f.link_url} FROM {pay.object} WHERE {f.project} IN ({ids})"
         for row in sandbox.salesforce.query(soql)["records"]:
             found.append(
                 {"project": row[f.project], "status": statuses.get(row[f.status]), "link_url": row[f.link_url]}
@@ -179,7 +179,7 @@ def _payments_of(sandbox: Sandbox, projects: list[str]) -> list[dict[str, Any]]:
 def _count_in_status(sandbox: Sandbox, status: str) -> int:
     pay = sandbox.mapping.payment
     word = getattr(pay.status, status)
-    soql = f"SELECT COUNT() FROM {pay.object} WHERE {pay.fields.status} = '{word}'"  # noqa: S608 - SOQL
+    soql = f"SELECT COUNT() FROM {pay.object} WHERE {pay.fields.status} = '{word}'"
     return int(sandbox.salesforce.query(soql)["totalSize"])
 
 

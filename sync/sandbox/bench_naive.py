@@ -40,8 +40,8 @@ class NaiveScript:
         self._stripe = stripe.StripeClient(c.stripe_test_key, base_addresses={"api": sandbox.stripe_url})
 
     def run(self, projects: list[str]) -> list[Any]:
-        """Both phases over these flagged Projects; returns their Phase figures (see sync.bench)."""
-        from sync.bench import Phase
+        """Both phases over these flagged Projects; returns their Phase figures (see sync.sandbox.bench)."""
+        from sync.sandbox.bench import Phase
 
         sandbox = self._sandbox
         sandbox.salesforce.reset_api_calls()
@@ -68,7 +68,7 @@ class NaiveScript:
         pf, pay = self._m.project.fields, self._m.payment
         f = pay.fields
         soql = (  # SOQL over the mapping's names, not SQL
-            f"SELECT Id, {pf.requested_amount}, {pf.request_description}, {pf.customer_email} "  # noqa: S608
+            f"SELECT Id, {pf.requested_amount}, {pf.request_description}, {pf.customer_email} "
             f"FROM {self._m.project.object} WHERE {pf.request_payment} = true LIMIT 1"
         )
         project = self._get("query", params={"q": soql})["records"][0]
