@@ -1,3 +1,3 @@
-from sync.cli import main
+from sync.entry.cli import main
 
 raise SystemExit(main())

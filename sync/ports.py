@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
-from sync.core.actions import CreatePayment, LinkSpec
-from sync.core.outcomes import OutcomeWrite
-from sync.core.refunds import RefundSpec
-from sync.models import (
+from sync.domain.actions import CreatePayment, LinkSpec
+from sync.domain.models import (
     ActiveLinkStep,
     CreatedLink,
     CrmSnapshot,
@@ -24,9 +22,11 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
+from sync.domain.refunds import RefundSpec
+from sync.domain.stripe_results import OutcomeWrite
 
-if TYPE_CHECKING:  # sync.faults builds PaymentUpdates
-    from sync.faults import RecordFault
+if TYPE_CHECKING:  # sync.service.record_faults builds PaymentUpdates
+    from sync.domain.faults import RecordFault
 
 
 @dataclass(frozen=True)

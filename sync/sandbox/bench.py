@@ -24,9 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sync.runtime.throttle import STRIPE_LIMITS
 from sync.sandbox.bench_naive import NaiveScript
 from sync.sandbox.environment import REPO_ROOT, Sandbox
-from sync.throttle import STRIPE_LIMITS
 
 DEFAULT_RATE_SHARE = 0.8  # the worker's default STRIPE_RATE_SHARE
 

@@ -13,12 +13,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sync.app import build_app
-from sync.core import messages
-from sync.core.outcomes import failure_guidance
-from sync.logs import configure_logging
-from sync.settings import LogFormat, load_settings
-from sync.worker import run_loop
+from sync.config.settings import LogFormat, load_settings
+from sync.domain import messages
+from sync.domain.stripe_results import failure_guidance
+from sync.entry.bootstrap import build_app
+from sync.entry.worker import run_loop
+from sync.runtime.logs import configure_logging
 
 STEP_TIMEOUT = 30.0
 

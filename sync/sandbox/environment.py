@@ -14,7 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sync.mapping import Mapping, load_mapping
+from sync.config.mapping import Mapping, load_mapping
+from sync.config.settings import SOURCE_ROOT, project_file
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.faults import FaultInjector, SalesforceWire, StripeWire
 from sync.sandbox.httpserver import SandboxServer
@@ -22,7 +23,6 @@ from sync.sandbox.org import org_schema_for
 from sync.sandbox.salesforce.app import SalesforceEmulator
 from sync.sandbox.stripe.app import StripeEmulator
 from sync.sandbox.tls import make_tls_files
-from sync.settings import SOURCE_ROOT, project_file
 
 REPO_ROOT = SOURCE_ROOT
 

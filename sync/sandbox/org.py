@@ -7,7 +7,7 @@ customer's email when the mapping reads it through a lookup, and FeedItem for Ch
 
 from __future__ import annotations
 
-from sync.mapping import (
+from sync.config.mapping import (
     FieldSpec,
     Mapping,
     PaymentFields,

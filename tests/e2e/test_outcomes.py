@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from sync.core.actions import LinkSpec
-from sync.core.outcomes import failure_guidance
+from sync.domain.actions import LinkSpec
+from sync.domain.stripe_results import failure_guidance
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker, wait_until
 from tests.integration.conftest import stripe_for

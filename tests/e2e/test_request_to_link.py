@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sync.core import messages
+from sync.domain import messages
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker
 

@@ -17,9 +17,9 @@ from decimal import Decimal
 
 import pytest
 
-from sync.adapters.salesforce import SalesforceCrm
-from sync.core import messages
-from sync.core.refunds import plan_refunds
+from sync.adapters.salesforce.gateway import SalesforceCrm
+from sync.domain import messages
+from sync.domain.refunds import plan_refunds
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker
 from tests.e2e.test_outcomes import link_sent

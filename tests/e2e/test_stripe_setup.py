@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from decimal import Decimal
 
-from sync.core import messages
+from sync.domain import messages
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker, wait_until
 

@@ -16,8 +16,8 @@ from stripe.params import (
 )
 from stripe.params.checkout import SessionListParams
 
-from sync.adapters.stripe_outcomes import EVENT_TYPES
-from sync.adapters.stripe_payments import (
+from sync.adapters.stripe.payment_state import EVENT_TYPES
+from sync.adapters.stripe.payments import (
     INACTIVE_MESSAGE,
     by_charge_params,
     events_params,
@@ -26,9 +26,9 @@ from sync.adapters.stripe_payments import (
     refund_params,
     sessions_params,
 )
-from sync.core.decide import Policy, plan_payment
-from sync.core.refunds import plan_refunds
-from sync.models import PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from sync.domain.models import PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from sync.domain.refunds import plan_refunds
+from sync.domain.requests import Policy, plan_payment
 from tests.fidelity.typeddict_check import problems
 from tests.unit.factories import payment
 

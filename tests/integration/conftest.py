@@ -13,13 +13,13 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from sync.adapters.salesforce import SalesforceCrm, build_http_session
-from sync.adapters.stripe_payments import StripePayments
-from sync.mapping import load_mapping
+from sync.adapters.salesforce.gateway import SalesforceCrm, build_http_session
+from sync.adapters.stripe.payments import StripePayments
+from sync.config.mapping import load_mapping
+from sync.config.settings import Settings
 from sync.sandbox import environment
 from sync.sandbox.environment import Sandbox
 from sync.sandbox.salesforce.app import SalesforceEmulator
-from sync.settings import Settings
 
 _WORKER_VARIABLES = ("SALESFORCE_", "STRIPE_", "CRM_", "EMAIL_TEMPLATE_", "BATCH_SIZE", "POLL_INTERVAL", "LOG_")
 

@@ -37,16 +37,16 @@ from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request as VcrRequest
 
-from sync.adapters.salesforce import SalesforceCrm, build_http_session
-from sync.adapters.stripe_payments import StripePayments
-from sync.core.actions import LinkSpec
-from sync.core.decide import Policy, plan_intake
-from sync.core.outcomes import OutcomeWrite, RefundWrite
-from sync.mapping import load_mapping
-from sync.models import PaymentStatus, RefundSource, RefundStatus
+from sync.adapters.salesforce.gateway import SalesforceCrm, build_http_session
+from sync.adapters.stripe.payments import StripePayments
+from sync.config.mapping import load_mapping
+from sync.config.settings import Settings
+from sync.domain.actions import LinkSpec
+from sync.domain.models import PaymentStatus, RefundSource, RefundStatus
+from sync.domain.requests import Policy, plan_intake
+from sync.domain.stripe_results import OutcomeWrite, RefundWrite
 from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate
 from sync.sandbox.environment import DEFAULT_MAPPING, DEFAULT_TEMPLATES, Sandbox
-from sync.settings import Settings
 from tests.integration.conftest import settings_for
 
 CASSETTES = Path(__file__).parent / "cassettes"

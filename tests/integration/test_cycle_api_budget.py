@@ -6,9 +6,9 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
-from sync.app import build_app
+from sync.config.settings import load_settings
+from sync.entry.bootstrap import build_app
 from sync.sandbox.environment import Sandbox
-from sync.settings import load_settings
 
 
 def _runner(sandbox: Sandbox):

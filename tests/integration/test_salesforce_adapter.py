@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sync.adapters.salesforce import SalesforceCrm
-from sync.core.actions import CreatePayment
-from sync.core.decide import Policy, plan_intake
-from sync.errors import ConfigError, RetryableError
-from sync.models import PaymentStatus, PaymentType, StripeMode
+from sync.adapters.salesforce.gateway import SalesforceCrm
+from sync.config.settings import Settings
+from sync.domain.actions import CreatePayment
+from sync.domain.errors import ConfigError, RetryableError
+from sync.domain.models import PaymentStatus, PaymentType, StripeMode
+from sync.domain.requests import Policy, plan_intake
 from sync.ports import OutboundEmail, PaymentUpdate, WriteStatus
 from sync.sandbox.environment import Sandbox
-from sync.settings import Settings
 from tests.integration.conftest import SentRequests, settings_for
 from tests.jwt_keys import key_and_certificate
 

@@ -6,9 +6,9 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sync.adapters.salesforce import SalesforceCrm
-from sync.core.outcomes import OutcomeWrite, RefundWrite
-from sync.models import PaymentStatus, RefundSource, RefundStatus
+from sync.adapters.salesforce.gateway import SalesforceCrm
+from sync.domain.models import PaymentStatus, RefundSource, RefundStatus
+from sync.domain.stripe_results import OutcomeWrite, RefundWrite
 from sync.ports import ChatterPost, WriteStatus
 from sync.sandbox.environment import Sandbox
 from tests.integration.test_salesforce_adapter import api_calls_during

@@ -13,14 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from sync.adapters.salesforce import SalesforceCrm
-from sync.core.refunds import RefundSpec, plan_refunds
-from sync.errors import PermanentError
-from sync.models import RefundStatus
+from sync.adapters.salesforce.gateway import SalesforceCrm
+from sync.config.settings import Settings
+from sync.domain.errors import PermanentError
+from sync.domain.models import RefundStatus
+from sync.domain.refunds import RefundSpec, plan_refunds
 from sync.ports import RefundUpdate
-from sync.runner import next_window
 from sync.sandbox.environment import Sandbox
-from sync.settings import Settings
+from sync.service.runner import next_window
 from tests.integration.conftest import settings_for, stripe_for
 from tests.integration.test_stripe_outcomes import _link
 

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import pytest
 from pydantic import SecretStr
 
-from sync.adapters.stripe_payments import INACTIVE_MESSAGE, StripePayments
-from sync.core.actions import CreatePaymentLink, LinkSpec
-from sync.core.decide import Policy, plan_payment
-from sync.errors import IdempotencyConflict, RetryableError, StripeKeyRejected
+from sync.adapters.stripe.payments import INACTIVE_MESSAGE, StripePayments
+from sync.domain.actions import CreatePaymentLink, LinkSpec
+from sync.domain.errors import IdempotencyConflict, RetryableError, StripeKeyRejected
+from sync.domain.requests import Policy, plan_payment
 from sync.sandbox.environment import Sandbox
 from sync.sandbox.httpserver import Request
 from tests.integration.conftest import stripe_for
@@ -71,7 +71,7 @@ _SDK_LOGGING_SCRIPT = textwrap.dedent(
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     import stripe
     from pydantic import SecretStr
-    from sync.adapters.stripe_payments import StripePayments
+    from sync.adapters.stripe.payments import StripePayments
     if sys.argv[3] == "undo":  # the control: what the SDK prints when the adapter has not silenced it
         stripe._util.STRIPE_LOG = "debug"
         logging.getLogger("stripe").setLevel(logging.NOTSET)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from sync.adapters.stripe_payments import StripePayments
-from sync.core.actions import LinkSpec
+from sync.adapters.stripe.payments import StripePayments
+from sync.domain.actions import LinkSpec
 from sync.sandbox.environment import Sandbox
 from tests.integration.conftest import stripe_for
 

@@ -50,11 +50,11 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from sync import money
+from sync.config.settings import Settings
+from sync.domain import money
 from sync.sandbox.environment import REPO_ROOT, Sandbox
 from sync.sandbox.faults import FaultRule
 from sync.sandbox.httpserver import Request
-from sync.settings import Settings
 
 DEFAULT_CI_SEED = 20261126
 
@@ -429,7 +429,7 @@ def _first_url(text: str) -> str | None:
 
 PAID_FAMILY = {"paid", "partially_refunded", "refunded", "disputed"}
 AWAITING = {"link_sent", "payment_failed"}
-# Stripe's refund status -> the Refund record's (sync.core.outcomes.refund_status, by logical name).
+# Stripe's refund status -> the Refund record's (sync.domain.stripe_results.refund_status, by logical name).
 REFUND_STATUS = {
     "pending": "pending",
     "requires_action": "pending",

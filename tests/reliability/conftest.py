@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from sync.app import build_app
-from sync.runner import Runner
+from sync.config.settings import Settings, load_settings
+from sync.entry.bootstrap import build_app
 from sync.sandbox.environment import REPO_ROOT, Sandbox
 from sync.sandbox.salesforce.values import truncate_ms
-from sync.settings import Settings, load_settings
+from sync.service.runner import Runner
 
 GOOD_AMOUNT = "250.00"
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sync.core import messages
+from sync.domain import messages
 from sync.sandbox import environment
 from sync.sandbox.environment import Sandbox
 from sync.sandbox.salesforce.errors import ApiError
@@ -325,7 +325,7 @@ def _requested(world: World) -> str:
 def test_a_payment_whose_planning_raises_says_so_and_the_good_one_goes(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    from sync.core import decide as decide_module
+    from sync.domain import requests as decide_module
 
     payment_id = _requested(world)
     real = decide_module.plan_payment

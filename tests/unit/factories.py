@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sync.models import Payment, PaymentStatus, PaymentType, ProjectRequest
+from sync.domain.models import Payment, PaymentStatus, PaymentType, ProjectRequest
 
 T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 

@@ -10,13 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sync.core.actions import CreatePayment, LinkSpec
-from sync.core.outcomes import OutcomeWrite
-from sync.core.refunds import RefundSpec
-from sync.errors import IdempotencyConflict, PermanentError, RetryableError
-from sync.faults import RecordFault
-from sync.mapping import PaymentFields, RefundFields
-from sync.models import (
+from sync.config.mapping import PaymentFields, RefundFields
+from sync.domain.actions import CreatePayment, LinkSpec
+from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError
+from sync.domain.faults import RecordFault
+from sync.domain.models import (
     ActiveLinkStep,
     CreatedLink,
     CrmSnapshot,
@@ -31,6 +29,8 @@ from sync.models import (
     StripeRefund,
     StripeSetup,
 )
+from sync.domain.refunds import RefundSpec
+from sync.domain.stripe_results import OutcomeWrite
 from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.api_budget import MAX_SLOWDOWN, ApiBudget, parse_usage
+from sync.runtime.api_budget import MAX_SLOWDOWN, ApiBudget, parse_usage
 
 
 @pytest.mark.parametrize(

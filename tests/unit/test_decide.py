@@ -6,11 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync import money
-from sync.core import messages
-from sync.core.actions import CreatePaymentLink, EmailExistingLink, ReportError, WaitForStripe
-from sync.core.decide import Policy, decide, link_idempotency_key, plan_intake, plan_payment
-from sync.models import CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
+from sync.domain import messages, money
+from sync.domain.actions import CreatePaymentLink, EmailExistingLink, ReportError, WaitForStripe
+from sync.domain.models import CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
+from sync.domain.requests import Policy, decide, link_idempotency_key, plan_intake, plan_payment
 from tests.unit.factories import T0, payment, project_request
 
 READY = Policy(stripe_ready=True)

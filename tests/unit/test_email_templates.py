@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from sync.core.actions import EmailContext
-from sync.email_templates import load_templates
-from sync.errors import ConfigError
+from sync.config.email_templates import load_templates
+from sync.domain.actions import EmailContext
+from sync.domain.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = EmailContext(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sync.adapters.salesforce_records import RecordCodec
-from sync.core.outcomes import OutcomeWrite
-from sync.mapping import load_mapping
+from sync.adapters.salesforce.records import RecordCodec
+from sync.config.mapping import load_mapping
+from sync.domain.stripe_results import OutcomeWrite
 from sync.ports import PaymentUpdate
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm

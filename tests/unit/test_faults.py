@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from sync import staff_sync
-from sync.adapters.salesforce_records import RecordCodec
-from sync.core import decide as decide_module
-from sync.core import messages
-from sync.core.actions import CreatePayment
-from sync.core.decide import Policy, decide
-from sync.faults import UnreadableField, fault_updates, planned, unreadable_problem
-from sync.mapping import load_mapping
-from sync.models import CrmSnapshot, PaymentStatus, ProjectRequest
-from sync.runner import next_window
+from sync.adapters.salesforce.records import RecordCodec, UnreadableField, unreadable_problem
+from sync.config.mapping import load_mapping
+from sync.domain import messages
+from sync.domain import requests as decide_module
+from sync.domain.actions import CreatePayment
+from sync.domain.models import CrmSnapshot, PaymentStatus, ProjectRequest
+from sync.domain.requests import Policy, decide
+from sync.service import staff_actions as staff_sync
+from sync.service.record_faults import fault_updates, planned
+from sync.service.runner import next_window
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeStripe
 from tests.unit.test_runner import build, crm_with

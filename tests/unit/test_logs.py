@@ -3,8 +3,8 @@ import json
 import pytest
 import structlog
 
-from sync.logs import configure_logging, mask_secrets
-from sync.settings import LogFormat
+from sync.config.settings import LogFormat
+from sync.runtime.logs import configure_logging, mask_secrets
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.errors import ConfigError
-from sync.mapping import PaymentFields, field_specs, load_mapping, qualify
+from sync.config.mapping import PaymentFields, field_specs, load_mapping, qualify
+from sync.domain.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync import money
+from sync.domain import money
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.email_templates import load_templates
-from sync.errors import RetryableError
-from sync.models import (
+from sync.config.email_templates import load_templates
+from sync.domain.errors import RetryableError
+from sync.domain.models import (
     AttemptFailure,
     CreatedLink,
     EventBatch,
@@ -25,8 +25,8 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
-from sync.outcome_sync import READ_CHUNK, UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from sync.sandbox.environment import DEFAULT_TEMPLATES
+from sync.service.stripe_results import READ_CHUNK, UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe, step_of
 from tests.unit.test_stripe_setup import setup
@@ -406,7 +406,7 @@ def test_the_sweep_deactivates_live_links_their_payment_does_not_name_and_only_t
 
 
 def test_each_sweep_scans_a_bounded_step_of_active_links_and_the_next_goes_on_from_there(monkeypatch):
-    monkeypatch.setattr("sync.outcome_sync.LINKS_PER_SWEEP", 2)
+    monkeypatch.setattr("sync.service.stripe_results.LINKS_PER_SWEEP", 2)
     crm = crm_with_links()
 
     def live(link_id: str) -> CreatedLink:
@@ -431,7 +431,7 @@ def test_each_sweep_scans_a_bounded_step_of_active_links_and_the_next_goes_on_fr
 
 
 def test_a_lost_cursor_walks_the_window_newest_first_in_steps_and_applies_it_all(monkeypatch):
-    monkeypatch.setattr("sync.outcome_sync.EVENTS_STEP", 2)
+    monkeypatch.setattr("sync.service.stripe_results.EVENTS_STEP", 2)
     crm = crm_with_links()
     crm.setups = (setup().model_copy(update={"events_cursor": "evt_gone"}),)
     events = [_event(n, "checkout.session.completed", pid) for n, pid in enumerate(IDS, 1)]
@@ -561,7 +561,7 @@ class SteppedStripe(FakeStripe):
 
 @pytest.fixture
 def small_steps(monkeypatch):
-    monkeypatch.setattr("sync.outcome_sync.EVENTS_STEP", 2)
+    monkeypatch.setattr("sync.service.stripe_results.EVENTS_STEP", 2)
 
 
 @pytest.mark.parametrize("cursor", [START.id, None], ids=["after_a_cursor", "no_cursor"])

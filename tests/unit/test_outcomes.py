@@ -7,9 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from sync.core import messages
-from sync.core.outcomes import failure_guidance, plan_outcome
-from sync.models import (
+from sync.domain import messages
+from sync.domain.models import (
     AttemptFailure,
     PaymentStatus,
     RefundRecord,
@@ -19,6 +18,7 @@ from sync.models import (
     StripePaymentState,
     StripeRefund,
 )
+from sync.domain.stripe_results import failure_guidance, plan_outcome
 from tests.unit.factories import payment
 
 PAID_AT = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from sync.core import messages, ownership
-from sync.mapping import PaymentFields, worker_owned_fields
-from sync.models import CreatedLink, PaymentStatus, StripePaymentState
-from sync.models import StripeRefund as Made
+from sync.config.mapping import PaymentFields, worker_owned_fields
+from sync.domain import messages, ownership
+from sync.domain.models import CreatedLink, PaymentStatus, StripePaymentState
+from sync.domain.models import StripeRefund as Made
 from tests.unit.factories import T0, payment
 
 OWN = "a02000000000001AAA"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from sync.prefetch import Direct, Prefetch
+from sync.runtime.prefetch import Direct, Prefetch
 
 
 def test_take_hands_over_what_has_come_without_waiting_for_more():

@@ -9,10 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.core import messages
-from sync.core.refunds import IssueRefund, RefuseRefund, plan_refunds, refund_idempotency_key
-from sync.models import PaymentStatus, RefundRecord, RefundSource, RefundStatus, StripeDispute, StripePaymentState
-from sync.models import StripeRefund as Made
+from sync.domain import messages
+from sync.domain.models import (
+    PaymentStatus,
+    RefundRecord,
+    RefundSource,
+    RefundStatus,
+    StripeDispute,
+    StripePaymentState,
+)
+from sync.domain.models import StripeRefund as Made
+from sync.domain.refunds import IssueRefund, RefuseRefund, plan_refunds, refund_idempotency_key
 from tests.unit.factories import payment
 
 PAYMENT = "a02000000000001AAA"

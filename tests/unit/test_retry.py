@@ -1,7 +1,7 @@
 import pytest
 
-from sync.errors import PermanentError, RetryableError
-from sync.retry import call_with_retries
+from sync.domain.errors import PermanentError, RetryableError
+from sync.runtime.retry import call_with_retries
 
 
 class Flaky:

@@ -10,18 +10,18 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from sync.core import messages
-from sync.core.staff_actions import ReminderPolicy
-from sync.email_templates import load_templates
-from sync.errors import PermanentError, RetryableError, StripeKeyRejected
-from sync.mapping import ConnectionStatuses
-from sync.models import CreatedLink, PaymentStatus, StripeAccount
-from sync.refund_sync import RefundSync
-from sync.retry import call_with_retries
-from sync.runner import Runner, RunnerConfig
+from sync.config.email_templates import load_templates
+from sync.config.mapping import ConnectionStatuses
+from sync.domain import messages
+from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.models import CreatedLink, PaymentStatus, StripeAccount
+from sync.domain.staff_actions import ReminderPolicy
+from sync.runtime.retry import call_with_retries
 from sync.sandbox.environment import DEFAULT_TEMPLATES
-from sync.staff_sync import StaffSync
-from sync.stripe_connection import StripeConnection
+from sync.service.refunds import RefundSync
+from sync.service.runner import Runner, RunnerConfig
+from sync.service.staff_actions import StaffSync
+from sync.service.stripe_connection import StripeConnection
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
 from tests.unit.test_outcome_sync import sync_for

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.errors import ConfigError
-from sync.settings import load_settings
+from sync.config.settings import load_settings
+from sync.domain.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "very-secret-value-123"

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from sync.core import messages
-from sync.core.actions import EmailContext
-from sync.core.staff_actions import (
+from sync.domain import messages
+from sync.domain.actions import EmailContext
+from sync.domain.models import PaymentStatus, StripePaymentState
+from sync.domain.staff_actions import (
     SYNC_LOG_LIMIT,
     ReminderPolicy,
     RetireLink,
@@ -21,7 +22,6 @@ from sync.core.staff_actions import (
     next_reminder_at,
     plan_staff_action,
 )
-from sync.models import PaymentStatus, StripePaymentState
 from tests.unit.factories import T0, payment
 
 EMAIL = EmailContext(

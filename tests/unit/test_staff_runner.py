@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sync.core import messages
-from sync.core.staff_actions import ReminderPolicy
-from sync.errors import PermanentError, RetryableError, StripeKeyRejected
-from sync.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
-from sync.runner import next_window
+from sync.domain import messages
+from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from sync.domain.staff_actions import ReminderPolicy
+from sync.service.runner import next_window
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
 from tests.unit.test_runner import build, crm_with

@@ -2,10 +2,10 @@
 
 import pytest
 
-from sync.core import messages
-from sync.core.stripe_setup import descriptor_problem, judge_account, judge_descriptor, judge_setups
-from sync.mapping import ConnectionStatuses
-from sync.models import PaymentStatus, StripeAccount, StripeMode
+from sync.config.mapping import ConnectionStatuses
+from sync.domain import messages
+from sync.domain.models import PaymentStatus, StripeAccount, StripeMode
+from sync.domain.stripe_setup import descriptor_problem, judge_account, judge_descriptor, judge_setups
 from tests.unit.factories import payment
 from tests.unit.fakes import FakeStripe
 from tests.unit.test_runner import build, crm_with

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from sync.core import messages
-from sync.core.stripe_setup import judge_setups, key_mode
-from sync.models import StripeMode, StripeSetup
+from sync.domain import messages
+from sync.domain.models import StripeMode, StripeSetup
+from sync.domain.stripe_setup import judge_setups, key_mode
 from tests.unit.factories import T0
 
 

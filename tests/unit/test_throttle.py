@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from sync.fanout import Skipped, fan_out
-from sync.throttle import TokenBucket, stripe_mode_of
+from sync.runtime.fanout import Skipped, fan_out
+from sync.runtime.throttle import TokenBucket, stripe_mode_of
 
 
 class FakeClock:

@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from sync.core import messages
-from sync.core.validation import amount_problem, description_problem, email_problem
+from sync.domain import messages
+from sync.domain.validation import amount_problem, description_problem, email_problem
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,705 @@
+"""The CRM gateway over Salesforce's REST API, through simple-salesforce.
+
+The only module that imports simple_salesforce. It owns session expiry (re-login once and re-send
+with the same headers: simple-salesforce's own refresh drops them) and translates every error into
+the worker's classes. Reads are batched into one composite call; writes into sObject Collections,
+Composite Graph and one emailSimple call per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import format_datetime as http_date
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote as url_quote
+
+import requests
+import simple_salesforce
+from requests.adapters import HTTPAdapter
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+
+from sync.adapters.salesforce import queries as soql
+from sync.adapters.salesforce.auth import AccessToken, fetch_token
+from sync.adapters.salesforce.records import SERVED_AT, RecordCodec, get_path, unreadable_problem
+from sync.config.mapping import Mapping
+from sync.config.settings import Settings
+from sync.domain.actions import CreatePayment
+from sync.domain.errors import PermanentError, RetryableError
+from sync.domain.faults import RecordFault
+from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
+from sync.domain.stripe_results import OutcomeWrite
+from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
+from sync.runtime.api_budget import ApiBudget
+from sync.runtime.logs import log, mask_secrets
+
+T = TypeVar("T")
+
+COLLECTION_LIMIT = 200  # sObject Collections: at most 200 records a call
+GRAPH_LIMIT = 75  # Composite Graph: at most 75 graphs a call
+GRAPH_NODES_LIMIT = 500  # ... and 500 nodes in all
+INTAKE_NODES = 2  # a request's graph nodes: its Payment created, its Project marked done
+EMAIL_INPUTS_LIMIT = 100
+IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
+_RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+_Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
+
+
+class _SalesforceTransport(HTTPAdapter):
+    """Give every request a timeout and the configured CA bundle.
+
+    simple-salesforce's sObject methods take no timeout and requests passes timeout=None
+    explicitly, so a default must be filled in here. `Session.verify` loses to a
+    REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE environment variable (psf/requests#3829), so an explicit
+    SALESFORCE_CA_BUNDLE is applied at the transport, where it always wins.
+    """
+
+    def __init__(self, *, timeout: float, ca_bundle: str | None) -> None:
+        super().__init__(pool_maxsize=8)
+        self._timeout = timeout
+        self._ca_bundle = ca_bundle
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        if self._ca_bundle is not None:
+            kwargs["verify"] = self._ca_bundle
+        return super().send(request, **kwargs)
+
+
+def build_http_session(settings: Settings) -> requests.Session:
+    session = requests.Session()
+    ca_bundle = str(settings.salesforce_ca_bundle) if settings.salesforce_ca_bundle else None
+    transport = _SalesforceTransport(timeout=settings.salesforce_timeout_seconds, ca_bundle=ca_bundle)
+    session.mount("https://", transport)
+    session.mount("http://", transport)
+    return session
+
+
+class SalesforceCrm:
+    """CrmGateway for one org."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        mapping: Mapping,
+        http: requests.Session | None = None,
+        on_server_time: Callable[[datetime], None] | None = None,
+        budget: ApiBudget | None = None,
+    ) -> None:
+        self._settings = settings
+        self._m = mapping
+        self._codec = RecordCodec(mapping)
+        self._http = http or build_http_session(settings)
+        self._token: AccessToken | None = None
+        self._sf: simple_salesforce.Salesforce | None = None
+        # The org's clock when it served the last answer (its Date header); see `_stamp`.
+        self._served_at: datetime | None = None
+        self._on_server_time = on_server_time
+        self.budget = budget or ApiBudget(settings.salesforce_api_share)
+        self._http.hooks["response"].append(self._note_server_time)
+        # Payments read but not decodable, by id, until the runner takes them (see take_unreadable).
+        self._unreadable: dict[str, RecordFault] = {}
+
+    def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self.budget.observe(response.headers.get("Sforce-Limit-Info"))
+        date = response.headers.get("Date")
+        try:
+            self._served_at = parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError):
+            self._served_at = None
+        if self._served_at is not None and self._on_server_time is not None:
+            self._on_server_time(self._served_at)
+        return response
+
+    # --- session ---------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Log in now, so that bad credentials stop the worker at start-up (ConfigError)."""
+        self._login()
+
+    def _login(self) -> simple_salesforce.Salesforce:
+        self._token = fetch_token(self._settings, self._http)
+        self._sf = simple_salesforce.Salesforce(
+            instance_url=self._token.instance_url,
+            session_id=self._token.value,
+            session=self._http,
+            version=self._settings.salesforce_api_version,
+            parse_float=Decimal,
+            object_pairs_hook=dict,
+        )
+        log.info("salesforce.logged_in", instance_url=self._token.instance_url)
+        return self._sf
+
+    def _call(self, fn: Callable[[simple_salesforce.Salesforce], T]) -> T:
+        """Run one API call; on an expired session log in again once and re-send it unchanged."""
+        sf = self._sf or self._login()
+        try:
+            return fn(sf)
+        except SalesforceExpiredSession:
+            log.info("salesforce.session_expired")
+        except Exception as exc:
+            raise _translate(exc) from exc
+        sf = self._login()
+        try:
+            return fn(sf)
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    @property
+    def _data_path(self) -> str:
+        return f"/services/data/v{self._settings.salesforce_api_version}/"
+
+    # --- reads -----------------------------------------------------------------------------------
+    def read_snapshot(
+        self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
+    ) -> CrmSnapshot:
+        """Read in one composite call: the Setup, flagged Projects, Requested Payments, Payments with a
+        staff action waiting and Payments with a refund asked for.
+
+        `reminders_due_by`: include Payments whose reminder is due by then (None: reminders are off).
+        `changed_after`: (LastModifiedDate, Id) after which awaiting Payments are read again to see
+        an edited amount or description; None reads them all from the start.
+        """
+        limit = self._settings.batch_size
+        awaiting = [self._codec.status_word(s) for s in (PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED)]
+        window = None
+        if changed_after is not None:
+            window = (self._codec.wire_value(changed_after[0]), changed_after[1])
+        queries = {
+            "setups": soql.active_setups(self._m),
+            "projects": soql.flagged_projects(self._m, limit=limit, signing_stage=self._settings.deposit_on_stage),
+            "payments": soql.payments_in_status(
+                self._m, status=self._codec.status_word(PaymentStatus.REQUESTED), limit=limit
+            ),
+            "actions": soql.payments_needing_action(
+                self._m,
+                awaiting=awaiting,
+                canceled=self._codec.status_word(PaymentStatus.CANCELED),
+                reminders_due_by=self._codec.wire_value(reminders_due_by) if reminders_due_by else None,
+                changed_after=window,
+                limit=limit,
+            ),
+            "refunds": soql.payments_with_refund_requests(
+                self._m, requested=self._codec.refund_status_word(RefundStatus.REQUESTED), limit=limit
+            ),
+        }
+        results = self._composite_queries(queries)
+        for project in results["projects"]:
+            self._complete_children(project, self._m.payment.child_relationship)
+        actions = results["actions"]
+        return CrmSnapshot(
+            setups=tuple(self._codec.setup(r) for r in results["setups"]),
+            project_requests=tuple(self._project_request(r) for r in results["projects"]),
+            requested_payments=self._payments(results["payments"]),
+            action_payments=self._payments(actions),
+            refund_payments=self._payments(results["refunds"]),
+            read_at=self._served_at,
+            # Where the awaiting window stopped, counting rows that could not be decoded.
+            action_rows=len(actions),
+            action_last=(self._codec.last_modified(actions[-1]), actions[-1]["Id"]) if actions else None,
+        )
+
+    def read_requested_payments(self) -> tuple[Payment, ...]:
+        status = self._codec.status_word(PaymentStatus.REQUESTED)
+        query = soql.payments_in_status(self._m, status=status, limit=self._settings.batch_size)
+        return self._payments(self.query_all(query))
+
+    def read_payments(self, payment_ids: list[str]) -> tuple[Payment, ...]:
+        """The Payments with these ids (with their Refunds); ids that no longer exist are left out."""
+        found: list[Payment] = []
+        payment_ids = [i for i in payment_ids if soql.is_record_id(i)]
+        for start in range(0, len(payment_ids), IDS_PER_QUERY):
+            query = soql.payments_by_id(self._m, payment_ids[start : start + IDS_PER_QUERY])
+            found.extend(self._payments(self.query_all(query)))
+        return tuple(found)
+
+    def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
+        """PaymentIntent id -> Payment id, for the intents already recorded on a Payment."""
+        field = self._m.payment.fields.payment_intent_id
+        found: dict[str, str] = {}
+        for start in range(0, len(intent_ids), IDS_PER_QUERY):
+            query = soql.payment_ids_by_intent(self._m, intent_ids[start : start + IDS_PER_QUERY])
+            for rec in self.query_all(query):
+                found[str(get_path(rec, field))] = rec["Id"]
+        return found
+
+    def iter_payments_to_reconcile(self, statuses: list[PaymentStatus]) -> Iterator[Payment]:
+        """Payments with a link in these statuses, then those with a Refund still pending, page by page."""
+        words = [self._codec.status_word(s) for s in statuses]
+        seen: set[str] = set()
+        for rec in self.query_all(soql.payments_to_reconcile(self._m, statuses=words)):
+            seen.add(rec["Id"])
+            payment = self._payment(rec)
+            if payment is not None:
+                yield payment
+        pending = [self._codec.refund_status_word(RefundStatus.PENDING)]
+        payment_field = self._m.refund.fields.payment
+        more = {str(get_path(r, payment_field)) for r in self.query_all(soql.payments_with_refunds_in(
+            self._m, refund_statuses=pending))} - seen  # fmt: skip
+        yield from self.read_payments(sorted(more))
+
+    def _payments(self, records: Iterable[dict[str, Any]]) -> tuple[Payment, ...]:
+        return tuple(p for p in map(self._payment, records) if p is not None)
+
+    def _payment(self, rec: dict[str, Any]) -> Payment | None:
+        """The Payment, or None when a field cannot be decoded: it is kept aside for take_unreadable."""
+        self._complete_children(rec, self._m.refund.child_relationship)
+        try:
+            payment = self._codec.payment(rec)
+        except Exception as exc:  # one record's value never stops the others (invariant 6)
+            self._set_aside(rec, exc)
+            return None
+        self._unreadable.pop(payment.id, None)
+        return payment
+
+    def _set_aside(self, rec: dict[str, Any], exc: Exception) -> None:
+        problem = unreadable_problem(exc)
+        fault = RecordFault(
+            record_id=rec["Id"], sobject="payment", problem=problem, sync_error=self._codec.sync_error_of(rec)
+        )
+        self._unreadable[fault.record_id] = fault
+        log.warning("payment.unreadable", payment_id=fault.record_id, error_type=type(exc).__name__)
+
+    def _project_request(self, rec: dict[str, Any]) -> ProjectRequest:
+        """The flagged Project; one a field of which cannot be decoded comes with the sentence saying which."""
+        try:
+            return self._codec.project_request(rec)
+        except Exception as exc:  # one record's value never stops the others (invariant 6)
+            log.warning("project.unreadable", project_id=rec["Id"], error_type=type(exc).__name__)
+            return self._codec.unreadable_project(rec, unreadable_problem(exc))
+
+    def take_unreadable(self) -> list[RecordFault]:
+        """The Payments read since the last call whose fields could not be decoded, each once."""
+        faults, self._unreadable = list(self._unreadable.values()), {}
+        return faults
+
+    def read_active_setups(self) -> tuple[StripeSetup, ...]:
+        return tuple(self._codec.setup(r) for r in self.query_all(soql.active_setups(self._m)))
+
+    def query_all(self, query: str) -> Iterator[dict[str, Any]]:
+        page = self._call(lambda sf: sf.query(query))
+        yield from self._pages(page)
+
+    def _pages(self, page: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            served_at = self._served_at
+            for record in page.get("records", []):
+                record[SERVED_AT] = served_at
+                yield record
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
+
+    def _complete_children(self, record: dict[str, Any], relationship: str) -> None:
+        """Follow a subquery's own paging: a parent's child rows may arrive in several pages."""
+        key = next((k for k in record if k.lower() == relationship.lower()), None)
+        children = record.get(key) if key else None
+        if isinstance(children, dict) and not children.get("done", True):
+            children["records"] = list(self._pages(children))
+            children["done"] = True
+
+    def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": f"{self._data_path}query/?q={url_quote(q)}", "referenceId": ref}
+                for ref, q in queries.items()
+            ],
+        }
+        response = self._call(lambda sf: sf.restful("composite", method="POST", json=body))
+        results: dict[str, list[dict[str, Any]]] = {}
+        for sub in response["compositeResponse"]:
+            ref, status, sub_body = sub["referenceId"], sub["httpStatusCode"], sub["body"]
+            if status >= 300:
+                raise _classify_body(status, sub_body, what=f"query {ref}")
+            results[ref] = list(self._pages(sub_body))
+        return results
+
+    def describe(self, sobject: str) -> dict[str, Any] | None:
+        """The object's describe, or None when the object does not exist for the worker's user."""
+        try:
+            return self._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe/"))
+        except PermanentError as exc:
+            if "NOT_FOUND" in str(exc):
+                return None
+            raise
+
+    # --- writes ----------------------------------------------------------------------------------
+    def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
+        """Create each Payment and mark its Project done, both or neither, in as few calls as the
+        limits allow (500 graph nodes a call: 250 requests).
+
+        Beyond 75 requests a call, several requests share a graph, and a graph is all-or-nothing:
+        when one request in it is refused, the others were rolled back with it and are sent again
+        at once, one request a graph, so one bad request never holds up the rest.
+        """
+        results: dict[int, WriteResult] = {}
+        again = self._intake_calls(actions, list(range(len(actions))), shared=True, results=results)
+        self._intake_calls(actions, again, shared=False, results=results)
+        return [results[i] for i in range(len(actions))]
+
+    def _intake_calls(
+        self, actions: list[CreatePayment], indexes: list[int], *, shared: bool, results: dict[int, WriteResult]
+    ) -> list[int]:
+        """Send these requests; record each result, and return those rolled back by a neighbour."""
+        innocent: list[int] = []
+        per_call = GRAPH_NODES_LIMIT // INTAKE_NODES if shared else GRAPH_LIMIT
+        for start in range(0, len(indexes), per_call):
+            chunk = indexes[start : start + per_call]
+            groups = [chunk[g::GRAPH_LIMIT] for g in range(min(GRAPH_LIMIT, len(chunk)))]
+            graphs = [
+                {"graphId": f"g{g}", "compositeRequest": [n for i in group for n in self._intake_nodes(i, actions[i])]}
+                for g, group in enumerate(groups)
+            ]
+            response = self._call(lambda sf, b=graphs: sf.restful("composite/graph", method="POST", json={"graphs": b}))
+            by_id = {graph["graphId"]: graph for graph in response["graphs"]}
+            for g, group in enumerate(groups):
+                for i, (result, rolled_back) in zip(group, _intake_results(by_id.get(f"g{g}"), group), strict=True):
+                    if rolled_back and shared:
+                        innocent.append(i)
+                    else:
+                        results[i] = result
+        return innocent
+
+    def _intake_nodes(self, index: int, action: CreatePayment) -> list[dict[str, Any]]:
+        d = action.draft
+        fields = {
+            "project": d.project_id,
+            "request_key": d.request_key,
+            "type": d.type,
+            "amount": d.amount,
+            "currency": d.currency,
+            "description": d.description,
+            "customer_email": d.customer_email,
+            "status": d.status,
+            "sync_error": d.sync_error,
+            "link_revision": 0,
+        }
+        payment = {k: v for k, v in self._codec.payment_values(fields).items() if v is not None}
+        clear = self._project_done(signing_deposit=action.signing_deposit)
+        # If staff changed the Project after we read it, Salesforce answers 412 and the whole graph
+        # rolls back: the next cycle reads the new request instead of clearing it unseen. Graph nodes
+        # are composite subrequests, which carry httpHeaders (developer.salesforce.com/docs/atlas.
+        # en-us.api_rest.meta/api_rest/resources_composite_graph.htm, requests_composite.htm).
+        unmodified_since = http_date(action.project_last_modified.astimezone(UTC), usegmt=True)
+        return [
+            {
+                "method": "POST",
+                "url": f"{self._data_path}sobjects/{self._m.payment.object}/",
+                "referenceId": f"payment{index}",
+                "body": payment,
+            },
+            {
+                "method": "PATCH",
+                "url": f"{self._data_path}sobjects/{self._m.project.object}/{action.project_id}",
+                "referenceId": f"project{index}",
+                "body": clear,
+                "httpHeaders": {"If-Unmodified-Since": unmodified_since},
+            },
+        ]
+
+    def _project_done(self, *, signing_deposit: bool) -> dict[str, Any]:
+        """The Project values that mark a request as taken: the request cleared, or the signing box ticked."""
+        pf = self._m.project.fields
+        if signing_deposit:
+            assert pf.signing_deposit_requested is not None  # the deposit rule is only read when mapped
+            return {pf.signing_deposit_requested: True}
+        return {
+            pf.request_payment: False,
+            pf.requested_amount: None,
+            pf.request_type: None,
+            pf.request_description: None,
+        }
+
+    def clear_request_flag(self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False) -> None:
+        """Mark a Project whose request already has its Payment (found by its intake key) as taken.
+
+        Conditional, like intake: a Project changed since it was read (a new request) is left alone.
+        """
+        pf = self._m.project.fields
+        body = {pf.request_payment: False} if not signing_deposit else self._project_done(signing_deposit=True)
+        headers = {"If-Unmodified-Since": http_date(unmodified_since.astimezone(UTC), usegmt=True)}
+        path = f"sobjects/{self._m.project.object}/{project_id}"
+        self._call(lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers))
+
+    def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
+        """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""
+        rows = [(u.payment_id, self._codec.payment_values(u.fields)) for u in updates]
+        return self._update_records(self._m.payment.object, rows)
+
+    def _update_records(self, sobject: str, rows: list[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
+        """PATCH composite/sobjects with allOrNone false: (record id, API values) rows, 200 a call."""
+        results: list[WriteResult] = []
+        for start in range(0, len(rows), COLLECTION_LIMIT):
+            chunk = rows[start : start + COLLECTION_LIMIT]
+            records = [{"attributes": {"type": sobject}, "id": record_id, **values} for record_id, values in chunk]
+            body = {"allOrNone": False, "records": records}
+            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
+            for (record_id, _), saved in zip(chunk, response, strict=True):
+                results.append(_save_result(record_id, saved))
+        return results
+
+    def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]:
+        """Send through the org's emailSimple action, logged on the related record's activity."""
+        results: list[WriteResult] = []
+        for start in range(0, len(emails), EMAIL_INPUTS_LIMIT):
+            chunk = emails[start : start + EMAIL_INPUTS_LIMIT]
+            inputs = [
+                {
+                    "emailAddresses": e.to,
+                    "emailSubject": e.subject,
+                    "emailBody": e.body,
+                    "senderType": "CurrentUser",
+                    "relatedRecordId": e.related_record_id,
+                    "logEmailOnSend": True,
+                }
+                for e in chunk
+            ]
+            response = self._call(
+                lambda sf, i=inputs: sf.restful("actions/standard/emailSimple", method="POST", json={"inputs": i})
+            )
+            for email, outcome in zip(chunk, response, strict=True):
+                ok = bool(outcome.get("isSuccess"))
+                results.append(
+                    WriteResult(
+                        record_id=email.related_record_id,
+                        error=None if ok else _errors_text(outcome.get("errors")),
+                    )
+                )
+        return results
+
+    def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]:
+        """Write each Payment's outcome, its Refund records and staff posts together (one graph each).
+
+        The Payment is written only if unchanged since it was read (If-Unmodified-Since): a
+        concurrent writer makes the graph roll back and the next poll reads afresh, so a status
+        change and its Chatter post happen once, together, or not at all.
+        """
+        results: dict[int, WriteResult] = {}
+        ready = []
+        for n, (write, posts) in enumerate(items):
+            if _guard_is_blind(write):
+                results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND, deferred=True)
+            else:
+                ready.append((n, write, posts))
+        for chunk in _outcome_calls(ready):
+            graphs = [self._outcome_graph(i, write, posts) for i, (_, write, posts) in enumerate(chunk)]
+            response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
+            by_id = {g["graphId"]: g for g in response["graphs"]}
+            for i, (n, write, _) in enumerate(chunk):
+                result = _graph_result(by_id.get(f"g{i}"))
+                results[n] = dataclasses.replace(result, record_id=write.payment_id)
+        return [results[n] for n in range(len(items))]
+
+    def _outcome_graph(self, index: int, write: OutcomeWrite, posts: tuple[ChatterPost, ...]) -> dict[str, Any]:
+        base = f"{self._data_path}sobjects/"
+        unmodified_since = http_date(write.payment_last_modified.astimezone(UTC), usegmt=True)
+        nodes: list[dict[str, Any]] = [
+            {
+                "method": "PATCH",
+                "url": f"{base}{self._m.payment.object}/{write.payment_id}",
+                "referenceId": "payment",
+                "body": self._codec.payment_values(write.fields),
+                "httpHeaders": {"If-Unmodified-Since": unmodified_since},
+            }
+        ]
+        refund_object = self._m.refund.object
+        external_id = self._m.refund.fields.stripe_refund_id
+        for n, refund in enumerate(write.refunds):
+            values = self._codec.refund_values(refund.fields)
+            if refund.record_id is not None:
+                url = f"{base}{refund_object}/{refund.record_id}"
+            else:  # upsert by the Stripe refund id, so a refund is recorded once however often it is seen
+                values.pop(external_id, None)  # the key is in the URL; Salesforce refuses it twice
+                url = f"{base}{refund_object}/{external_id}/{url_quote(refund.stripe_refund_id, safe='')}"
+            nodes.append({"method": "PATCH", "url": url, "referenceId": f"refund{n}", "body": values})
+        for n, post in enumerate(posts):
+            nodes.append(
+                {
+                    "method": "POST",
+                    "url": f"{base}FeedItem/",
+                    "referenceId": f"post{n}",
+                    "body": {"ParentId": post.project_id, "Body": post.body},
+                }
+            )
+        return {"graphId": f"g{index}", "compositeRequest": nodes}
+
+    def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]:
+        """Set absolute values on Refund records, 200 a call; one bad record does not fail the others."""
+        rows = [(u.refund_id, self._codec.refund_values(u.fields)) for u in updates]
+        return self._update_records(self._m.refund.object, rows)
+
+    def save_events_cursor(self, setup_id: str, cursor: str) -> None:
+        body = {self._m.setup.fields.events_cursor: cursor}
+        self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
+
+    def update_setup(
+        self,
+        setup_id: str,
+        *,
+        status: str,
+        error: str | None,
+        verified_at: datetime | None,
+        account_id: str | None = None,
+    ) -> None:
+        f = self._m.setup.fields
+        body: dict[str, Any] = {
+            f.connection_status: status,
+            f.last_error: mask_secrets(error) if error else None,
+        }
+        if verified_at is not None:
+            body[f.last_verified_at] = self._codec.wire_value(verified_at)
+        if account_id is not None:
+            body[f.stripe_account_id] = account_id
+            body[f.confirm_account_change] = False
+        self._call(lambda sf: sf.restful(f"sobjects/{self._m.setup.object}/{setup_id}", method="PATCH", json=body))
+
+
+_SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
+
+
+def _outcome_calls(ready: list[_Outcome]) -> Iterator[list[_Outcome]]:
+    """Outcome graphs packed into calls of at most GRAPH_LIMIT graphs and GRAPH_NODES_LIMIT nodes.
+
+    A Payment's graph has a node for it, one per Refund record and one per post, so 75 Payments
+    with many Dashboard refunds pass 500 nodes: Salesforce would refuse the whole call (LIMIT_EXCEEDED).
+    """
+    call: list[_Outcome] = []
+    nodes = 0
+    for item in ready:
+        _, write, posts = item
+        size = 1 + len(write.refunds) + len(posts)
+        if call and (len(call) == GRAPH_LIMIT or nodes + size > GRAPH_NODES_LIMIT):
+            yield call
+            call, nodes = [], 0
+        call.append(item)
+        nodes += size
+    if call:
+        yield call
+
+
+def _guard_is_blind(write: OutcomeWrite) -> bool:
+    """Whether If-Unmodified-Since could miss a concurrent write to this Payment.
+
+    Salesforce compares it with LastModifiedDate to the second, so a write made in the same second
+    as the change we read would pass unseen, and two workers would both record the outcome (and both
+    tell staff). Once the org has served the record a second after its last change, any later write
+    has a later second and is caught. Without the org's Date header, the guard is all there is.
+    """
+    if write.payment_read_at is None:
+        return False
+    return int(write.payment_last_modified.timestamp()) >= int(write.payment_read_at.timestamp())
+
+
+def _errors_text(errors: Any) -> str:
+    if not errors:
+        return "unknown error"
+    parts = []
+    for err in errors if isinstance(errors, list) else [errors]:
+        if isinstance(err, dict):
+            code = err.get("statusCode") or err.get("errorCode") or ""
+            parts.append(f"{code}: {err.get('message', '')}".strip(": "))
+        else:
+            parts.append(str(err))
+    return mask_secrets("; ".join(parts))[:1000]
+
+
+def _error_codes(errors: Any) -> set[str]:
+    if not isinstance(errors, list):
+        return set()
+    return {str(e.get("statusCode") or e.get("errorCode")) for e in errors if isinstance(e, dict)}
+
+
+def _save_result(record_id: str, saved: dict[str, Any]) -> WriteResult:
+    if saved.get("success"):
+        return WriteResult(record_id=saved.get("id") or record_id)
+    codes = _error_codes(saved.get("errors"))
+    if codes & _RETRYABLE_CODES:
+        return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")), deferred=True)
+    return WriteResult(record_id=record_id, error=_errors_text(saved.get("errors")))
+
+
+def _intake_results(graph: dict[str, Any] | None, indexes: list[int]) -> list[tuple[WriteResult, bool]]:
+    """Each request's result in a graph, and whether it was only rolled back with another's failure."""
+    if graph is None or len(indexes) == 1:
+        return [(_graph_result(graph, payment_ref=f"payment{i}"), False) for i in indexes]
+    subs = graph["graphResponse"]["compositeResponse"]
+    if graph.get("isSuccessful"):
+        return [(_graph_result(graph, payment_ref=f"payment{i}"), False) for i in indexes]
+    out = []
+    for i in indexes:
+        own = [s for s in subs if s["referenceId"] in (f"payment{i}", f"project{i}")]
+        culprit = [s for s in own if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
+        if culprit:
+            out.append((_graph_result({"graphResponse": {"compositeResponse": own}}, payment_ref=f"payment{i}"), False))
+        else:
+            out.append((WriteResult(record_id=None, error="rolled back with another request", deferred=True), True))
+    return out
+
+
+def _graph_result(graph: dict[str, Any] | None, *, payment_ref: str = "payment") -> WriteResult:
+    if graph is None:
+        return WriteResult(record_id=None, error="graph missing from the response", deferred=True)
+    subs = graph["graphResponse"]["compositeResponse"]
+    if graph.get("isSuccessful"):
+        payment = next(s for s in subs if s["referenceId"] == payment_ref)
+        body = payment.get("body")
+        return WriteResult(record_id=body.get("id") if isinstance(body, dict) else None)
+    failing = [s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
+    bodies = [s["body"] for s in failing] or [subs[0]["body"]]
+    codes = set().union(*(_error_codes(b) for b in bodies))
+    text = "; ".join(_errors_text(b) for b in bodies)
+    if "DUPLICATE_VALUE" in codes:
+        return WriteResult(record_id=None, error=text, duplicate=True)
+    halted = not failing  # the org stopped processing the call (more than 14 graphs failed): not ours
+    if (
+        halted
+        or codes & (_RETRYABLE_CODES | {"PRECONDITION_FAILED"})
+        or any(s["httpStatusCode"] == 412 for s in failing)
+    ):
+        return WriteResult(record_id=None, error=text, deferred=True)
+    return WriteResult(record_id=None, error=text)
+
+
+def _classify_body(status: int, body: Any, *, what: str) -> Exception:
+    codes = _error_codes(body)
+    text = f"Salesforce {what}: HTTP {status} {_errors_text(body)}"
+    if status >= 500 or status in (401, 412) or codes & _RETRYABLE_CODES:
+        return RetryableError(text, retry_after=60.0 if "REQUEST_LIMIT_EXCEEDED" in codes else None)
+    return PermanentError(text)
+
+
+def _translate(exc: Exception) -> Exception:
+    """Map a simple-salesforce or requests error to RetryableError or PermanentError."""
+    if isinstance(exc, (RetryableError, PermanentError)):
+        return exc
+    if isinstance(exc, requests.RequestException):
+        return RetryableError(f"Salesforce unreachable: {type(exc).__name__}")
+    if isinstance(exc, SalesforceExpiredSession):
+        return RetryableError("Salesforce session expired again right after logging in")
+    if isinstance(exc, SalesforceError):
+        content = exc.content
+        if isinstance(content, (bytes, str)):
+            try:
+                content = json.loads(content)
+            except ValueError:
+                content = [{"errorCode": "", "message": str(content)[:200]}]
+        if isinstance(exc, SalesforceResourceNotFound):
+            return PermanentError(f"Salesforce {exc.resource_name}: NOT_FOUND {_errors_text(content)}")
+        if isinstance(exc, (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceGeneralError)):
+            return _classify_body(exc.status, content, what=str(exc.resource_name))
+        return _classify_body(exc.status, content, what=str(exc.resource_name))
+    return exc

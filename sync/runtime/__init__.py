@@ -1,0 +1,1 @@
+"""Runtime helpers with no domain knowledge: retry, fan-out, prefetch, throttle, clock, logs, API budget."""

@@ -1,0 +1,566 @@
+"""One cycle of the worker: gather what the CRM says, decide, apply, and log each outcome once."""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import functools
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+import structlog
+
+from sync.config.email_templates import EmailTemplates
+from sync.domain import messages, ownership
+from sync.domain.actions import (
+    Action,
+    CreatePayment,
+    CreatePaymentLink,
+    EmailExistingLink,
+    ReportError,
+    ReportFault,
+    WaitForStripe,
+)
+from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
+from sync.domain.requests import Policy, decide, fallback_intake
+from sync.domain.staff_actions import append_log, next_reminder_at
+from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
+from sync.runtime.api_budget import ApiBudget
+from sync.runtime.fanout import Skipped, fan_out
+from sync.runtime.logs import log
+from sync.runtime.retry import call_with_retries
+from sync.service.cycle_report import CycleReport, Outcome, write_payment_updates
+from sync.service.record_faults import fault_updates
+from sync.service.refunds import RefundSync
+from sync.service.staff_actions import StaffSync
+from sync.service.stripe_connection import StripeConnection, StripeReadiness
+from sync.service.stripe_results import OutcomeReport, OutcomeSync
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    deposit_percent: Decimal
+    batch_size: int
+    signing_stage: str | None = None
+    stripe_workers: int = 1  # Stripe calls in flight at once for independent records
+
+
+# New links go out in chunks the size of one collection write: each chunk is made, written back,
+# emailed and marked sent before the next, so a long backlog shows progress on the records as it
+# drains, and a stop leaves at most one chunk in hand.
+LINK_CHUNK = 200
+
+
+# Awaiting Payments changed this long before the CRM's "now" are read once more, in case a change
+# committed while the previous read was being served.
+WINDOW_OVERLAP = timedelta(seconds=5)
+
+
+def next_window(
+    current: tuple[datetime, str] | None, snapshot: CrmSnapshot, *, batch_size: int, fallback_now: datetime
+) -> tuple[datetime, str] | None:
+    """Where the next read of changed awaiting Payments starts: (LastModifiedDate, Id), exclusive.
+
+    A full batch continues after its last row; otherwise everything up to the CRM's time was seen.
+    """
+    rows = snapshot.action_payments
+    # Counted as read, so a row that could not be decoded (set aside with a Sync Error) still counts.
+    count = len(rows) if snapshot.action_rows is None else snapshot.action_rows
+    if count >= batch_size:
+        # The rows come in the query's order (LastModifiedDate, Id); the last one is where it stopped,
+        # unless the whole batch was flagged Payments older than the window.
+        last = snapshot.action_last or (rows[-1].last_modified, rows[-1].id)
+        if current is None or last[0] >= current[0]:
+            return last
+        return current
+    start = (snapshot.read_at or fallback_now) - WINDOW_OVERLAP
+    if current is not None and current[0] > start:
+        return current
+    return (start, "")
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        crm: CrmGateway,
+        stripe: StripeConnection,
+        outcomes: OutcomeSync,
+        staff: StaffSync,
+        refunds: RefundSync,
+        templates: EmailTemplates,
+        config: RunnerConfig,
+        now: Callable[[], datetime],
+        stop: threading.Event | None = None,
+        retry_sleep: Callable[[float], object] | None = None,
+        budget: ApiBudget | None = None,
+    ) -> None:
+        self._crm = crm
+        self._stripe = stripe
+        self._outcomes = outcomes
+        self._staff = staff
+        self._refunds = refunds
+        # Awaiting Payments changed after this (LastModifiedDate, Id) are read for edits; None: all.
+        self._changed_after: tuple[datetime, str] | None = None
+        self._templates = templates
+        self._config = config
+        self._now = now
+        self._stop = stop or threading.Event()
+        self._budget = budget or ApiBudget(1.0)
+        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
+        self._retry_sleep = retry_sleep or self._stop.wait
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        return call_with_retries(fn, sleep=self._retry_sleep)
+
+    def run_cycle(self) -> CycleReport:
+        """Run one cycle; a failing record is reported and the others go on."""
+        report = CycleReport(cycle_id=uuid.uuid4().hex[:12])
+        structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
+        try:
+            reminders_due_by = self._now() if self._staff.reminders.on else None
+            snapshot: CrmSnapshot = self._retry(
+                lambda: self._crm.read_snapshot(reminders_due_by=reminders_due_by, changed_after=self._changed_after)
+            )
+            readiness = self._stripe.refresh(snapshot.setups)
+            policy = self._policy(readiness)
+            intake = [a for a in decide(snapshot, policy=policy) if isinstance(a, CreatePayment)]
+            payments = snapshot.requested_payments
+            if intake:
+                created = self._apply_intake(intake, report)
+                if created and not self._stop.is_set():
+                    payments = self._retry(self._crm.read_requested_payments)
+            actions = decide(
+                CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=payments),
+                policy=policy,
+            )
+            self._apply_payment_actions(actions, readiness, report)
+            # A key Stripe refused just now is not tried again this cycle (StripeConnection.current).
+            refresh = self._apply_staff_actions(snapshot, self._stripe.current(readiness), policy, report)
+            more_events = self._read_outcomes(self._stripe.current(readiness), report, refresh=refresh)
+            batch = self._config.batch_size
+            report.full_batch = (
+                more_events
+                or any(len(rows) >= batch for rows in (snapshot.project_requests, payments, snapshot.action_payments))
+                or len(snapshot.refund_payments) >= batch
+            )
+            self._report_faults(report)
+            log.info("cycle.finished", records=len(report.outcomes), stable=report.all_stable)
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("cycle_id")
+
+    def _report_faults(self, report: CycleReport) -> None:
+        """Say on each Payment read this cycle that could not be decoded why; the others went on."""
+        faults = self._crm.take_unreadable()
+        updates = fault_updates(faults, now=self._now())
+        for fault in faults:
+            report.set(fault.record_id, Outcome.ERROR)
+        self._write_updates(updates, report)
+
+    # --- staff actions ---------------------------------------------------------------------------
+    def _apply_staff_actions(
+        self, snapshot: CrmSnapshot, readiness: StripeReadiness, policy: Policy, report: CycleReport
+    ) -> set[str]:
+        """Refunds, cancels, edited requests, resends and reminders; the Payments to read back from Stripe."""
+        gateway = readiness.gateway if readiness.ready else None
+        refresh: set[str] = set()
+        try:
+            if not self._stop.is_set():
+                refresh |= self._refunds.apply(
+                    snapshot.refund_payments, gateway=gateway, default_currency=policy.default_currency, report=report
+                )
+            if not self._stop.is_set():
+                staff = self._staff.apply(
+                    list(snapshot.action_payments),
+                    gateway=gateway,
+                    default_currency=policy.default_currency,
+                    report=report,
+                    # Past the org's API share reminders wait (ApiBudget), judged on this cycle's
+                    # first answer; requests, payments and refunds go on.
+                    reminders_paused=self._budget.non_urgent_paused(),
+                )
+                refresh |= staff.refresh
+                if staff.replaced and not self._stop.is_set():
+                    # The edited request is Requested again with the next revision: make, write back
+                    # and email its new link now, through the request path.
+                    again = self._retry(lambda: self._crm.read_payments(sorted(staff.replaced)))
+                    requested = tuple(p for p in again if p.status is PaymentStatus.REQUESTED)
+                    actions = decide(
+                        CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=requested),
+                        policy=policy,
+                    )
+                    self._apply_payment_actions(actions, readiness, report)
+        except StripeKeyRejected as exc:
+            log.warning("staff_actions.key_rejected", error=str(exc))
+            if readiness.setup is not None:
+                self._stripe.key_rejected(readiness.setup, exc)
+        self._changed_after = next_window(
+            self._changed_after, snapshot, batch_size=self._config.batch_size, fallback_now=self._now()
+        )
+        return refresh
+
+    def _policy(self, readiness: StripeReadiness) -> Policy:
+        setup = readiness.setup
+        return Policy(
+            deposit_percent=self._config.deposit_percent,
+            default_currency=(setup.default_currency if setup and setup.default_currency else "usd").lower(),
+            stripe_ready=readiness.ready,
+            statement_descriptor_suffix=readiness.descriptor_suffix,
+            after_payment_message=setup.after_payment_message if setup else None,
+            signing_stage=self._config.signing_stage,
+        )
+
+    # --- outcomes --------------------------------------------------------------------------------
+    def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
+        """Read back the Payments staff actions touched, apply new Stripe events, and sweep open
+        Payments when due; True if more events wait."""
+        if not readiness.ready or readiness.gateway is None or readiness.setup is None or self._stop.is_set():
+            return False
+        gateway, setup = readiness.gateway, readiness.setup
+        try:
+            polled = self._outcomes.poll(setup, gateway, also=refresh)
+            self._record(polled, report)
+            if self._outcomes.sweep_due() and not self._stop.is_set() and not self._budget.non_urgent_paused():
+                self._record(self._outcomes.sweep(gateway), report)
+            return polled.more
+        except StripeKeyRejected as exc:
+            log.warning("events.key_rejected", error=str(exc))
+            self._stripe.key_rejected(setup, exc)
+            report.set(setup.id, Outcome.WAITING)
+        except (RetryableError, PermanentError) as exc:
+            log.warning("events.deferred", error=str(exc))
+            report.set(setup.id, Outcome.PENDING)
+        return False
+
+    @staticmethod
+    def _record(outcomes: OutcomeReport, report: CycleReport) -> None:
+        for payment_id in outcomes.changed:
+            report.set(payment_id, Outcome.UPDATED)
+        for payment_id in outcomes.pending:
+            report.set(payment_id, Outcome.PENDING)
+
+    # --- intake ----------------------------------------------------------------------------------
+    def _apply_intake(self, actions: list[CreatePayment], report: CycleReport) -> int:
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.create_payments(actions))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("intake.failed", projects=len(actions), error=str(exc))
+            for action in actions:
+                report.set(action.project_id, Outcome.PENDING)
+            return 0
+        refused = [
+            (i, a, r)
+            for i, (a, r) in enumerate(zip(actions, results, strict=True))
+            if r.status is WriteStatus.REFUSED and not r.duplicate
+        ]
+        if refused:
+            results = self._record_refused_requests(refused, results)
+        created = 0
+        for action, result in zip(actions, results, strict=True):
+            bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
+            if result.error is None:
+                created += 1
+                report.set(action.project_id, Outcome.CREATED)
+                event = "intake.payment_created" if action.draft.sync_error is None else "intake.payment_invalid"
+                bound.info(
+                    event,
+                    payment_id=result.record_id,
+                    status=action.draft.status.value,
+                    reason=action.draft.sync_error,
+                )
+            elif result.duplicate:
+                # Another worker (or an earlier crash-free run) took this request already.
+                self._clear_flag_of_taken_request(action, report)
+            else:
+                report.set(action.project_id, Outcome.PENDING)
+                bound.warning("intake.deferred", error=result.error)
+        return created
+
+    def _record_refused_requests(
+        self, refused: list[tuple[int, CreatePayment, WriteResult]], results: list[WriteResult]
+    ) -> list[WriteResult]:
+        """Record each request the CRM refused as an Error Payment that says why, so none is lost."""
+        fallbacks = [fallback_intake(a, reason=r.error or "") for _, a, r in refused]
+        try:
+            retried: list[WriteResult] = self._retry(lambda: self._crm.create_payments(fallbacks))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("intake.fallback_failed", projects=len(fallbacks), error=str(exc))
+            return results
+        merged = list(results)
+        for (index, action, first), result in zip(refused, retried, strict=True):
+            log.warning("intake.draft_refused", project_id=action.project_id, error=first.error)
+            merged[index] = result
+        return merged
+
+    def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
+        bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
+        bound.info("intake.already_taken")
+        try:
+            self._crm.clear_request_flag(
+                action.project_id, unmodified_since=action.project_last_modified, signing_deposit=action.signing_deposit
+            )
+            report.set(action.project_id, Outcome.CREATED)
+        except (RetryableError, PermanentError) as exc:
+            # Usually the worker that took the request already cleared the flag (so the Project changed
+            # since this read); either way the next cycle reads it afresh.
+            report.set(action.project_id, Outcome.PENDING)
+            bound.info("intake.flag_left_for_next_cycle", reason=str(exc))
+
+    # --- payments --------------------------------------------------------------------------------
+    def _apply_payment_actions(self, actions: list[Action], readiness: StripeReadiness, report: CycleReport) -> None:
+        updates: list[PaymentUpdate] = []
+        to_email: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]] = []
+        now = self._now()
+        for action in actions:
+            if isinstance(action, ReportError):
+                updates.append(self._error_update(action.payment_id, action.message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                log.info("payment.invalid", payment_id=action.payment_id, reason=action.message)
+            elif isinstance(action, WaitForStripe):
+                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
+                report.set(action.payment_id, Outcome.WAITING)
+                log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
+            elif isinstance(action, ReportFault):
+                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
+                report.set(action.payment_id, Outcome.ERROR)
+                log.error("payment.planning_failed", payment_id=action.payment_id, error_type=action.error_type)
+        self._write_updates(updates, report)
+        existing = [a for a in actions if isinstance(a, EmailExistingLink)]
+        to_email.extend(self._checked_existing(existing, readiness, report))
+
+        creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
+        chunks = [creates[i : i + LINK_CHUNK] for i in range(0, len(creates), LINK_CHUNK)] or [[]]
+        key_rejected = threading.Event()  # once Stripe refuses the key, links not yet asked for are skipped
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="links-ahead") as ahead:
+
+            def make(chunk: list[CreatePaymentLink]) -> Future[list[object]]:
+                run = contextvars.copy_context().run
+                return ahead.submit(run, self._make_links, chunk, readiness.gateway, key_rejected)
+
+            making: Future[list[object]] | None = make(chunks[0])
+            for k, chunk in enumerate(chunks):
+                assert making is not None
+                results = making.result()
+                making = None
+                if k + 1 < len(chunks) and not self._stop.is_set() and not key_rejected.is_set():
+                    # Stripe makes the next chunk's links while this one is written back and emailed.
+                    making = make(chunks[k + 1])
+                to_email.extend(self._record_links(chunk, results, readiness, report))
+                self._email_and_mark_sent(to_email, report)
+                to_email = []
+                if making is None:
+                    break
+        for action in actions:
+            if isinstance(action, WaitForStripe | ReportError | ReportFault | EmailExistingLink | CreatePaymentLink):
+                report.outcomes.setdefault(action.payment_id, Outcome.PENDING)
+
+    def _checked_existing(
+        self, actions: list[EmailExistingLink], readiness: StripeReadiness, report: CycleReport
+    ) -> list[tuple[str, str, EmailExistingLink]]:
+        """The links on the record to email, each read from Stripe first: its own URL is the one sent,
+        and a link that names another Payment is not sent at all (said on the record and to staff)."""
+        if not actions:
+            return []
+        gateway = readiness.gateway if readiness.ready else None
+        checked: list[tuple[str, str, EmailExistingLink]] = []
+        foreign: dict[str, str] = {}
+        now = self._now()
+        for action in actions:
+            if gateway is None:
+                report.set(action.payment_id, Outcome.WAITING)
+                continue
+            try:
+                link = self._staff.checked_link(action.payment_id, action.link_id, gateway, report)
+            except StripeKeyRejected as exc:
+                if readiness.setup is not None:
+                    self._stripe.key_rejected(readiness.setup, exc)
+                break
+            if not isinstance(link, CreatedLink):
+                if link is not None:
+                    foreign[action.payment_id] = link
+                continue
+            restore = ownership.link_restore(action.link_url, None, link, sync_log=action.sync_log, now=now)
+            if restore:
+                log.warning("payment.fields_restored", payment_id=action.payment_id, fields=["link_url"])
+                action = dataclasses.replace(action, link_url=link.url, sync_log=restore["sync_log"])
+            checked.append((action.payment_id, link.url, action))
+        if foreign:
+            payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
+            self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
+        return checked
+
+    def _make_links(
+        self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None, key_rejected: threading.Event
+    ) -> list[object]:
+        """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each."""
+        if not actions or gateway is None:
+            return []
+
+        def create(action: CreatePaymentLink) -> CreatedLink:
+            if key_rejected.is_set():
+                raise _NotTried()
+            try:
+                return self._retry(lambda: gateway.create_payment_link(action.spec))
+            except StripeKeyRejected:
+                key_rejected.set()
+                raise
+
+        return list(fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop))
+
+    def _record_links(
+        self, actions: list[CreatePaymentLink], results: list[object], readiness: StripeReadiness, report: CycleReport
+    ) -> list[tuple[str, str, CreatePaymentLink]]:
+        """Write every new link back in one batch (before any is emailed), and each refusal; the links to email."""
+        if not results or readiness.gateway is None:
+            return []
+        gateway = readiness.gateway
+        made: list[tuple[CreatePaymentLink, CreatedLink]] = []
+        errors: list[PaymentUpdate] = []
+        now = self._now()
+        rejection: StripeKeyRejected | None = None
+        for action, result in zip(actions, results, strict=True):
+            bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
+            if isinstance(result, CreatedLink):
+                bound.info("payment_link.created", payment_link_id=result.id)
+                made.append((action, result))
+            elif isinstance(result, Skipped):
+                bound.info("payment_link.not_tried", reason="stopping")
+            elif isinstance(result, _NotTried | StripeKeyRejected):
+                # Waits, saying so, like every request while Stripe is not connected; the Setup says why.
+                errors.append(PaymentUpdate(action.payment_id, {"sync_error": messages.STRIPE_NOT_CONNECTED}))
+                report.set(action.payment_id, Outcome.WAITING)
+                if isinstance(result, StripeKeyRejected):
+                    bound.warning("payment_link.key_rejected", error=str(result))
+                    rejection = result
+            elif isinstance(result, IdempotencyConflict):
+                errors.append(self._replace_edited_request(action, gateway, now))
+                report.set(action.payment_id, Outcome.PENDING)
+            elif isinstance(result, PermanentError):
+                message = messages.STRIPE_REJECTED_LINK.format(detail=str(result))
+                errors.append(self._error_update(action.payment_id, message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                bound.warning("payment_link.rejected", error=str(result))
+            else:  # RetryableError, or a fault of ours: this one waits, the others go on
+                report.set(action.payment_id, Outcome.PENDING)
+                bound.warning("payment_link.deferred", error=str(result), error_type=type(result).__name__)
+        if rejection is not None and readiness.setup is not None:
+            self._stripe.key_rejected(readiness.setup, rejection)
+        write_back = [
+            PaymentUpdate(
+                a.payment_id,
+                {
+                    "link_url": link.url,
+                    "payment_link_id": link.id,
+                    "link_terms": a.terms,
+                    "link_deactivated_at": None,
+                    "sync_error": None,
+                    "last_synced_at": now,
+                },
+            )
+            for a, link in made
+        ]
+        saved = self._write_updates(write_back + errors, report)
+        written = {r.record_id for r in saved if r.error is None}
+        return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
+
+    def _replace_edited_request(
+        self, action: CreatePaymentLink, gateway: PaymentsGateway, now: datetime
+    ) -> PaymentUpdate:
+        """The request changed after a link was made under this key: retire that link, bump the revision."""
+        bound = log.bind(payment_id=action.payment_id)
+        try:
+            for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):
+                self._retry(functools.partial(gateway.deactivate_link, link.id))
+                bound.info("payment_link.orphan_deactivated", payment_link_id=link.id)
+        except (RetryableError, PermanentError) as exc:
+            bound.warning("payment_link.orphan_scan_failed", error=str(exc))
+            return PaymentUpdate(action.payment_id, {"last_synced_at": now})
+        bound.info("payment_link.revision_bumped", revision=action.link_revision + 1)
+        return PaymentUpdate(
+            action.payment_id,
+            {
+                "link_revision": Decimal(action.link_revision + 1),
+                "sync_error": messages.EDITED_DURING_LINK_CREATION,
+                "last_synced_at": now,
+            },
+        )
+
+    def _email_and_mark_sent(
+        self, items: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]], report: CycleReport
+    ) -> None:
+        if not items:
+            return
+        emails = []
+        for payment_id, url, action in items:
+            subject, body = self._templates.payment_link.render(action.email, link_url=url)
+            emails.append(OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id))
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("email.deferred", payments=len(emails), error=str(exc))
+            for payment_id, _, _ in items:
+                report.set(payment_id, Outcome.PENDING)
+            return
+        now = self._now()
+        updates = []
+        for (payment_id, url, action), result in zip(items, results, strict=True):
+            if result.error is None:
+                updates.append(
+                    PaymentUpdate(
+                        payment_id,
+                        {
+                            "status": PaymentStatus.LINK_SENT,
+                            "link_url": url,  # the URL emailed, which is the link's own in Stripe
+                            "resend": False,  # a Resend ticked before the first send is this send
+                            "last_sent_at": now,
+                            "times_sent": Decimal(action.times_sent + 1),
+                            "reminders_sent": Decimal(0),
+                            "next_reminder_at": next_reminder_at(
+                                sent_at=now,
+                                reminders_sent=0,
+                                opted_out=action.no_reminders,
+                                policy=self._staff.reminders,
+                            ),
+                            "sync_error": None,
+                            "sync_log": append_log(
+                                action.sync_log,
+                                messages.LOG_SENT.format(revision=action.link_revision, to=action.email.to),
+                                now=now,
+                            ),
+                            "last_synced_at": now,
+                        },
+                    )
+                )
+                report.set(payment_id, Outcome.LINK_SENT)
+                log.info(
+                    "payment_link.emailed",
+                    payment_id=payment_id,
+                    to_domain=action.email.to.rsplit("@", 1)[-1],
+                )
+            else:
+                message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)
+                updates.append(self._error_update(payment_id, message, now))
+                report.set(payment_id, Outcome.ERROR)
+                log.warning("email.rejected", payment_id=payment_id, error=result.error)
+        self._write_updates(updates, report)
+
+    @staticmethod
+    def _error_update(payment_id: str, message: str, now: datetime) -> PaymentUpdate:
+        return PaymentUpdate(payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now})
+
+    def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
+        return write_payment_updates(self._crm, updates, retry=self._retry, report=report)
+
+
+class _NotTried(Exception):
+    """A link not asked for because Stripe had just refused the key for another."""
