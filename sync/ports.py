@@ -86,6 +86,10 @@ class WriteStatus(Enum):
 
 
 class CrmGateway(Protocol):
+    def connect(self) -> None:
+        """Log in (the first call; again after an expired session); raise when the org refuses."""
+        ...
+
     def read_snapshot(
         self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
     ) -> CrmSnapshot: ...

@@ -1,4 +1,8 @@
-"""The composition root: settings read once, clients built once, the runner wired here only."""
+"""The one bootstrap: settings read once, clients built once, the worker wired here only.
+
+The CLI, `reconcile`, the demo, the benchmark and the tests all build the worker with `build_app`;
+tests pass fakes for its I/O parts (the CRM, the Stripe gateways, the clock, the retry's pause).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from sync.config.mapping import Mapping, load_mapping
 from sync.config.settings import ClockSource, Settings
 from sync.domain.errors import ConfigError
 from sync.domain.staff_actions import ReminderPolicy
-from sync.ports import PaymentsGateway, PaymentsGatewayFactory
+from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
+from sync.runtime.api_budget import ApiBudget
 from sync.runtime.clock import CrmClock, utc_now
-from sync.runtime.retry import call_with_retries
+from sync.runtime.retry import Retry, call_with_retries
 from sync.runtime.throttle import STRIPE_LIMITS, TokenBucket, stripe_mode_of
 from sync.service.refunds import RefundSync
 from sync.service.runner import Runner, RunnerConfig
@@ -34,10 +39,12 @@ T = TypeVar("T")
 class App:
     settings: Settings
     mapping: Mapping
-    crm: SalesforceCrm
+    crm: CrmGateway
     connection: StripeConnection
     outcomes: OutcomeSync
     runner: Runner
+    budget: ApiBudget  # the org's API allowance as Salesforce reports it (never reported by a fake)
+    retry: Retry  # the one retry policy, its pauses cut short by the stop event
 
 
 def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
@@ -64,9 +71,16 @@ def build_app(
     *,
     now: Callable[[], datetime] | None = None,
     stop: threading.Event | None = None,
+    crm: CrmGateway | None = None,
     payments_factory: PaymentsGatewayFactory | None = None,
+    retry_sleep: Callable[[float], object] | None = None,
 ) -> App:
-    """Build the worker from settings; raise ConfigError when the mapping or templates are unusable."""
+    """Build the worker from settings; raise ConfigError when the mapping or templates are unusable.
+
+    Each I/O part is the real one unless given: `crm` (a CrmGateway; else Salesforce), the Stripe
+    gateways (`payments_factory`), the clock (`now`) and the retry's pause (`retry_sleep`; else it
+    waits on `stop`, so SIGTERM is never held up by a backoff).
+    """
     mapping = load_mapping(settings.crm_mapping_file)
     if settings.deposit_on_stage and not (
         mapping.project.fields.stage and mapping.project.fields.signing_deposit_requested
@@ -81,12 +95,14 @@ def build_app(
         clock = CrmClock()
         now, on_server_time = clock.now, clock.observe
     now = now or utc_now
-    crm = SalesforceCrm(settings=settings, mapping=mapping, on_server_time=on_server_time)
+    budget = ApiBudget(settings.salesforce_api_share)
+    if crm is None:
+        crm = SalesforceCrm(settings=settings, mapping=mapping, on_server_time=on_server_time, budget=budget)
     stop = stop or threading.Event()
+    pause = retry_sleep or stop.wait
 
     def retry(fn: Callable[[], T]) -> T:
-        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
-        return call_with_retries(fn, sleep=stop.wait)
+        return call_with_retries(fn, sleep=pause)
 
     connection = StripeConnection(
         crm=crm,
@@ -133,7 +149,17 @@ def build_app(
             stripe_workers=settings.stripe_concurrency,
         ),
         now=now,
+        retry=retry,
         stop=stop,
-        budget=crm.budget,
+        budget=budget,
     )
-    return App(settings=settings, mapping=mapping, crm=crm, connection=connection, outcomes=outcomes, runner=runner)
+    return App(
+        settings=settings,
+        mapping=mapping,
+        crm=crm,
+        connection=connection,
+        outcomes=outcomes,
+        runner=runner,
+        budget=budget,
+        retry=retry,
+    )

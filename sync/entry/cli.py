@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # `check` found problems; `demo` missed an expected outcome
@@ -194,12 +193,13 @@ def _run(settings: object, *, once: bool) -> int:
     import threading
 
     from sync.entry.bootstrap import build_app
+    from sync.entry.startup import start_up
     from sync.entry.worker import run_loop, run_until_signalled
     from sync.runtime.logs import log
 
     def work(stop: threading.Event) -> None:
         app = build_app(settings, stop=stop)  # type: ignore[arg-type]
-        if not _start_up(app, stop, once=once):
+        if not start_up(app, stop, keep_trying=not once, check_org=True):
             return  # stopped while Salesforce was still unreachable
         log.info("worker.started", once=once, poll_interval_seconds=app.settings.poll_interval_seconds)
         if once:
@@ -210,60 +210,12 @@ def _run(settings: object, *, once: bool) -> int:
             app.runner.run_cycle,
             interval=app.settings.poll_interval_seconds,
             stop=stop,
-            slowdown=app.crm.budget.slowdown,
+            slowdown=app.budget.slowdown,
         )
 
     result: list[int] = []
     code = run_until_signalled(work)
     return result[0] if result else code
-
-
-START_RETRY_CAP_SECONDS = 60.0  # the longest pause between start-up attempts of the worker loop
-
-
-def _start_up(app: Any, stop: Any, *, once: bool) -> bool:
-    """Log in and check the org against the mapping; False if stopped before Salesforce answered.
-
-    A passing fault (Salesforce down or busy, a lock, an expired session) is retried: for `run
-    --once` a bounded number of times, after which it exits 1; for the worker loop until it passes,
-    as the loop does with every cycle's faults, so a worker started during an outage comes up by
-    itself once Salesforce is back instead of exiting into a supervisor's crash backoff. Bad
-    configuration still stops it at once (ConfigError, exit 2).
-    """
-    from sync.domain.errors import RetryableError
-    from sync.runtime.logs import log
-    from sync.runtime.retry import call_with_retries
-
-    failures = 0
-    while not stop.is_set():
-        try:
-            call_with_retries(app.crm.connect, attempts=5, max_seconds=60, sleep=stop.wait)
-            _check_org_matches_mapping(app, stop)
-            return True
-        except RetryableError as exc:
-            if once:
-                raise
-            failures += 1
-            log.warning("worker.start_deferred", error=str(exc), consecutive_failures=failures)
-            stop.wait(min(5.0 * failures, START_RETRY_CAP_SECONDS))
-    return False
-
-
-def _check_org_matches_mapping(app: Any, stop: Any) -> None:
-    """Stop with one message when the org lacks an object, field, relationship or picklist value the
-    mapping names: otherwise every cycle would fail on the same query (a typo in a field name), or,
-    worse, email a link whose status can never be written (a misspelled status word), again each cycle.
-
-    Raises:
-        ConfigError: naming the first problems; `sync check` lists them all.
-    """
-    from sync.domain.errors import ConfigError
-    from sync.entry.check import check_org, startup_error
-    from sync.runtime.retry import call_with_retries
-
-    findings = check_org(crm=app.crm, mapping=app.mapping, retry=lambda fn: call_with_retries(fn, sleep=stop.wait))
-    if findings.problems:
-        raise ConfigError(startup_error(findings.problems, mapping_file=app.settings.crm_mapping_file))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TextIO
 
 from sync.config.settings import Settings
 from sync.entry.bootstrap import build_app
+from sync.entry.startup import start_up
 from sync.runtime.logs import log
-from sync.runtime.retry import call_with_retries
 from sync.service.stripe_results import OutcomeReport
 
 EXIT_OK = 0
@@ -17,9 +18,10 @@ EXIT_NOT_CONNECTED = 1
 
 def run_reconcile(settings: Settings, *, include_settled: bool, out: TextIO = sys.stdout) -> int:
     """Repair every open Payment from Stripe's current state; 1 when Stripe is not usable."""
-    app = build_app(settings)
-    call_with_retries(app.crm.connect, attempts=5, max_seconds=60)
-    setups = call_with_retries(app.crm.read_active_setups)
+    stop = threading.Event()
+    app = build_app(settings, stop=stop)
+    start_up(app, stop, keep_trying=False, check_org=False)
+    setups = app.retry(app.crm.read_active_setups)
     readiness = app.connection.refresh(setups)
     if readiness.gateway is None:
         print("Stripe is not connected: see the Stripe Setup record's Last Error.", file=out)

@@ -17,6 +17,7 @@ from sync.config.settings import LogFormat, load_settings
 from sync.domain import messages
 from sync.domain.stripe_results import failure_guidance
 from sync.entry.bootstrap import build_app
+from sync.entry.startup import start_up
 from sync.entry.worker import run_loop
 from sync.runtime.logs import configure_logging
 
@@ -74,7 +75,7 @@ class Demo:
             settings = load_settings(_env_file=None, **{k.lower(): v for k, v in env.items()})
             configure_logging(fmt=LogFormat.CONSOLE, level="warning" if self.quiet else "info")
             app = build_app(settings, stop=stop)
-            app.crm.connect()
+            start_up(app, stop, keep_trying=False, check_org=False)
             thread = threading.Thread(
                 target=run_loop, kwargs={"run_cycle": app.runner.run_cycle, "interval": 1.0, "stop": stop}, daemon=True
             )

@@ -12,7 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
 
 import structlog
 
@@ -35,15 +34,13 @@ from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.fanout import Skipped, fan_out
 from sync.runtime.logs import log
-from sync.runtime.retry import call_with_retries
+from sync.runtime.retry import Retry
 from sync.service.cycle_report import CycleReport, Outcome, write_payment_updates
 from sync.service.record_faults import fault_updates
 from sync.service.refunds import RefundSync
 from sync.service.staff_actions import StaffSync
 from sync.service.stripe_connection import StripeConnection, StripeReadiness
 from sync.service.stripe_results import OutcomeReport, OutcomeSync
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -100,8 +97,8 @@ class Runner:
         templates: EmailTemplates,
         config: RunnerConfig,
         now: Callable[[], datetime],
+        retry: Retry,
         stop: threading.Event | None = None,
-        retry_sleep: Callable[[float], object] | None = None,
         budget: ApiBudget | None = None,
     ) -> None:
         self._crm = crm
@@ -116,11 +113,7 @@ class Runner:
         self._now = now
         self._stop = stop or threading.Event()
         self._budget = budget or ApiBudget(1.0)
-        # Backoff waits on the stop event, so SIGTERM is never held up by a retry's pause.
-        self._retry_sleep = retry_sleep or self._stop.wait
-
-    def _retry(self, fn: Callable[[], T]) -> T:
-        return call_with_retries(fn, sleep=self._retry_sleep)
+        self._retry = retry
 
     def run_cycle(self) -> CycleReport:
         """Run one cycle; a failing record is reported and the others go on."""

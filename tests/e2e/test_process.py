@@ -101,7 +101,7 @@ def test_worker_killed_at_random_instants_never_makes_a_second_payment_or_link(s
         else:
             # Aimed at the window itself, whatever the machine's start-up time: once Stripe has made
             # this round's first link, within the ~0.5 s before the CRM write.
-            wait_until(lambda: len(sandbox.payment_links()) > links_before, timeout=10, interval=0.02)
+            wait_until(lambda n=links_before: len(sandbox.payment_links()) > n, timeout=10, interval=0.02)
             time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sync.config.settings import Settings, load_settings
 from sync.domain.models import Payment, PaymentStatus, PaymentType, ProjectRequest
 
 T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -47,3 +48,14 @@ def payment(**overrides) -> Payment:
     )
     values.update(overrides)
     return Payment(**values)
+
+
+def settings(**overrides) -> Settings:
+    """The worker's settings for tests of the wired worker with fakes (no .env, no Salesforce reached)."""
+    values = dict(
+        salesforce_login_url="https://login.example.test",
+        salesforce_client_id="test-client",
+        salesforce_client_secret="test-secret",
+    )
+    values.update(overrides)
+    return load_settings(_env_file=None, **values)

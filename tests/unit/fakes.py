@@ -40,6 +40,7 @@ class FakeCrm:
     payments: dict[str, Payment] = field(default_factory=dict)
     sent: list[OutboundEmail] = field(default_factory=list)
     setup_writes: list[dict[str, Any]] = field(default_factory=list)
+    connects: int = 0
     fail_email_to: set[str] = field(default_factory=set)
     fail_writes_for: set[str] = field(default_factory=set)
     created: list[CreatePayment] = field(default_factory=list)
@@ -59,6 +60,9 @@ class FakeCrm:
             else:
                 kept.append(p)
         return tuple(kept)
+
+    def connect(self) -> None:
+        self.connects += 1
 
     def take_unreadable(self) -> list[RecordFault]:
         faults, self.set_aside = list(self.set_aside.values()), {}

@@ -10,21 +10,15 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from sync.config.email_templates import load_templates
 from sync.config.mapping import ConnectionStatuses
 from sync.domain import messages
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, PaymentStatus, StripeAccount
 from sync.domain.staff_actions import ReminderPolicy
-from sync.runtime.retry import call_with_retries
-from sync.sandbox.environment import DEFAULT_TEMPLATES
-from sync.service.refunds import RefundSync
-from sync.service.runner import Runner, RunnerConfig
-from sync.service.staff_actions import StaffSync
-from sync.service.stripe_connection import StripeConnection
-from tests.unit.factories import T0, payment
+from sync.entry.bootstrap import build_app
+from sync.service.runner import Runner
+from tests.unit.factories import T0, payment, settings
 from tests.unit.fakes import FakeCrm, FakeStripe
-from tests.unit.test_outcome_sync import sync_for
 from tests.unit.test_stripe_setup import setup
 
 
@@ -36,35 +30,24 @@ def build(
     now: Callable[[], datetime] = lambda: T0,
     reminders: ReminderPolicy | None = None,
 ) -> Runner:
-    def retry(fn):
-        return call_with_retries(fn, sleep=lambda _: None)
-
-    connection = StripeConnection(
-        crm=crm, factory=lambda key: stripe, statuses=ConnectionStatuses(), now=now, retry=retry
-    )
-    outcomes = sync_for(crm, notices=False)
-    templates = load_templates(DEFAULT_TEMPLATES)
-
-    return Runner(
-        crm=crm,
-        stripe=connection,
-        outcomes=outcomes,
-        staff=StaffSync(
-            crm=crm,
-            templates=templates,
-            reminders=reminders or ReminderPolicy(),
-            now=now,
-            retry=retry,
-            stop=stop,
-            notices=templates.staff_notices,
+    """The worker as the one bootstrap wires it, with fakes for the CRM and Stripe, retries unpaused."""
+    reminders = reminders or ReminderPolicy()
+    app = build_app(
+        settings(
+            batch_size=200,
+            stripe_concurrency=1,
+            reconcile_interval_minutes=0,  # no periodic sweep: these tests drive outcomes themselves
+            reminder_first_after_hours=reminders.first_after / timedelta(hours=1),
+            reminder_every_days=reminders.every / timedelta(days=1),
+            reminder_max_count=reminders.max_count,
         ),
-        refunds=RefundSync(crm=crm, retry=retry, stop=stop),
-        templates=templates,
-        config=RunnerConfig(deposit_percent=Decimal(50), batch_size=200),
+        crm=crm,
+        payments_factory=lambda key: stripe,
         now=now,
         stop=stop,
         retry_sleep=lambda _: None,
     )
+    return app.runner
 
 
 def crm_with(*ids: str, **overrides) -> FakeCrm:
