@@ -51,6 +51,10 @@ class RunnerConfig:
     stripe_workers: int = 1  # Stripe calls in flight at once for independent records
 
 
+# What the fan-out gives back for each link asked for: the link, the error Stripe answered, or
+# Skipped (not started: the worker is stopping).
+LinkResult = CreatedLink | BaseException | Skipped[CreatePaymentLink]
+
 # New links go out in chunks the size of one collection write: each chunk is made, written back,
 # emailed and marked sent before the next, so a long backlog shows progress on the records as it
 # drains, and a stop leaves at most one chunk in hand.
@@ -336,11 +340,11 @@ class Runner:
         key_rejected = threading.Event()  # once Stripe refuses the key, links not yet asked for are skipped
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="links-ahead") as ahead:
 
-            def make(chunk: list[CreatePaymentLink]) -> Future[list[object]]:
+            def make(chunk: list[CreatePaymentLink]) -> Future[list[LinkResult]]:
                 run = contextvars.copy_context().run
                 return ahead.submit(run, self._make_links, chunk, readiness.gateway, key_rejected)
 
-            making: Future[list[object]] | None = make(chunks[0])
+            making: Future[list[LinkResult]] | None = make(chunks[0])
             for k, chunk in enumerate(chunks):
                 assert making is not None
                 results = making.result()
@@ -394,7 +398,7 @@ class Runner:
 
     def _make_links(
         self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None, key_rejected: threading.Event
-    ) -> list[object]:
+    ) -> list[LinkResult]:
         """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each."""
         if not actions or gateway is None:
             return []
@@ -408,10 +412,14 @@ class Runner:
                 key_rejected.set()
                 raise
 
-        return list(fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop))
+        return fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop)
 
     def _record_links(
-        self, actions: list[CreatePaymentLink], results: list[object], readiness: StripeReadiness, report: CycleReport
+        self,
+        actions: list[CreatePaymentLink],
+        results: list[LinkResult],
+        readiness: StripeReadiness,
+        report: CycleReport,
     ) -> list[tuple[str, str, CreatePaymentLink]]:
         """Write every new link back in one batch (before any is emailed), and each refusal; the links to email."""
         if not results or readiness.gateway is None:
