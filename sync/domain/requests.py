@@ -6,6 +6,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sync.domain import messages, money
 from sync.domain.actions import (
@@ -21,7 +22,7 @@ from sync.domain.actions import (
     WaitForStripe,
 )
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
-from sync.domain.staff_actions import link_terms
+from sync.domain.staff_actions import ReminderPolicy, append_log, link_terms, next_reminder_at
 from sync.domain.validation import (
     DESCRIPTION_LIMIT,
     amount_problem,
@@ -239,6 +240,28 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
         no_reminders=payment.no_reminders,
         sync_log=payment.sync_log,
     )
+
+
+def sent_fields(
+    action: CreatePaymentLink | EmailExistingLink, *, url: str, now: datetime, reminders: ReminderPolicy
+) -> dict[str, Any]:
+    """What a Payment records once its link was emailed as a request (a new link, or the link it
+    holds set back to Requested): the resends and reminders decide theirs in `staff_actions`."""
+    return {
+        "status": PaymentStatus.LINK_SENT,
+        "link_url": url,  # the URL emailed, which is the link's own in Stripe
+        "resend": False,  # a Resend ticked before the first send is this send
+        "last_sent_at": now,
+        "times_sent": Decimal(action.times_sent + 1),
+        "reminders_sent": Decimal(0),
+        "next_reminder_at": next_reminder_at(
+            sent_at=now, reminders_sent=0, opted_out=action.no_reminders, policy=reminders
+        ),
+        "sync_error": None,
+        "sync_log": append_log(
+            action.sync_log, messages.LOG_SENT.format(revision=action.link_revision, to=action.email.to), now=now
+        ),
+    }
 
 
 def email_context_for(payment: Payment, *, default_currency: str) -> EmailContext | None:

@@ -28,8 +28,7 @@ from sync.domain.actions import (
 )
 from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
-from sync.domain.requests import Policy, decide, fallback_intake
-from sync.domain.staff_actions import append_log, next_reminder_at
+from sync.domain.requests import Policy, decide, fallback_intake, sent_fields
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.fanout import Skipped, fan_out
@@ -516,32 +515,8 @@ class Runner:
         updates = []
         for (payment_id, url, action), result in zip(items, results, strict=True):
             if result.error is None:
-                updates.append(
-                    PaymentUpdate(
-                        payment_id,
-                        {
-                            "status": PaymentStatus.LINK_SENT,
-                            "link_url": url,  # the URL emailed, which is the link's own in Stripe
-                            "resend": False,  # a Resend ticked before the first send is this send
-                            "last_sent_at": now,
-                            "times_sent": Decimal(action.times_sent + 1),
-                            "reminders_sent": Decimal(0),
-                            "next_reminder_at": next_reminder_at(
-                                sent_at=now,
-                                reminders_sent=0,
-                                opted_out=action.no_reminders,
-                                policy=self._staff.reminders,
-                            ),
-                            "sync_error": None,
-                            "sync_log": append_log(
-                                action.sync_log,
-                                messages.LOG_SENT.format(revision=action.link_revision, to=action.email.to),
-                                now=now,
-                            ),
-                            "last_synced_at": now,
-                        },
-                    )
-                )
+                fields = sent_fields(action, url=url, now=now, reminders=self._staff.reminders)
+                updates.append(PaymentUpdate(payment_id, {**fields, "last_synced_at": now}))
                 report.set(payment_id, Outcome.LINK_SENT)
                 log.info(
                     "payment_link.emailed",

@@ -244,3 +244,24 @@ def test_a_signed_project_without_a_contract_amount_gets_an_error_payment_that_s
         CrmSnapshot(setups=(), project_requests=(signed(contract_amount=None),), requested_payments=()), policy=SIGNING
     )
     assert action.draft.status is PaymentStatus.ERROR and "contract amount" in action.draft.sync_error
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_what_a_payment_records_once_its_request_was_emailed(linked):
+    from datetime import timedelta
+
+    from sync.domain.requests import sent_fields
+    from sync.domain.staff_actions import ReminderPolicy
+
+    extra = {"payment_link_id": "plink_1", "link_url": "https://pay.example/x"} if linked else {}
+    action = plan_payment(payment(times_sent=2, sync_log="earlier line", **extra), policy=READY)
+    assert isinstance(action, EmailExistingLink if linked else CreatePaymentLink)
+
+    fields = sent_fields(action, url="https://pay.example/own", now=T0, reminders=ReminderPolicy())
+
+    assert fields["status"] is PaymentStatus.LINK_SENT
+    assert fields["link_url"] == "https://pay.example/own"
+    assert (fields["times_sent"], fields["reminders_sent"], fields["resend"]) == (Decimal(3), Decimal(0), False)
+    assert fields["next_reminder_at"] == T0 + timedelta(hours=48)
+    assert fields["sync_error"] is None
+    assert fields["sync_log"].startswith("earlier line") and "pat@example.com" in fields["sync_log"]
