@@ -17,7 +17,7 @@ _own_temp: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _own_temp or hasattr(config, "workerinput"):
+    if _own_temp:  # configured once per process
         return
     own = Path(tempfile.mkdtemp(prefix="crm-stripe-sync-tests-"))
     os.environ["TMPDIR"] = str(own)

@@ -1,5 +1,6 @@
 """The pure core, table by table: CRM state x Stripe readiness -> actions."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,8 @@ from hypothesis import strategies as st
 from sync.domain import messages, money
 from sync.domain.actions import CreatePaymentLink, EmailExistingLink, ReportError, WaitForStripe
 from sync.domain.models import CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
-from sync.domain.requests import Policy, decide, link_idempotency_key, plan_intake, plan_payment
+from sync.domain.requests import Policy, decide, link_idempotency_key, plan_intake, plan_payment, sent_fields
+from sync.domain.staff_actions import ReminderPolicy
 from tests.unit.factories import T0, payment, project_request
 
 READY = Policy(stripe_ready=True)
@@ -248,11 +250,6 @@ def test_a_signed_project_without_a_contract_amount_gets_an_error_payment_that_s
 
 @pytest.mark.parametrize("linked", [False, True])
 def test_what_a_payment_records_once_its_request_was_emailed(linked):
-    from datetime import timedelta
-
-    from sync.domain.requests import sent_fields
-    from sync.domain.staff_actions import ReminderPolicy
-
     extra = {"payment_link_id": "plink_1", "link_url": "https://pay.example/x"} if linked else {}
     action = plan_payment(payment(times_sent=2, sync_log="earlier line", **extra), policy=READY)
     assert isinstance(action, EmailExistingLink if linked else CreatePaymentLink)
