@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
 from sync.domain.actions import CreatePayment, LinkSpec
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.models import (
     ActiveLinkStep,
     CreatedLink,
@@ -31,18 +32,18 @@ if TYPE_CHECKING:  # sync.service.record_faults builds PaymentUpdates
 
 @dataclass(frozen=True)
 class PaymentUpdate:
-    """Absolute values to set on one Payment, by logical field name (see mapping.PaymentFields)."""
+    """The values to set on one Payment."""
 
     payment_id: str
-    fields: Mapping[str, Any]
+    change: PaymentChange
 
 
 @dataclass(frozen=True)
 class RefundUpdate:
-    """Absolute values to set on one Refund record, by logical field name (see mapping.RefundFields)."""
+    """The values to set on one Refund record."""
 
     refund_id: str
-    fields: Mapping[str, Any]
+    change: RefundChange
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sync.domain.models import PaymentStatus, PaymentType
+from sync.domain.changes import PaymentChange
+from sync.domain.models import CreatedLink, PaymentStatus, PaymentType
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ class CreatePaymentLink:
     no_reminders: bool = False
     sync_log: str | None = None  # the Payment's log so far; the send is added to it
 
+    def written_back(self, link: CreatedLink) -> PaymentChange:
+        """What the Payment records as soon as Stripe made its link, before anything is emailed."""
+        return PaymentChange(
+            link_url=link.url,
+            payment_link_id=link.id,
+            link_terms=self.terms,
+            link_deactivated_at=None,
+            sync_error=None,
+        )
+
 
 @dataclass(frozen=True)
 class EmailExistingLink:
@@ -98,6 +109,10 @@ class ReportError:
     payment_id: str
     message: str
 
+    @property
+    def change(self) -> PaymentChange:
+        return PaymentChange(status=PaymentStatus.ERROR, sync_error=self.message)
+
 
 @dataclass(frozen=True)
 class ReportFault:
@@ -111,6 +126,10 @@ class ReportFault:
     message: str
     error_type: str
 
+    @property
+    def change(self) -> PaymentChange:
+        return PaymentChange(sync_error=self.message)
+
 
 @dataclass(frozen=True)
 class WaitForStripe:
@@ -118,6 +137,10 @@ class WaitForStripe:
 
     payment_id: str
     message: str
+
+    @property
+    def change(self) -> PaymentChange:
+        return PaymentChange(sync_error=self.message)
 
 
 Action = CreatePayment | CreatePaymentLink | EmailExistingLink | ReportError | ReportFault | WaitForStripe

@@ -9,12 +9,12 @@ for this one: no refund, no deactivation, no outcome, no email.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sync.domain import messages, money
+from sync.domain.changes import PaymentChange
 from sync.domain.models import CreatedLink, Payment, StripePaymentState
 from sync.domain.staff_actions import append_log
 from sync.domain.stripe_results import OutcomeWrite, foreign_notice
@@ -64,51 +64,53 @@ def foreign_write(payment: Payment, problem: str, *, now: datetime) -> OutcomeWr
         payment_id=payment.id,
         payment_last_modified=payment.last_modified,
         payment_read_at=payment.read_at,
-        fields={"sync_error": problem, "sync_log": append_log(payment.sync_log, line, now=now), "last_synced_at": now},
+        change=PaymentChange(
+            sync_error=problem, sync_log=append_log(payment.sync_log, line, now=now), last_synced_at=now
+        ),
         notices=(notice,) if notice is not None else (),
     )
 
 
-def relink(payment: Payment, state: StripePaymentState) -> dict[str, Any]:
+def relink(payment: Payment, state: StripePaymentState) -> PaymentChange:
     """The fields that put the Payment's own link back, when `state` was read from it in place of the
-    link the record named (which named another Payment); {} when the record names it already.
+    link the record named (which named another Payment); empty when the record names it already.
 
     A Sync Error saying the named link was another's is cleared with it: it is no longer true.
     """
     if state.payment_link_id == payment.payment_link_id:
-        return {}
-    fields: dict[str, Any] = {"payment_link_id": state.payment_link_id}
+        return PaymentChange()
+    change = PaymentChange(payment_link_id=state.payment_link_id)
     if state.link_url and state.link_url != payment.link_url:
-        fields["link_url"] = state.link_url
+        change |= PaymentChange(link_url=state.link_url)
     said = messages.FOREIGN_OBJECT.format(what="payment link", object_id=payment.payment_link_id)
     if payment.sync_error == said:
-        fields["sync_error"] = None
-    return fields
+        change |= PaymentChange(sync_error=None)
+    return change
 
 
 def link_restore(
     url: str | None, terms: str | None, link: CreatedLink, *, sync_log: str | None, now: datetime
-) -> dict[str, Any]:
+) -> PaymentChange:
     """The fields that put the link's own URL, and what it charges, back on the record (said in the
-    Sync Log); {} when the record has them.
+    Sync Log); empty when the record has them.
 
     `url` and `terms` are the record's; `sync_log` is the log the write would carry anyway (it may
     hold a line of this cycle already). Link Terms are `CUR amount digest` (staff_actions.link_terms):
     Stripe holds the currency and amount; the digest of the wording stays as recorded.
     """
-    fields: dict[str, Any] = {}
+    change = PaymentChange()
     if url != link.url:
-        fields["link_url"] = link.url
+        change |= PaymentChange(link_url=link.url)
     charged = _charged_terms(terms, link)
     if charged is not None and charged != terms:
-        fields["link_terms"] = charged
-    if not fields:
-        return fields
-    names = [n for n in ("link_url", "link_terms") if n in fields]
+        change |= PaymentChange(link_terms=charged)
+    if not change:
+        return change
+    names = [n for n in ("link_url", "link_terms") if change.writes(n)]
     recorded = {"link_url": url, "link_terms": terms}
     before = "; ".join(f"{_LABELS[n]} was {_shown(recorded[n])}" for n in names)
     line = messages.LOG_TAMPERED.format(fields=", ".join(_LABELS[n] for n in names), before=before)
-    return {**fields, "sync_log": append_log(sync_log, line, now=now)}
+    return change | PaymentChange(sync_log=append_log(sync_log, line, now=now))
 
 
 def _charged_terms(terms: str | None, link: CreatedLink) -> str | None:
@@ -119,13 +121,14 @@ def _charged_terms(terms: str | None, link: CreatedLink) -> str | None:
     return f"{link.currency.upper()} {amount.normalize():f} {parts[2]}"
 
 
-def tampered(payment: Payment, changes: Mapping[str, Any], state: StripePaymentState) -> list[str]:
-    """The Stripe-sourced fields in `changes` whose record value Stripe never gave: edited, not late.
+def tampered(payment: Payment, change: PaymentChange, state: StripePaymentState) -> list[str]:
+    """The Stripe-sourced fields in `change` whose record value Stripe never gave: edited, not late.
 
     A value Stripe has moved on from is not tampering: a first value, a new attempt's session or
     PaymentIntent, a refunded total that grew since it was written, or one a failed refund lowered.
     """
     found = []
+    changes = change.written()
     for name in STRIPE_SOURCED.keys() & changes.keys():
         current = getattr(payment, name, None)
         if current in (None, ""):

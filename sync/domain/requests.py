@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from sync.domain import messages, money
 from sync.domain.actions import (
@@ -21,6 +21,7 @@ from sync.domain.actions import (
     ReportFault,
     WaitForStripe,
 )
+from sync.domain.changes import PaymentChange
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
 from sync.domain.staff_actions import ReminderPolicy, append_log, link_terms, next_reminder_at
 from sync.domain.validation import (
@@ -49,10 +50,18 @@ class Policy:
 
 def decide(snapshot: CrmSnapshot, *, policy: Policy) -> list[Action]:
     """Return the actions for every flagged Project and every Requested Payment."""
-    actions: list[Action] = []
+    return [
+        *decide_intake(snapshot.project_requests, policy=policy),
+        *decide_payments(snapshot.requested_payments, policy=policy),
+    ]
+
+
+def decide_intake(requests: Iterable[ProjectRequest], *, policy: Policy) -> list[CreatePayment]:
+    """The Payments to create for the flagged Projects (and those due a deposit on signing)."""
+    actions: list[CreatePayment] = []
     # Each record is planned on its own: one that raises (a fault of ours, or a value nobody foresaw)
     # is said on its own record and the others go on (invariant 6).
-    for request in snapshot.project_requests:
+    for request in requests:
         plan = None
         if request.request_payment:
             plan = plan_intake
@@ -63,7 +72,13 @@ def decide(snapshot: CrmSnapshot, *, policy: Policy) -> list[Action]:
                 actions.append(plan(request, policy=policy))
             except Exception as exc:  # isolated per record; the message names its type
                 actions.append(_faulty_intake(request, plan, exc))
-    for payment in snapshot.requested_payments:
+    return actions
+
+
+def decide_payments(payments: Iterable[Payment], *, policy: Policy) -> list[Action]:
+    """The action for each Requested Payment (none for one that needs nothing)."""
+    actions: list[Action] = []
+    for payment in payments:
         try:
             action = plan_payment(payment, policy=policy)
         except Exception as exc:  # isolated per record; the message names its type
@@ -244,24 +259,24 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
 
 def sent_fields(
     action: CreatePaymentLink | EmailExistingLink, *, url: str, now: datetime, reminders: ReminderPolicy
-) -> dict[str, Any]:
+) -> PaymentChange:
     """What a Payment records once its link was emailed as a request (a new link, or the link it
     holds set back to Requested): the resends and reminders decide theirs in `staff_actions`."""
-    return {
-        "status": PaymentStatus.LINK_SENT,
-        "link_url": url,  # the URL emailed, which is the link's own in Stripe
-        "resend": False,  # a Resend ticked before the first send is this send
-        "last_sent_at": now,
-        "times_sent": Decimal(action.times_sent + 1),
-        "reminders_sent": Decimal(0),
-        "next_reminder_at": next_reminder_at(
+    return PaymentChange(
+        status=PaymentStatus.LINK_SENT,
+        link_url=url,  # the URL emailed, which is the link's own in Stripe
+        resend=False,  # a Resend ticked before the first send is this send
+        last_sent_at=now,
+        times_sent=action.times_sent + 1,
+        reminders_sent=0,
+        next_reminder_at=next_reminder_at(
             sent_at=now, reminders_sent=0, opted_out=action.no_reminders, policy=reminders
         ),
-        "sync_error": None,
-        "sync_log": append_log(
+        sync_error=None,
+        sync_log=append_log(
             action.sync_log, messages.LOG_SENT.format(revision=action.link_revision, to=action.email.to), now=now
         ),
-    }
+    )
 
 
 def email_context_for(payment: Payment, *, default_currency: str) -> EmailContext | None:

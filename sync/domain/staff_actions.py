@@ -9,13 +9,14 @@ writes the same record.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from sync.domain import messages, money
 from sync.domain.actions import EmailContext
+from sync.domain.changes import PaymentChange
 from sync.domain.models import Payment, PaymentStatus, StripePaymentState
 from sync.domain.stripe_results import AWAITING_PAYMENT, DISPUTE_SETTLED, PAID_FAMILY
 from sync.domain.validation import normalise_currency
@@ -45,15 +46,15 @@ class SendAgain:
     link_id: str
     email: EmailContext
     kind: Literal["resend", "reminder"]
-    on_sent: dict[str, Any] = field(hash=False)
+    on_sent: PaymentChange
 
 
 @dataclass(frozen=True)
 class WriteOnly:
-    """Write `fields` and nothing else (a refusal, a cancel with no link, a schedule that ended)."""
+    """Write `change` and nothing else (a refusal, a cancel with no link, a schedule that ended)."""
 
     payment_id: str
-    fields: dict[str, Any] = field(hash=False)
+    change: PaymentChange
     event: str  # the log event name
     reason: str | None = None
 
@@ -132,52 +133,50 @@ def plan_staff_action(
 
 def after_retire(
     payment: Payment, state: StripePaymentState, *, purpose: str, now: datetime, change: str | None = None
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[PaymentChange, bool]:
     """The values to write once the link is deactivated, given what Stripe then holds for it.
 
-    Returns (fields, paid). When the customer paid first (`paid`), the fields only close the
+    Returns (change, paid). When the customer paid first (`paid`), the change only closes the
     request and say so plainly; the outcome path then records the payment itself.
     """
     if state.paid:
-        fields: dict[str, Any] = {"cancel_requested": False, "link_deactivated_at": now}
+        closed = PaymentChange(cancel_requested=False, link_deactivated_at=now)
         if purpose == "cancel":
-            fields["sync_error"] = messages.PAID_AFTER_CANCEL
-        else:
-            currency = (state.currency or payment.currency or "usd").lower()
-            paid = money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency)
-            asked = money.format_amount(payment.amount, currency) if payment.amount is not None else "?"
-            fields["sync_error"] = messages.PAID_BEFORE_REPLACEMENT.format(paid=paid, asked=asked)
-        return fields, True
+            return closed | PaymentChange(sync_error=messages.PAID_AFTER_CANCEL), True
+        currency = (state.currency or payment.currency or "usd").lower()
+        paid = money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency)
+        asked = money.format_amount(payment.amount, currency) if payment.amount is not None else "?"
+        return closed | PaymentChange(sync_error=messages.PAID_BEFORE_REPLACEMENT.format(paid=paid, asked=asked)), True
     if purpose == "cancel":
-        return {
-            "status": PaymentStatus.CANCELED,
-            "cancel_requested": False,
-            "resend": False,
-            "link_deactivated_at": now,
-            "next_reminder_at": None,
-            "sync_error": None,
-            "sync_log": append_log(payment.sync_log, messages.LOG_CANCELED, now=now),
-        }, False
+        return PaymentChange(
+            status=PaymentStatus.CANCELED,
+            cancel_requested=False,
+            resend=False,
+            link_deactivated_at=now,
+            next_reminder_at=None,
+            sync_error=None,
+            sync_log=append_log(payment.sync_log, messages.LOG_CANCELED, now=now),
+        ), False
     line = messages.LOG_REPLACED.format(
         change=change or "amount or description", old=payment.link_revision, new=payment.link_revision + 1
     )
     # Back to Requested with the next revision and no link: the request path makes the new link
     # (a new idempotency key), writes it back at once and emails it, exactly as for a new request.
-    return {
-        "status": PaymentStatus.REQUESTED,
-        "link_revision": Decimal(payment.link_revision + 1),
-        "link_url": None,
-        "payment_link_id": None,
-        "link_terms": None,
-        "checkout_session_id": None,
-        "payment_intent_id": None,
-        "last_failure_code": None,
-        "last_failure": None,
-        "next_reminder_at": None,
-        "resend": False,
-        "sync_error": None,
-        "sync_log": append_log(payment.sync_log, line, now=now),
-    }, False
+    return PaymentChange(
+        status=PaymentStatus.REQUESTED,
+        link_revision=payment.link_revision + 1,
+        link_url=None,
+        payment_link_id=None,
+        link_terms=None,
+        checkout_session_id=None,
+        payment_intent_id=None,
+        last_failure_code=None,
+        last_failure=None,
+        next_reminder_at=None,
+        resend=False,
+        sync_error=None,
+        sync_log=append_log(payment.sync_log, line, now=now),
+    ), False
 
 
 def recorded_paid_status(payment: Payment) -> PaymentStatus:
@@ -208,22 +207,22 @@ def _known_paid(payment: Payment) -> bool:
 
 def _plan_cancel(payment: Payment, *, now: datetime) -> StaffAction:
     if _known_paid(payment):
-        fields: dict[str, Any] = {"cancel_requested": False, "sync_error": messages.CANCEL_REFUSED_PAID}
+        refused = PaymentChange(cancel_requested=False, sync_error=messages.CANCEL_REFUSED_PAID)
         if payment.status is PaymentStatus.CANCELED:
-            fields["status"] = recorded_paid_status(payment)  # staff set it; the payment stands
-        return WriteOnly(payment.id, fields, event="payment.cancel_refused", reason="already paid")
+            refused |= PaymentChange(status=recorded_paid_status(payment))  # staff set it; the payment stands
+        return WriteOnly(payment.id, refused, event="payment.cancel_refused", reason="already paid")
     if payment.payment_link_id:
         return RetireLink(payment_id=payment.id, link_id=payment.payment_link_id, purpose="cancel")
     return WriteOnly(
         payment.id,
-        {
-            "status": PaymentStatus.CANCELED,
-            "cancel_requested": False,
-            "resend": False,
-            "next_reminder_at": None,
-            "sync_error": None,
-            "sync_log": append_log(payment.sync_log, messages.LOG_CANCELED_NO_LINK, now=now),
-        },
+        PaymentChange(
+            status=PaymentStatus.CANCELED,
+            cancel_requested=False,
+            resend=False,
+            next_reminder_at=None,
+            sync_error=None,
+            sync_log=append_log(payment.sync_log, messages.LOG_CANCELED_NO_LINK, now=now),
+        ),
         event="payment.canceled",
     )
 
@@ -258,16 +257,16 @@ def _plan_resend(
             link_id=payment.payment_link_id,
             email=email,
             kind="resend",
-            on_sent={
-                "resend": False,
-                "last_sent_at": now,
-                "times_sent": Decimal(count),
-                "next_reminder_at": next_reminder_at(
+            on_sent=PaymentChange(
+                resend=False,
+                last_sent_at=now,
+                times_sent=count,
+                next_reminder_at=next_reminder_at(
                     sent_at=now, reminders_sent=payment.reminders_sent, opted_out=payment.no_reminders, policy=reminders
                 ),
-                "sync_error": None,
-                "sync_log": append_log(payment.sync_log, messages.LOG_RESENT.format(to=email.to, count=count), now=now),
-            },
+                sync_error=None,
+                sync_log=append_log(payment.sync_log, messages.LOG_RESENT.format(to=email.to, count=count), now=now),
+            ),
         )
     if status in AWAITING_PAYMENT and email is None:
         reason = messages.RESEND_REFUSED["no_email"]
@@ -280,7 +279,7 @@ def _plan_resend(
     else:
         reason = messages.RESEND_REFUSED["other"]
     return WriteOnly(
-        payment.id, {"resend": False, "sync_error": reason}, event="payment_link.resend_refused", reason=reason
+        payment.id, PaymentChange(resend=False, sync_error=reason), event="payment_link.resend_refused", reason=reason
     )
 
 
@@ -300,8 +299,8 @@ def _plan_reminder(
 ) -> StaffAction | None:
     if payment.reminders_sent >= reminders.max_count:
         line = messages.LOG_REMINDERS_DONE.format(count=payment.reminders_sent)
-        fields = {"next_reminder_at": None, "sync_log": append_log(payment.sync_log, line, now=now)}
-        return WriteOnly(payment.id, fields, event="payment.reminders_finished")
+        finished = PaymentChange(next_reminder_at=None, sync_log=append_log(payment.sync_log, line, now=now))
+        return WriteOnly(payment.id, finished, event="payment.reminders_finished")
     if not payment.link_url or not payment.payment_link_id or email is None:
         return None
     number = payment.reminders_sent + 1
@@ -311,12 +310,12 @@ def _plan_reminder(
         link_id=payment.payment_link_id,
         email=email,
         kind="reminder",
-        on_sent={
-            "reminders_sent": Decimal(number),
-            "last_sent_at": now,
-            "next_reminder_at": next_reminder_at(
+        on_sent=PaymentChange(
+            reminders_sent=number,
+            last_sent_at=now,
+            next_reminder_at=next_reminder_at(
                 sent_at=now, reminders_sent=number, opted_out=payment.no_reminders, policy=reminders
             ),
-            "sync_log": append_log(payment.sync_log, messages.LOG_REMINDED.format(number=number, to=email.to), now=now),
-        },
+            sync_log=append_log(payment.sync_log, messages.LOG_REMINDED.format(number=number, to=email.to), now=now),
+        ),
     )

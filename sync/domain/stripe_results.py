@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sync.domain import messages, money
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.models import (
     Payment,
     PaymentStatus,
@@ -56,7 +57,7 @@ class RefundWrite:
 
     stripe_refund_id: str
     record_id: str | None
-    fields: dict[str, Any] = field(hash=False)  # logical Refund field names
+    change: RefundChange
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,15 @@ class OutcomeWrite:
 
     payment_id: str
     payment_last_modified: datetime
-    fields: dict[str, Any] = field(hash=False)  # logical Payment field names, only those that change
+    change: PaymentChange  # only the fields that differ from the record
     refunds: tuple[RefundWrite, ...] = ()
     notices: tuple[StaffNotice, ...] = ()
     payment_read_at: datetime | None = None  # when the CRM served the record the plan is based on
 
     @property
     def new_status(self) -> PaymentStatus | None:
-        return self.fields.get("status")
+        status = self.change.status
+        return status if isinstance(status, PaymentStatus) else None
 
 
 def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | None:
@@ -110,7 +112,7 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
         payment_id=payment.id,
         payment_last_modified=payment.last_modified,
         payment_read_at=payment.read_at,
-        fields=changed,
+        change=PaymentChange(**changed),
         refunds=refunds,
         notices=tuple(notices) if "status" in changed or "dispute_id" in changed else (),
     )
@@ -203,7 +205,7 @@ def _refund_writes(payment: Payment, refunds: tuple[StripeRefund, ...], currency
         if record is not None and "payment" in desired:
             current["payment"] = payment.id  # the record was found under this Payment
         if any(not _same(current.get(k), v) for k, v in desired.items()):
-            writes.append(RefundWrite(stripe_refund_id=refund.id, record_id=record_id, fields=desired))
+            writes.append(RefundWrite(stripe_refund_id=refund.id, record_id=record_id, change=RefundChange(**desired)))
     return tuple(writes)
 
 

@@ -7,6 +7,7 @@ import threading
 from typing import TextIO
 
 from sync.config.settings import Settings
+from sync.domain.errors import StripeKeyRejected
 from sync.entry.bootstrap import build_app
 from sync.entry.startup import start_up
 from sync.runtime.logs import log
@@ -27,9 +28,15 @@ def run_reconcile(settings: Settings, *, include_settled: bool, out: TextIO = sy
         print("Stripe is not connected: see the Stripe Setup record's Last Error.", file=out)
         return EXIT_NOT_CONNECTED
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    report = app.outcomes.sweep(readiness.gateway, include_settled=include_settled, progress=bar)
-    if bar is not None:
-        bar.done()
+    try:
+        report = app.outcomes.sweep(readiness.gateway, include_settled=include_settled, progress=bar)
+    except StripeKeyRejected:
+        app.connection.current(readiness)  # said on the Setup record, as the worker would
+        print("\nStripe refused the key during the sweep: see the Stripe Setup record's Last Error.", file=out)
+        return EXIT_NOT_CONNECTED
+    finally:
+        if bar is not None:
+            bar.done()
     print(summary(report), file=out)
     log.info("reconcile.reported", changed=len(report.changed))
     return EXIT_OK
@@ -41,7 +48,7 @@ def summary(report: OutcomeReport) -> str:
         parts = []
         if write.new_status is not None:
             parts.append(f"status -> {write.new_status.value.replace('_', ' ')}")
-        others = sorted(k for k in write.fields if k not in ("status", "last_synced_at"))
+        others = sorted(k for k in write.change.written() if k not in ("status", "last_synced_at"))
         if others:
             parts.append("set " + ", ".join(others))
         if write.refunds:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sync.domain import messages
+from sync.domain.changes import UNSET, PaymentChange
 from sync.domain.faults import RecordFault
 from sync.ports import PaymentUpdate
 from sync.runtime.logs import log
@@ -38,9 +39,8 @@ def fault_updates(faults: list[RecordFault], *, now: datetime | None) -> list[Pa
     (an unreadable Paid Payment stays Paid); none where the record already says it.
 
     `now`: also set Last Synced At (None: leave it)."""
-    synced = {} if now is None else {"last_synced_at": now}
     return [
-        PaymentUpdate(f.record_id, {"sync_error": f.problem, **synced})
+        PaymentUpdate(f.record_id, PaymentChange(sync_error=f.problem, last_synced_at=UNSET if now is None else now))
         for f in faults
         if f.sobject == "payment" and f.sync_error != f.problem
     ]

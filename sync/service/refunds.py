@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sync.domain import messages, money
+from sync.domain.changes import RefundChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
 from sync.domain.models import Payment, RefundSource, RefundStatus, StripePaymentState, StripeRefund
@@ -146,16 +147,16 @@ class RefundSync:
         )
 
 
-def _issued_fields(refund: StripeRefund, *, currency: str) -> dict[str, Any]:
+def _issued_fields(refund: StripeRefund, *, currency: str) -> RefundChange:
     status = refund_status(refund.status)
-    return {
-        "stripe_refund_id": refund.id,
-        "status": status,
-        "amount": money.from_minor_units(refund.amount_minor, currency),
-        "source": RefundSource.CRM,
-        "failure_reason": refund_failure_text(refund.failure_reason) if status is RefundStatus.FAILED else None,
-    }
+    return RefundChange(
+        stripe_refund_id=refund.id,
+        status=status,
+        amount=money.from_minor_units(refund.amount_minor, currency),
+        source=RefundSource.CRM,
+        failure_reason=refund_failure_text(refund.failure_reason) if status is RefundStatus.FAILED else None,
+    )
 
 
 def _refused(refund_id: str, message: str) -> RefundUpdate:
-    return RefundUpdate(refund_id, {"status": RefundStatus.ERROR, "failure_reason": message[:32768]})
+    return RefundUpdate(refund_id, RefundChange(status=RefundStatus.ERROR, failure_reason=message[:32768]))

@@ -26,9 +26,10 @@ from sync.domain.actions import (
     ReportFault,
     WaitForStripe,
 )
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
-from sync.domain.requests import Policy, decide, fallback_intake, sent_fields
+from sync.domain.requests import Policy, decide_intake, decide_payments, fallback_intake, sent_fields
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.fanout import Skipped, fan_out
@@ -129,20 +130,19 @@ class Runner:
             )
             readiness = self._stripe.refresh(snapshot.setups)
             policy = self._policy(readiness)
-            intake = [a for a in decide(snapshot, policy=policy) if isinstance(a, CreatePayment)]
+            # Each batch of records is decided once: the Projects, then the Requested Payments as they
+            # stand once intake has made the new ones (read again only then).
+            intake = decide_intake(snapshot.project_requests, policy=policy)
             payments = snapshot.requested_payments
             if intake:
                 created = self._apply_intake(intake, report)
                 if created and not self._stop.is_set():
                     payments = self._retry(self._crm.read_requested_payments)
-            actions = decide(
-                CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=payments),
-                policy=policy,
-            )
-            self._apply_payment_actions(actions, readiness, report)
+            self._apply_payment_actions(decide_payments(payments, policy=policy), readiness, report)
             # A key Stripe refused just now is not tried again this cycle (StripeConnection.current).
             refresh = self._apply_staff_actions(snapshot, self._stripe.current(readiness), policy, report)
             more_events = self._read_outcomes(self._stripe.current(readiness), report, refresh=refresh)
+            self._stripe.current(readiness)  # a key refused by the last Stripe call is said on the Setup now
             batch = self._config.batch_size
             report.full_batch = (
                 more_events
@@ -190,16 +190,10 @@ class Runner:
                     # The edited request is Requested again with the next revision: make, write back
                     # and email its new link now, through the request path.
                     again = self._retry(lambda: self._crm.read_payments(sorted(staff.replaced)))
-                    requested = tuple(p for p in again if p.status is PaymentStatus.REQUESTED)
-                    actions = decide(
-                        CrmSnapshot(setups=snapshot.setups, project_requests=(), requested_payments=requested),
-                        policy=policy,
-                    )
-                    self._apply_payment_actions(actions, readiness, report)
-        except StripeKeyRejected as exc:
+                    requested = [p for p in again if p.status is PaymentStatus.REQUESTED]
+                    self._apply_payment_actions(decide_payments(requested, policy=policy), readiness, report)
+        except StripeKeyRejected as exc:  # said on the Setup by the connection (StripeConnection.current)
             log.warning("staff_actions.key_rejected", error=str(exc))
-            if readiness.setup is not None:
-                self._stripe.key_rejected(readiness.setup, exc)
         self._changed_after = next_window(
             self._changed_after, snapshot, batch_size=self._config.batch_size, fallback_now=self._now()
         )
@@ -231,7 +225,6 @@ class Runner:
             return polled.more
         except StripeKeyRejected as exc:
             log.warning("events.key_rejected", error=str(exc))
-            self._stripe.key_rejected(setup, exc)
             report.set(setup.id, Outcome.WAITING)
         except (RetryableError, PermanentError) as exc:
             log.warning("events.deferred", error=str(exc))
@@ -318,16 +311,15 @@ class Runner:
         to_email: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]] = []
         now = self._now()
         for action in actions:
+            if isinstance(action, ReportError | WaitForStripe | ReportFault):
+                updates.append(PaymentUpdate(action.payment_id, action.change | PaymentChange(last_synced_at=now)))
             if isinstance(action, ReportError):
-                updates.append(self._error_update(action.payment_id, action.message, now))
                 report.set(action.payment_id, Outcome.ERROR)
                 log.info("payment.invalid", payment_id=action.payment_id, reason=action.message)
             elif isinstance(action, WaitForStripe):
-                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
                 report.set(action.payment_id, Outcome.WAITING)
                 log.info("payment.waiting_for_stripe", payment_id=action.payment_id)
             elif isinstance(action, ReportFault):
-                updates.append(PaymentUpdate(action.payment_id, {"sync_error": action.message, "last_synced_at": now}))
                 report.set(action.payment_id, Outcome.ERROR)
                 log.error("payment.planning_failed", payment_id=action.payment_id, error_type=action.error_type)
         self._write_updates(updates, report)
@@ -336,19 +328,21 @@ class Runner:
 
         creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
         chunks = [creates[i : i + LINK_CHUNK] for i in range(0, len(creates), LINK_CHUNK)] or [[]]
-        key_rejected = threading.Event()  # once Stripe refuses the key, links not yet asked for are skipped
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="links-ahead") as ahead:
 
             def make(chunk: list[CreatePaymentLink]) -> Future[list[LinkResult]]:
                 run = contextvars.copy_context().run
-                return ahead.submit(run, self._make_links, chunk, readiness.gateway, key_rejected)
+                return ahead.submit(run, self._make_links, chunk, readiness.gateway)
 
             making: Future[list[LinkResult]] | None = make(chunks[0])
             for k, chunk in enumerate(chunks):
                 assert making is not None
                 results = making.result()
                 making = None
-                if k + 1 < len(chunks) and not self._stop.is_set() and not key_rejected.is_set():
+                # A key Stripe refused while this chunk was made is said on the Setup before the
+                # links made are written back, and no further chunk is asked for.
+                still = self._stripe.current(readiness).ready
+                if k + 1 < len(chunks) and not self._stop.is_set() and still:
                     # Stripe makes the next chunk's links while this one is written back and emailed.
                     making = make(chunks[k + 1])
                 to_email.extend(self._record_links(chunk, results, readiness, report))
@@ -377,10 +371,8 @@ class Runner:
                 continue
             try:
                 link = self._staff.checked_link(action.payment_id, action.link_id, gateway, report)
-            except StripeKeyRejected as exc:
-                if readiness.setup is not None:
-                    self._stripe.key_rejected(readiness.setup, exc)
-                break
+            except StripeKeyRejected:
+                break  # the rest waits; said on the Setup by the connection
             if not isinstance(link, CreatedLink):
                 if link is not None:
                     foreign[action.payment_id] = link
@@ -388,28 +380,22 @@ class Runner:
             restore = ownership.link_restore(action.link_url, None, link, sync_log=action.sync_log, now=now)
             if restore:
                 log.warning("payment.fields_restored", payment_id=action.payment_id, fields=["link_url"])
-                action = dataclasses.replace(action, link_url=link.url, sync_log=restore["sync_log"])
+                action = dataclasses.replace(action, link_url=link.url, sync_log=restore.sync_log or None)
             checked.append((action.payment_id, link.url, action))
         if foreign:
             payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
             self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
         return checked
 
-    def _make_links(
-        self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None, key_rejected: threading.Event
-    ) -> list[LinkResult]:
-        """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each."""
+    def _make_links(self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None) -> list[LinkResult]:
+        """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each.
+
+        Once Stripe refuses the key, the links not yet asked for are refused without a call (KeyGuard)."""
         if not actions or gateway is None:
             return []
 
         def create(action: CreatePaymentLink) -> CreatedLink:
-            if key_rejected.is_set():
-                raise _NotTried()
-            try:
-                return self._retry(lambda: gateway.create_payment_link(action.spec))
-            except StripeKeyRejected:
-                key_rejected.set()
-                raise
+            return self._retry(lambda: gateway.create_payment_link(action.spec))
 
         return fan_out(create, actions, workers=self._config.stripe_workers, stop=self._stop)
 
@@ -427,7 +413,6 @@ class Runner:
         made: list[tuple[CreatePaymentLink, CreatedLink]] = []
         errors: list[PaymentUpdate] = []
         now = self._now()
-        rejection: StripeKeyRejected | None = None
         for action, result in zip(actions, results, strict=True):
             bound = log.bind(payment_id=action.payment_id, idempotency_key=action.spec.idempotency_key)
             if isinstance(result, CreatedLink):
@@ -435,13 +420,11 @@ class Runner:
                 made.append((action, result))
             elif isinstance(result, Skipped):
                 bound.info("payment_link.not_tried", reason="stopping")
-            elif isinstance(result, _NotTried | StripeKeyRejected):
+            elif isinstance(result, StripeKeyRejected):
                 # Waits, saying so, like every request while Stripe is not connected; the Setup says why.
-                errors.append(PaymentUpdate(action.payment_id, {"sync_error": messages.STRIPE_NOT_CONNECTED}))
+                errors.append(PaymentUpdate(action.payment_id, PaymentChange(sync_error=messages.STRIPE_NOT_CONNECTED)))
                 report.set(action.payment_id, Outcome.WAITING)
-                if isinstance(result, StripeKeyRejected):
-                    bound.warning("payment_link.key_rejected", error=str(result))
-                    rejection = result
+                bound.warning("payment_link.key_rejected", error=str(result))
             elif isinstance(result, IdempotencyConflict):
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
@@ -453,22 +436,8 @@ class Runner:
             else:  # RetryableError, or a fault of ours: this one waits, the others go on
                 report.set(action.payment_id, Outcome.PENDING)
                 bound.warning("payment_link.deferred", error=str(result), error_type=type(result).__name__)
-        if rejection is not None and readiness.setup is not None:
-            self._stripe.key_rejected(readiness.setup, rejection)
-        write_back = [
-            PaymentUpdate(
-                a.payment_id,
-                {
-                    "link_url": link.url,
-                    "payment_link_id": link.id,
-                    "link_terms": a.terms,
-                    "link_deactivated_at": None,
-                    "sync_error": None,
-                    "last_synced_at": now,
-                },
-            )
-            for a, link in made
-        ]
+        synced = PaymentChange(last_synced_at=now)
+        write_back = [PaymentUpdate(a.payment_id, a.written_back(link) | synced) for a, link in made]
         saved = self._write_updates(write_back + errors, report)
         written = {r.record_id for r in saved if r.error is None}
         return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
@@ -482,17 +451,17 @@ class Runner:
             for link in self._retry(lambda: gateway.links_for_payment(action.payment_id)):
                 self._retry(functools.partial(gateway.deactivate_link, link.id))
                 bound.info("payment_link.orphan_deactivated", payment_link_id=link.id)
-        except (RetryableError, PermanentError) as exc:
+        except (RetryableError, PermanentError, StripeKeyRejected) as exc:
             bound.warning("payment_link.orphan_scan_failed", error=str(exc))
-            return PaymentUpdate(action.payment_id, {"last_synced_at": now})
+            return PaymentUpdate(action.payment_id, PaymentChange(last_synced_at=now))
         bound.info("payment_link.revision_bumped", revision=action.link_revision + 1)
         return PaymentUpdate(
             action.payment_id,
-            {
-                "link_revision": Decimal(action.link_revision + 1),
-                "sync_error": messages.EDITED_DURING_LINK_CREATION,
-                "last_synced_at": now,
-            },
+            PaymentChange(
+                link_revision=action.link_revision + 1,
+                sync_error=messages.EDITED_DURING_LINK_CREATION,
+                last_synced_at=now,
+            ),
         )
 
     def _email_and_mark_sent(
@@ -515,8 +484,8 @@ class Runner:
         updates = []
         for (payment_id, url, action), result in zip(items, results, strict=True):
             if result.error is None:
-                fields = sent_fields(action, url=url, now=now, reminders=self._staff.reminders)
-                updates.append(PaymentUpdate(payment_id, {**fields, "last_synced_at": now}))
+                sent = sent_fields(action, url=url, now=now, reminders=self._staff.reminders)
+                updates.append(PaymentUpdate(payment_id, sent | PaymentChange(last_synced_at=now)))
                 report.set(payment_id, Outcome.LINK_SENT)
                 log.info(
                     "payment_link.emailed",
@@ -532,11 +501,8 @@ class Runner:
 
     @staticmethod
     def _error_update(payment_id: str, message: str, now: datetime) -> PaymentUpdate:
-        return PaymentUpdate(payment_id, {"status": PaymentStatus.ERROR, "sync_error": message, "last_synced_at": now})
+        error = PaymentChange(status=PaymentStatus.ERROR, sync_error=message, last_synced_at=now)
+        return PaymentUpdate(payment_id, error)
 
     def _write_updates(self, updates: list[PaymentUpdate], report: CycleReport) -> list[WriteResult]:
         return write_payment_updates(self._crm, updates, retry=self._retry, report=report)
-
-
-class _NotTried(Exception):
-    """A link not asked for because Stripe had just refused the key for another."""

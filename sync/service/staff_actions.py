@@ -16,13 +16,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from sync.config.email_templates import EmailTemplates, NoticeTemplates
 from sync.domain import messages, ownership
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
-from sync.domain.models import CreatedLink, Payment, PaymentStatus
+from sync.domain.models import CreatedLink, Payment
 from sync.domain.requests import email_context_for
 from sync.domain.staff_actions import (
     ReminderPolicy,
@@ -116,7 +117,7 @@ class StaffSync:
         try:
             for action in planned:
                 if isinstance(action, WriteOnly):
-                    writes.append(PaymentUpdate(action.payment_id, {**action.fields, "last_synced_at": now}))
+                    writes.append(PaymentUpdate(action.payment_id, action.change | PaymentChange(last_synced_at=now)))
                     log.info(action.event, payment_id=action.payment_id, reason=action.reason)
                     report.set(action.payment_id, Outcome.ERROR if action.reason else Outcome.UPDATED)
                     continue
@@ -131,22 +132,21 @@ class StaffSync:
                         foreign.append((payment, link))
                     continue
                 if isinstance(action, RetireLink):
-                    update = self._retire(payment, action, gateway, now, report)
+                    update, retired = self._retire(payment, action, gateway, now, report)
                     if update is not None:
                         writes.append(update)
-                        if update.fields.get("status") is PaymentStatus.REQUESTED:
-                            result.replaced.add(action.payment_id)
-                        elif "link_deactivated_at" in update.fields:
-                            result.refresh.add(action.payment_id)
+                    if retired == "replaced":
+                        result.replaced.add(action.payment_id)
+                    elif retired == "deactivated":
+                        result.refresh.add(action.payment_id)
                     continue
                 # Email the link's own URL, never one typed on the record, and put that one back.
-                logged = action.on_sent.get("sync_log")
+                logged = action.on_sent.sync_log or None
                 restore = ownership.link_restore(payment.link_url, payment.link_terms, link, sync_log=logged, now=now)
                 if restore:
-                    log.warning(
-                        "payment.fields_restored", payment_id=payment.id, fields=sorted(restore.keys() - {"sync_log"})
-                    )
-                action = dataclasses.replace(action, link_url=link.url, on_sent={**action.on_sent, **restore})
+                    restored = sorted(restore.written().keys() - {"sync_log"})
+                    log.warning("payment.fields_restored", payment_id=payment.id, fields=restored)
+                action = dataclasses.replace(action, link_url=link.url, on_sent=action.on_sent | restore)
                 if action.kind == "reminder":
                     paid = self._paid_meanwhile(action, gateway, report)
                     if paid is False:
@@ -232,7 +232,9 @@ class StaffSync:
 
     def _retire(
         self, payment: Payment, action: RetireLink, gateway: PaymentsGateway, now: datetime, report: CycleReport
-    ) -> PaymentUpdate | None:
+    ) -> tuple[PaymentUpdate | None, Literal["replaced", "deactivated"] | None]:
+        """Deactivate the link, then read it: the write that finishes the request, and what became of
+        the link (None: not deactivated this cycle)."""
         bound = log.bind(payment_id=payment.id, payment_link_id=action.link_id)
         try:
             self._retry(lambda: gateway.deactivate_link(action.link_id))
@@ -242,14 +244,15 @@ class StaffSync:
         except RetryableError as exc:
             report.set(payment.id, Outcome.PENDING)
             bound.warning("payment_link.deactivation_deferred", purpose=action.purpose, error=str(exc))
-            return None
+            return None, None
         except PermanentError as exc:
             # Tried again every cycle while the request stands; the record says why it did not happen.
             report.set(payment.id, Outcome.ERROR)
             bound.warning("payment_link.deactivation_refused", purpose=action.purpose, error=str(exc))
             message = messages.STRIPE_REFUSED_DEACTIVATION.format(detail=str(exc))
-            return None if payment.sync_error == message else PaymentUpdate(payment.id, {"sync_error": message})
-        fields, paid = after_retire(payment, state, purpose=action.purpose, now=now, change=action.change)
+            said = payment.sync_error == message
+            return (None if said else PaymentUpdate(payment.id, PaymentChange(sync_error=message))), None
+        change, paid = after_retire(payment, state, purpose=action.purpose, now=now, change=action.change)
         if paid:
             bound.warning("payment.paid_before_" + ("cancel" if action.purpose == "cancel" else "replacement"))
         elif action.purpose == "cancel":
@@ -257,7 +260,9 @@ class StaffSync:
         else:
             bound.info("payment_link.replaced", change=action.change, new_revision=payment.link_revision + 1)
         report.set(payment.id, Outcome.UPDATED)
-        return PaymentUpdate(payment.id, {**fields, "last_synced_at": now})
+        update = PaymentUpdate(payment.id, change | PaymentChange(last_synced_at=now))
+        # Replaced: back to Requested for the next revision; else deactivated (a cancel, or paid first).
+        return update, "replaced" if action.purpose == "replace" and not paid else "deactivated"
 
     def _paid_meanwhile(self, action: SendAgain, gateway: PaymentsGateway, report: CycleReport) -> bool | None:
         """Whether Stripe shows the link paid, so a reminder would chase a paying customer; None: unknown."""
@@ -295,14 +300,15 @@ class StaffSync:
         for action, result in zip(sends, results, strict=True):
             bound = log.bind(payment_id=action.payment_id, to_domain=action.email.to.rsplit("@", 1)[-1])
             if result.error is None:
-                updates.append(PaymentUpdate(action.payment_id, {**action.on_sent, "last_synced_at": now}))
+                updates.append(PaymentUpdate(action.payment_id, action.on_sent | PaymentChange(last_synced_at=now)))
                 report.set(action.payment_id, Outcome.UPDATED)
                 bound.info("payment_link.resent" if action.kind == "resend" else "payment.reminder_sent")
                 continue
             # Refused for this address: say so, and stop what would fail again the same way.
             message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)
-            stop = {"resend": False} if action.kind == "resend" else {"next_reminder_at": None}
-            updates.append(PaymentUpdate(action.payment_id, {**stop, "sync_error": message, "last_synced_at": now}))
+            stop = PaymentChange(resend=False) if action.kind == "resend" else PaymentChange(next_reminder_at=None)
+            stop |= PaymentChange(sync_error=message, last_synced_at=now)
+            updates.append(PaymentUpdate(action.payment_id, stop))
             report.set(action.payment_id, Outcome.ERROR)
             bound.warning("email.rejected", kind=action.kind, error=result.error)
         self._write(updates, report)

@@ -5,6 +5,9 @@ restart. It is verified with two Stripe calls when it changes (and again after a
 which also read the account behind it: the first account seen is pinned on the Setup, and a key of
 another account stops every Stripe call until an admin confirms the change. The outcome is written
 back to the Setup record only when it changes what the record says.
+
+The gateway handed out is a KeyGuard: a key Stripe refuses mid-run, in any flow or thread, stops there,
+and `current` says so on the Setup (the one place a refusal is handled) and drops the gateway.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sync.domain.validation import normalise_currency
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
 from sync.runtime.logs import log
 from sync.runtime.retry import Retry, no_retry
+from sync.service.key_guard import KeyGuard
 
 # A key Stripe refused mid-run is tried again after this long even if the Setup record is unchanged
 # (an admin may have given a restricted key the missing permission in the Dashboard).
@@ -67,7 +71,7 @@ class StripeConnection:
         self._account: StripeAccount | None = None  # the account behind the key this process uses
         # A key of another account, said on the Setup: (fingerprint, pinned id, confirm box) then.
         self._held: tuple[str, str | None, bool] | None = None
-        self._gateway: PaymentsGateway | None = None
+        self._gateway: KeyGuard | None = None
         self._last_problem: str | None = None  # log a standing problem once, not every cycle
         self._last_warning: str | None = None
         self._notes_written: str | None = None  # the Last Error written with Connected
@@ -164,6 +168,8 @@ class StripeConnection:
             elif not setup.stripe_account_id:  # a worker-owned field cleared on the record: put back, said
                 log.warning("stripe_setup.account_pin_restored", setup_id=setup.id, account=account.id)
         self._held = None
+        if not isinstance(gateway, KeyGuard):
+            gateway = KeyGuard(gateway)
         self._fingerprint, self._gateway, self._account = fingerprint, gateway, account
         descriptor = judge_descriptor(setup.statement_descriptor_suffix, account.descriptor_prefix)
         notes = " ".join(n for n in (notes, descriptor.note) if n) or None
@@ -174,28 +180,31 @@ class StripeConnection:
             log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
         return StripeReadiness(gateway, setup, descriptor.suffix)
 
-    def key_rejected(self, setup: StripeSetup, reason: StripeKeyRejected | None = None) -> None:
+    def current(self, readiness: StripeReadiness) -> StripeReadiness:
+        """`readiness` as it stands now: without its gateway once Stripe refused the key, which is then
+        said on the Setup (once). Called from the cycle's thread between its steps and at its end."""
+        guard = self._gateway
+        if guard is not None and guard.refusal is not None and readiness.setup is not None:
+            self._refused_mid_run(readiness.setup, guard.refusal)
+        if readiness.gateway is not None and readiness.gateway is not self._gateway:
+            return StripeReadiness(None, readiness.setup)
+        return readiness
+
+    def _refused_mid_run(self, setup: StripeSetup, reason: StripeKeyRejected) -> None:
         """A call with the verified key was refused mid-run (revoked, or a permission taken away): stop
         using it until the Setup record changes, or RECHECK_REFUSED_KEY has passed.
 
         Verifying again at once would pass (a key lacking Write on Payment Links can still list them)
         and flip the record between Connected and Invalid Key every cycle.
         """
-        if self._refused is not None and self._refused[0] == _fingerprint(setup) and self._gateway is None:
-            return  # already said, this cycle: another call with the same key refused too
+        log.warning("stripe_setup.key_refused_mid_run", setup_id=setup.id, error=str(reason))
         self._forget()
         self._refused = (_fingerprint(setup), self._now() + RECHECK_REFUSED_KEY)
-        if reason is not None and reason.missing_permission:
+        if reason.missing_permission:
             error = messages.KEY_LACKS_PERMISSION.format(detail=str(reason))
         else:
             error = messages.KEY_REJECTED
         self._write(setup, status=self._statuses.invalid_key, error=error, verified=False)
-
-    def current(self, readiness: StripeReadiness) -> StripeReadiness:
-        """`readiness` as it stands now: without its gateway once Stripe refused the key this cycle."""
-        if readiness.gateway is not None and readiness.gateway is not self._gateway:
-            return StripeReadiness(None, readiness.setup)
-        return readiness
 
     def _changed(self, problem: str) -> bool:
         changed, self._last_problem = problem != self._last_problem, problem

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sync.config.email_templates import NoticeTemplates
 from sync.domain import messages, ownership
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
 from sync.domain.models import (
@@ -543,21 +544,21 @@ class OutcomeSync:
                 payment_id=payment.id,
                 payment_last_modified=payment.last_modified,
                 payment_read_at=payment.read_at,
-                fields={},
+                change=PaymentChange(),
             )
         if relinked:
             # Said to staff too: someone pointed this Payment at another's link (invariant 7).
             said = messages.RELINKED.format(foreign=payment.payment_link_id, own=state.payment_link_id)
             notice = foreign_notice(payment, said)
             plan = dataclasses.replace(plan, notices=plan.notices + ((notice,) if notice else ()))
-        changes = {**plan.fields, **relinked}
-        fields = {**changes, "last_synced_at": now}
-        restored = ownership.tampered(payment, changes, state)
+        change = plan.change | relinked
+        restored = ownership.tampered(payment, change, state)
+        change |= PaymentChange(last_synced_at=now)
         if restored:
             # Put back and said, never silently (invariant 7): staff can see who edited it in the history.
-            fields["sync_log"] = ownership.tamper_line(payment, restored, now=now)
+            change |= PaymentChange(sync_log=ownership.tamper_line(payment, restored, now=now))
             log.warning("payment.fields_restored", payment_id=payment.id, fields=restored)
-        return [dataclasses.replace(plan, fields=fields)]
+        return [dataclasses.replace(plan, change=change)]
 
     def _foreign(self, payment: Payment, problem: str, *, now: datetime) -> list[OutcomeWrite]:
         """Record nothing of another Payment's link; say so on the record and to staff, once."""
@@ -584,7 +585,7 @@ class OutcomeSync:
                 bound.info(
                     _event_name(plan),
                     status=plan.new_status.value if plan.new_status else None,
-                    fields=sorted(k for k in plan.fields if k != "last_synced_at"),
+                    fields=sorted(k for k in plan.change.written() if k != "last_synced_at"),
                     refunds=len(plan.refunds),
                     posts=len(posts),
                 )

@@ -42,6 +42,7 @@ from sync.adapters.stripe.payments import StripePayments
 from sync.config.mapping import load_mapping
 from sync.config.settings import Settings
 from sync.domain.actions import LinkSpec
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.models import PaymentStatus, RefundSource, RefundStatus
 from sync.domain.requests import Policy, plan_intake
 from sync.domain.stripe_results import OutcomeWrite, RefundWrite
@@ -385,7 +386,7 @@ def test_salesforce_crm_requests_match_the_cassette(target: Target, salesforce_h
             [
                 PaymentUpdate(
                     created.record_id,
-                    {"link_url": LINK_URL, "payment_link_id": LINK_ID, "sync_error": None, "last_synced_at": AT},
+                    PaymentChange(link_url=LINK_URL, payment_link_id=LINK_ID, sync_error=None, last_synced_at=AT),
                 )
             ]
         )
@@ -405,25 +406,25 @@ def test_salesforce_crm_requests_match_the_cassette(target: Target, salesforce_h
         paid = OutcomeWrite(
             payment_id=payment.id,
             payment_last_modified=payment.last_modified,
-            fields={
-                "status": PaymentStatus.PARTIALLY_REFUNDED,
-                "amount_paid": Decimal("20000.00"),
-                "paid_at": AT,
-                "amount_refunded": Decimal("500.00"),
-                "receipt_url": LINK_URL,
-                "last_synced_at": AT,
-            },
+            change=PaymentChange(
+                status=PaymentStatus.PARTIALLY_REFUNDED,
+                amount_paid=Decimal("20000.00"),
+                paid_at=AT,
+                amount_refunded=Decimal("500.00"),
+                receipt_url=LINK_URL,
+                last_synced_at=AT,
+            ),
             refunds=(
                 RefundWrite(
                     "re_1CassetteRefund",
                     None,
-                    {
-                        "status": RefundStatus.SUCCEEDED,
-                        "payment": payment.id,
-                        "amount": Decimal("500.00"),
-                        "source": RefundSource.STRIPE_DASHBOARD,
-                        "stripe_refund_id": "re_1CassetteRefund",
-                    },
+                    RefundChange(
+                        status=RefundStatus.SUCCEEDED,
+                        payment=payment.id,
+                        amount=Decimal("500.00"),
+                        source=RefundSource.STRIPE_DASHBOARD,
+                        stripe_refund_id="re_1CassetteRefund",
+                    ),
                 ),
             ),
         )
@@ -432,7 +433,11 @@ def test_salesforce_crm_requests_match_the_cassette(target: Target, salesforce_h
         crm.save_events_cursor(setup.id, "evt_1CassetteCursor")
         [refunded] = crm.read_payments([created.record_id])
         [refund_written] = crm.update_refunds(
-            [RefundUpdate(refunded.refunds[0].id, {"status": RefundStatus.FAILED, "failure_reason": "Card expired."})]
+            [
+                RefundUpdate(
+                    refunded.refunds[0].id, RefundChange(status=RefundStatus.FAILED, failure_reason="Card expired.")
+                )
+            ]
         )
 
     assert_every_interaction_was_replayed(cassette, 12)

@@ -14,6 +14,7 @@ import pytest
 from sync.adapters.salesforce.gateway import SalesforceCrm
 from sync.config.settings import Settings
 from sync.domain.actions import CreatePayment
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import ConfigError, RetryableError
 from sync.domain.models import PaymentStatus, PaymentType, StripeMode
 from sync.domain.requests import Policy, plan_intake
@@ -209,7 +210,7 @@ def test_update_payments_writes_200_a_call_and_one_deleted_record_fails_alone(sa
     sandbox.salesforce.delete_record(sandbox.mapping.payment.object, deleted)
     sent_at = datetime(2026, 11, 26, 15, 3, 9, tzinfo=UTC)
     updates = [
-        PaymentUpdate(pid, {"status": PaymentStatus.LINK_SENT, "last_sent_at": sent_at, "sync_error": None})
+        PaymentUpdate(pid, PaymentChange(status=PaymentStatus.LINK_SENT, last_sent_at=sent_at, sync_error=None))
         for pid in ids
     ]
 
@@ -432,7 +433,7 @@ def test_api_call_that_never_answers_times_out_as_retryable(sandbox: Sandbox, cr
     started = time.monotonic()
 
     with pytest.raises(RetryableError, match="unreachable"):
-        crm.update_payments([PaymentUpdate("a025g0000000Q0zAAE", {"sync_error": None})])
+        crm.update_payments([PaymentUpdate("a025g0000000Q0zAAE", PaymentChange(sync_error=None))])
 
     assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT * 4
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sync.adapters.salesforce.gateway import SalesforceCrm
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.models import PaymentStatus, RefundSource, RefundStatus
 from sync.domain.stripe_results import OutcomeWrite, RefundWrite
 from sync.ports import ChatterPost, WriteStatus
@@ -35,14 +36,14 @@ def _paid(payment_id: str, last_modified: datetime, *, refunds=()) -> OutcomeWri
     return OutcomeWrite(
         payment_id=payment_id,
         payment_last_modified=last_modified,
-        fields={
-            "status": PaymentStatus.PARTIALLY_REFUNDED if refunds else PaymentStatus.PAID,
-            "amount_paid": Decimal("5000.00"),
-            "paid_at": PAID_AT,
-            "receipt_url": "https://receipts/ch_1",
-            "charge_id": "ch_1",
-            "amount_refunded": Decimal("1250.50") if refunds else Decimal(0),
-        },
+        change=PaymentChange(
+            status=PaymentStatus.PARTIALLY_REFUNDED if refunds else PaymentStatus.PAID,
+            amount_paid=Decimal("5000.00"),
+            paid_at=PAID_AT,
+            receipt_url="https://receipts/ch_1",
+            charge_id="ch_1",
+            amount_refunded=Decimal("1250.50") if refunds else Decimal(0),
+        ),
         refunds=tuple(refunds),
     )
 
@@ -54,15 +55,15 @@ def test_outcome_status_refunds_and_post_are_written_together_in_one_call(sandbo
     dashboard = RefundWrite(
         stripe_refund_id="re_1",
         record_id=None,
-        fields={
-            "status": RefundStatus.SUCCEEDED,
-            "stripe_refund_id": "re_1",
-            "failure_reason": None,
-            "payment": pid,
-            "amount": Decimal("1250.50"),
-            "reason": None,
-            "source": RefundSource.STRIPE_DASHBOARD,
-        },
+        change=RefundChange(
+            status=RefundStatus.SUCCEEDED,
+            stripe_refund_id="re_1",
+            failure_reason=None,
+            payment=pid,
+            amount=Decimal("1250.50"),
+            reason=None,
+            source=RefundSource.STRIPE_DASHBOARD,
+        ),
     )
     write = _paid(pid, payment.last_modified, refunds=[dashboard])
     post = ChatterPost(project_id=project, body="Deposit of $5,000.00 received from Pat for Kitchen.")
@@ -85,9 +86,9 @@ def test_outcome_status_refunds_and_post_are_written_together_in_one_call(sandbo
     assert [(p["parent_id"], p["body"]) for p in sandbox.staff_posts()] == [(project, post.body)]
 
     # The same refund seen again updates its one record (upsert by the Stripe refund id).
-    failed = RefundWrite("re_1", None, {**dashboard.fields, "status": RefundStatus.FAILED, "failure_reason": "x"})
+    failed = RefundWrite("re_1", None, dashboard.change | RefundChange(status=RefundStatus.FAILED, failure_reason="x"))
     [result] = crm.apply_outcomes(
-        [(OutcomeWrite(pid, after.last_modified, {"amount_refunded": Decimal(0)}, (failed,)), ())]
+        [(OutcomeWrite(pid, after.last_modified, PaymentChange(amount_refunded=Decimal(0)), (failed,)), ())]
     )
     assert result.error is None
     assert [(r["stripe_refund_id"], r["status"]) for r in sandbox.refunds()] == [("re_1", "failed")]
@@ -197,15 +198,15 @@ def test_graphs_with_many_refunds_are_split_under_the_500_node_limit(sandbox: Sa
             RefundWrite(
                 stripe_refund_id=f"re_{payment.id}_{k}",
                 record_id=None,
-                fields={
-                    "status": RefundStatus.SUCCEEDED,
-                    "stripe_refund_id": f"re_{payment.id}_{k}",
-                    "failure_reason": None,
-                    "payment": payment.id,
-                    "amount": Decimal("10.00"),
-                    "reason": None,
-                    "source": RefundSource.STRIPE_DASHBOARD,
-                },
+                change=RefundChange(
+                    status=RefundStatus.SUCCEEDED,
+                    stripe_refund_id=f"re_{payment.id}_{k}",
+                    failure_reason=None,
+                    payment=payment.id,
+                    amount=Decimal("10.00"),
+                    reason=None,
+                    source=RefundSource.STRIPE_DASHBOARD,
+                ),
             )
             for k in range(10)
         ]

@@ -15,6 +15,7 @@ import pytest
 
 from sync.adapters.salesforce.gateway import SalesforceCrm
 from sync.config.settings import Settings
+from sync.domain.changes import RefundChange
 from sync.domain.errors import PermanentError
 from sync.domain.models import RefundStatus
 from sync.domain.refunds import RefundSpec, plan_refunds
@@ -104,7 +105,7 @@ def test_refund_records_are_written_by_id(sandbox: Sandbox, crm: SalesforceCrm):
     refund = sandbox.request_refund(payment, amount=None)
 
     [result] = crm.update_refunds(
-        [RefundUpdate(refund, {"status": RefundStatus.ERROR, "failure_reason": "Nothing to refund."})]
+        [RefundUpdate(refund, RefundChange(status=RefundStatus.ERROR, failure_reason="Nothing to refund."))]
     )
 
     assert result.error is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from sync.config.mapping import PaymentFields, RefundFields
 from sync.domain.actions import CreatePayment, LinkSpec
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import (
@@ -107,7 +108,7 @@ class FakeCrm:
                 continue
             values = {
                 k: (int(v) if k in ("link_revision", "times_sent", "reminders_sent") else v)
-                for k, v in mapped(update.fields, PaymentFields).items()
+                for k, v in mapped(update.change, PaymentFields).items()
                 if k in Payment.model_fields
             }
             self.payments[update.payment_id] = self.payments[update.payment_id].model_copy(update=values)
@@ -170,14 +171,14 @@ class FakeCrm:
                 continue
             self.outcome_writes += 1
             current = self.payments[write.payment_id]
-            values = {k: v for k, v in mapped(write.fields, PaymentFields).items() if k in Payment.model_fields}
+            values = {k: v for k, v in mapped(write.change, PaymentFields).items() if k in Payment.model_fields}
             refunds = {r.stripe_refund_id or r.id: r for r in current.refunds}
             for refund in write.refunds:
                 key = refund.stripe_refund_id
                 old = next((r for r in current.refunds if r.id == refund.record_id), None) or refunds.get(key)
                 base = old.model_dump() if old else {"id": f"rf_{key}", "amount": None, "reason": None,
                                                       "source": None, "failure_reason": None}  # fmt: skip
-                written = mapped(refund.fields, RefundFields)
+                written = mapped(refund.change, RefundFields)
                 base.update({k: v for k, v in written.items() if k in RefundRecord.model_fields})
                 refunds.pop(old.stripe_refund_id or old.id, None) if old else None
                 refunds[key] = RefundRecord(**base)
@@ -195,7 +196,7 @@ class FakeCrm:
             for payment in list(self.payments.values()):
                 if any(r.id == update.refund_id for r in payment.refunds):
                     refunds = tuple(
-                        r.model_copy(update=dict(update.fields)) if r.id == update.refund_id else r
+                        r.model_copy(update=mapped(update.change, RefundFields)) if r.id == update.refund_id else r
                         for r in payment.refunds
                     )
                     self.payments[payment.id] = payment.model_copy(update={"refunds": refunds})
@@ -326,13 +327,14 @@ class FakeStripe:
         ]  # fmt: skip
 
 
-def mapped(fields: Mapping[str, Any], names: type[BaseModel]) -> Mapping[str, Any]:
-    """The write's fields, each a logical name the mapping has; a typo raises, as in the real codec
-    (which looks each name up in the mapping), rather than being dropped here and failing in production."""
-    unknown = sorted(set(fields) - set(names.model_fields))
+def mapped(change: PaymentChange | RefundChange, names: type[BaseModel]) -> dict[str, Any]:
+    """The change's written fields, each a logical name the mapping has; a name it lacks raises, as in
+    the real codec (which looks every change field up in the mapping once), rather than being dropped."""
+    written = change.written()
+    unknown = sorted(set(written) - set(names.model_fields))
     if unknown:
         raise AttributeError(f"no field {', '.join(unknown)} in {names.__name__}")
-    return fields
+    return written
 
 
 def step_of(newest_first: list[tuple[str, CreatedLink]], after: str | None, *, most: int) -> ActiveLinkStep:

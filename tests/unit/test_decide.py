@@ -254,7 +254,7 @@ def test_what_a_payment_records_once_its_request_was_emailed(linked):
     action = plan_payment(payment(times_sent=2, sync_log="earlier line", **extra), policy=READY)
     assert isinstance(action, EmailExistingLink if linked else CreatePaymentLink)
 
-    fields = sent_fields(action, url="https://pay.example/own", now=T0, reminders=ReminderPolicy())
+    fields = sent_fields(action, url="https://pay.example/own", now=T0, reminders=ReminderPolicy()).written()
 
     assert fields["status"] is PaymentStatus.LINK_SENT
     assert fields["link_url"] == "https://pay.example/own"

@@ -63,7 +63,7 @@ def refund(id: str, amount: int, status: str = "succeeded", **kw) -> StripeRefun
 def test_paid_link_records_amount_time_ids_receipt_and_tells_staff():
     plan = plan_outcome(sent(), paid_state())
     assert plan is not None
-    assert plan.fields == {
+    assert plan.change.written() == {
         "status": PaymentStatus.PAID,
         "checkout_session_id": "cs_1",
         "payment_intent_id": "pi_1",
@@ -86,7 +86,7 @@ def test_paid_link_records_amount_time_ids_receipt_and_tells_staff():
 def test_a_record_that_already_shows_the_state_needs_no_write():
     plan = plan_outcome(sent(), paid_state())
     assert plan is not None
-    applied = sent().model_copy(update=plan.fields)
+    applied = sent().model_copy(update=plan.change.written())
     assert plan_outcome(applied, paid_state()) is None
 
 
@@ -109,16 +109,16 @@ def test_failed_attempt_shows_code_and_guidance_and_stays_payable(decline_code, 
     )
     plan = plan_outcome(sent(), state)
     assert plan is not None
-    assert plan.fields["status"] is PaymentStatus.PAYMENT_FAILED
-    assert plan.fields["last_failure_code"] == (decline_code or code)
-    assert plan.fields["last_failure"] == expected + messages.STILL_PAYABLE
+    assert plan.change.written()["status"] is PaymentStatus.PAYMENT_FAILED
+    assert plan.change.written()["last_failure_code"] == (decline_code or code)
+    assert plan.change.written()["last_failure"] == expected + messages.STILL_PAYABLE
     assert plan.notices == ()
 
 
 def test_later_success_turns_a_failed_payment_into_paid():
     failed = sent(status=PaymentStatus.PAYMENT_FAILED, last_failure_code="insufficient_funds")
     plan = plan_outcome(failed, paid_state())
-    assert plan is not None and plan.fields["status"] is PaymentStatus.PAID
+    assert plan is not None and plan.change.written()["status"] is PaymentStatus.PAID
     assert [n.kind for n in plan.notices] == ["paid"]
 
 
@@ -137,8 +137,8 @@ def test_a_failure_never_overrides_a_paid_record():
 def test_status_follows_the_refunded_total(refunded, expected):
     plan = plan_outcome(sent(), paid_state(amount_refunded_minor=refunded))
     assert plan is not None
-    assert plan.fields["status"] is expected
-    assert plan.fields["amount_refunded"] == Decimal(refunded) / 100
+    assert plan.change.written()["status"] is expected
+    assert plan.change.written()["amount_refunded"] == Decimal(refunded) / 100
 
 
 def test_dashboard_refund_becomes_a_refund_record_once():
@@ -149,7 +149,7 @@ def test_dashboard_refund_becomes_a_refund_record_once():
     assert plan is not None
     [write] = plan.refunds
     assert write.record_id is None and write.stripe_refund_id == "re_1"
-    assert write.fields == {
+    assert write.change.written() == {
         "status": RefundStatus.SUCCEEDED,
         "stripe_refund_id": "re_1",
         "failure_reason": None,
@@ -167,7 +167,7 @@ def test_dashboard_refund_becomes_a_refund_record_once():
         stripe_refund_id="re_1",
         failure_reason=None,
     )
-    after = sent(status=PaymentStatus.PARTIALLY_REFUNDED, refunds=(recorded,)).model_copy(update=plan.fields)
+    after = sent(status=PaymentStatus.PARTIALLY_REFUNDED, refunds=(recorded,)).model_copy(update=plan.change.written())
     assert plan_outcome(after, state) is None
 
 
@@ -187,11 +187,11 @@ def test_a_refund_that_fails_later_is_shown_failed_and_the_total_corrected():
     )
     plan = plan_outcome(current, state)
     assert plan is not None
-    assert plan.fields["status"] is PaymentStatus.PAID
-    assert plan.fields["amount_refunded"] == Decimal("0")
+    assert plan.change.written()["status"] is PaymentStatus.PAID
+    assert plan.change.written()["amount_refunded"] == Decimal("0")
     [write] = plan.refunds
-    assert write.fields["status"] is RefundStatus.FAILED
-    assert "expired or was canceled" in write.fields["failure_reason"]
+    assert write.change.written()["status"] is RefundStatus.FAILED
+    assert "expired or was canceled" in write.change.written()["failure_reason"]
 
 
 def crm_refund(record_id: str, amount: str | None, status: RefundStatus, reason: str | None = None) -> RefundRecord:
@@ -214,7 +214,7 @@ def test_a_crm_refund_is_updated_on_its_own_record():
     assert plan is not None
     [write] = plan.refunds
     assert write.record_id == "a05mine"
-    assert write.fields == {
+    assert write.change.written() == {
         "status": RefundStatus.SUCCEEDED,
         "stripe_refund_id": "re_9",
         "failure_reason": None,
@@ -229,7 +229,7 @@ def test_a_crm_refund_asked_for_the_rest_shows_the_amount_stripe_refunded():
     plan = plan_outcome(sent(status=PaymentStatus.PAID, refunds=(rest,)), state)
     assert plan is not None
     [write] = plan.refunds
-    assert (write.record_id, write.fields["amount"], write.fields["status"]) == (
+    assert (write.record_id, write.change.written()["amount"], write.change.written()["status"]) == (
         "a05rest",
         Decimal("200.00"),
         RefundStatus.SUCCEEDED,
@@ -240,27 +240,27 @@ def test_dispute_sets_disputed_with_reason_and_amount_and_tells_staff_once():
     dispute = StripeDispute(id="dp_1", amount_minor=2_000_000, status="needs_response", reason="fraudulent", created=1)
     plan = plan_outcome(sent(status=PaymentStatus.PAID), paid_state(disputes=(dispute,)))
     assert plan is not None
-    assert plan.fields["status"] is PaymentStatus.DISPUTED
-    assert plan.fields["dispute_reason"] == "fraudulent"
-    assert plan.fields["amount_disputed"] == Decimal("20000.00")
+    assert plan.change.written()["status"] is PaymentStatus.DISPUTED
+    assert plan.change.written()["dispute_reason"] == "fraudulent"
+    assert plan.change.written()["amount_disputed"] == Decimal("20000.00")
     assert [n.kind for n in plan.notices] == ["disputed"]
-    after = sent(status=PaymentStatus.PAID).model_copy(update=plan.fields)
+    after = sent(status=PaymentStatus.PAID).model_copy(update=plan.change.written())
     assert plan_outcome(after, paid_state(disputes=(dispute,))) is None
     won = dispute.model_copy(update={"status": "won"})
     plan = plan_outcome(after, paid_state(disputes=(won,)))
-    assert plan is not None and plan.fields["status"] is PaymentStatus.PAID and plan.notices == ()
+    assert plan is not None and plan.change.written()["status"] is PaymentStatus.PAID and plan.notices == ()
 
 
 def test_paid_after_cancel_is_said_plainly():
     plan = plan_outcome(sent(status=PaymentStatus.CANCELED), paid_state())
     assert plan is not None
-    assert plan.fields["status"] is PaymentStatus.PAID
-    assert plan.fields["sync_error"] == messages.PAID_AFTER_CANCEL
+    assert plan.change.written()["status"] is PaymentStatus.PAID
+    assert plan.change.written()["sync_error"] == messages.PAID_AFTER_CANCEL
 
 
 def test_zero_decimal_currency_amounts_are_whole():
     plan = plan_outcome(sent(currency="jpy"), paid_state(currency="jpy", amount_paid_minor=5000))
-    assert plan is not None and plan.fields["amount_paid"] == Decimal("5000")
+    assert plan is not None and plan.change.written()["amount_paid"] == Decimal("5000")
 
 
 def test_every_guidance_sentence_says_the_link_still_works():

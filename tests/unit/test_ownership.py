@@ -9,6 +9,7 @@ import pytest
 
 from sync.config.mapping import PaymentFields, worker_owned_fields
 from sync.domain import messages, ownership
+from sync.domain.changes import PaymentChange
 from sync.domain.models import CreatedLink, PaymentStatus, StripePaymentState
 from sync.domain.models import StripeRefund as Made
 from tests.unit.factories import T0, payment
@@ -102,7 +103,7 @@ def stripe(**overrides) -> StripePaymentState:
     ],
 )
 def test_a_record_value_stripe_never_gave_is_flagged_and_a_late_one_is_not(record, changes, state, flagged):
-    assert ownership.tampered(payment(**record), changes, state) == flagged
+    assert ownership.tampered(payment(**record), PaymentChange(**changes), state) == flagged
 
 
 def test_the_log_line_says_which_fields_and_what_they_said():
@@ -116,8 +117,8 @@ def test_the_log_line_says_which_fields_and_what_they_said():
 
 def test_the_links_own_url_is_put_back_and_said():
     own = link(OWN)
-    assert ownership.link_restore(own.url, None, own, sync_log=None, now=T0) == {}
-    fields = ownership.link_restore("https://evil.example/pay", None, own, sync_log="sent", now=T0)
+    assert ownership.link_restore(own.url, None, own, sync_log=None, now=T0).written() == {}
+    fields = ownership.link_restore("https://evil.example/pay", None, own, sync_log="sent", now=T0).written()
     assert fields["link_url"] == own.url
     assert "did not match Stripe" in fields["sync_log"] and "evil.example" in fields["sync_log"]
 
@@ -134,7 +135,7 @@ def test_the_links_own_url_is_put_back_and_said():
 )
 def test_link_terms_say_what_the_link_charges_in_stripe(recorded, restored):
     own = link(OWN).model_copy(update={"currency": "usd", "amount_minor": 100000})
-    fields = ownership.link_restore(own.url, recorded, own, sync_log=None, now=T0)
+    fields = ownership.link_restore(own.url, recorded, own, sync_log=None, now=T0).written()
     assert fields.get("link_terms") == restored
     assert ("Link Terms: did not match Stripe" in fields.get("sync_log", "")) is (restored is not None)
 
@@ -143,8 +144,8 @@ def test_a_foreign_link_is_said_once_on_the_record_and_to_staff():
     problem = messages.FOREIGN_OBJECT.format(what="payment link", object_id="plink_1")
     p = payment(payment_link_id="plink_1")
     write = ownership.foreign_write(p, problem, now=T0)
-    assert write is not None and write.fields["sync_error"] == problem
-    assert "belongs to another Payment" in write.fields["sync_log"]
+    assert write is not None and write.change.written()["sync_error"] == problem
+    assert "belongs to another Payment" in write.change.written()["sync_log"]
     [notice] = write.notices
     assert notice.kind == "foreign" and notice.project_id == p.project_id and notice.values["problem"] == problem
     assert ownership.foreign_write(p.model_copy(update={"sync_error": problem}), problem, now=T0) is None
@@ -179,7 +180,7 @@ FOREIGN_SAID = messages.FOREIGN_OBJECT.format(what="payment link", object_id="pl
     ],
 )
 def test_the_payments_own_link_found_in_stripe_is_put_back_in_place_of_anothers(record, state, fields):
-    assert ownership.relink(payment(**record), StripePaymentState(**state)) == fields
+    assert ownership.relink(payment(**record), StripePaymentState(**state)).written() == fields
 
 
 def test_every_field_compared_with_stripe_is_one_the_mapping_marks_as_the_workers():

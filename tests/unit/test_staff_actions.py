@@ -90,26 +90,30 @@ def test_cancel_of_a_paid_payment_is_refused_without_stripe(status, restored):
     p = sent(status=status, cancel_requested=status is not PaymentStatus.CANCELED, paid_at=T0, amount_paid=Decimal(5))
     action = plan(p)
     assert isinstance(action, WriteOnly)
-    assert action.fields["sync_error"] == messages.CANCEL_REFUSED_PAID and action.fields["cancel_requested"] is False
-    assert action.fields.get("status") is restored
+    assert (
+        action.change.written()["sync_error"] == messages.CANCEL_REFUSED_PAID
+        and action.change.written()["cancel_requested"] is False
+    )
+    assert action.change.written().get("status") is restored
 
 
 def test_restored_status_follows_the_recorded_refunds():
     p = sent(status=PaymentStatus.CANCELED, paid_at=T0, amount_paid=Decimal(10), amount_refunded=Decimal(4))
-    assert plan(p).fields["status"] is PaymentStatus.PARTIALLY_REFUNDED
+    assert plan(p).change.written()["status"] is PaymentStatus.PARTIALLY_REFUNDED
 
 
 def test_cancel_before_any_link_was_made_needs_no_stripe():
     p = payment(cancel_requested=True)
     action = plan(p)
-    assert isinstance(action, WriteOnly) and action.fields["status"] is PaymentStatus.CANCELED
-    assert messages.LOG_CANCELED_NO_LINK in action.fields["sync_log"]
+    assert isinstance(action, WriteOnly) and action.change.written()["status"] is PaymentStatus.CANCELED
+    assert messages.LOG_CANCELED_NO_LINK in action.change.written()["sync_log"]
 
 
 def test_after_retire_an_unpaid_cancel_records_the_deactivation():
-    fields, paid = after_retire(
+    change, paid = after_retire(
         sent(cancel_requested=True), StripePaymentState(payment_link_id="plink_1"), purpose="cancel", now=T0
     )
+    fields = change.written()
     assert not paid
     assert fields["status"] is PaymentStatus.CANCELED and fields["link_deactivated_at"] == T0
     assert fields["next_reminder_at"] is None and messages.LOG_CANCELED in fields["sync_log"]
@@ -117,7 +121,8 @@ def test_after_retire_an_unpaid_cancel_records_the_deactivation():
 
 def test_after_retire_a_payment_made_in_the_race_is_said_plainly():
     state = StripePaymentState(payment_link_id="plink_1", paid=True, amount_paid_minor=500, currency="usd")
-    fields, paid = after_retire(sent(cancel_requested=True), state, purpose="cancel", now=T0)
+    change, paid = after_retire(sent(cancel_requested=True), state, purpose="cancel", now=T0)
+    fields = change.written()
     assert paid and fields["sync_error"] == messages.PAID_AFTER_CANCEL
     assert "status" not in fields  # the outcome path records the payment itself
 
@@ -154,9 +159,10 @@ def test_a_link_made_before_terms_were_kept_is_left_alone():
 
 def test_replacement_goes_back_to_requested_with_the_next_revision_and_no_link():
     p = sent(link_revision=2, last_failure="declined", last_failure_code="generic_decline")
-    fields, paid = after_retire(
+    change, paid = after_retire(
         p, StripePaymentState(payment_link_id="plink_1"), purpose="replace", now=T0, change="amount USD 5 → USD 6"
     )
+    fields = change.written()
     assert not paid
     assert fields["status"] is PaymentStatus.REQUESTED and fields["link_revision"] == 3
     assert fields["payment_link_id"] is None and fields["link_url"] is None and fields["link_terms"] is None
@@ -166,7 +172,8 @@ def test_replacement_goes_back_to_requested_with_the_next_revision_and_no_link()
 
 def test_replacement_of_a_link_paid_meanwhile_says_what_was_paid():
     state = StripePaymentState(payment_link_id="plink_1", paid=True, amount_paid_minor=2000000, currency="usd")
-    fields, paid = after_retire(sent(amount=Decimal("18000")), state, purpose="replace", now=T0)
+    change, paid = after_retire(sent(amount=Decimal("18000")), state, purpose="replace", now=T0)
+    fields = change.written()
     assert paid and "paid $20,000.00" in fields["sync_error"] and "$18,000.00" in fields["sync_error"]
 
 
@@ -174,8 +181,10 @@ def test_replacement_of_a_link_paid_meanwhile_says_what_was_paid():
 def test_resend_emails_the_same_link_and_counts_it():
     action = plan(sent(resend=True, times_sent=2))
     assert isinstance(action, SendAgain) and action.kind == "resend" and action.link_url == "https://pay.example/1"
-    assert action.on_sent["resend"] is False and action.on_sent["times_sent"] == 3
-    assert action.on_sent["last_sent_at"] == T0 and action.on_sent["next_reminder_at"] == T0 + timedelta(hours=48)
+    assert action.on_sent.written()["resend"] is False and action.on_sent.written()["times_sent"] == 3
+    assert action.on_sent.written()["last_sent_at"] == T0 and action.on_sent.written()[
+        "next_reminder_at"
+    ] == T0 + timedelta(hours=48)
 
 
 @pytest.mark.parametrize(
@@ -189,17 +198,17 @@ def test_resend_emails_the_same_link_and_counts_it():
 )
 def test_resend_is_refused_where_nothing_is_payable(status, sentence):
     action = plan(sent(resend=True, status=status, link_deactivated_at=T0))
-    assert isinstance(action, WriteOnly) and action.fields == {"resend": False, "sync_error": sentence}
+    assert isinstance(action, WriteOnly) and action.change.written() == {"resend": False, "sync_error": sentence}
 
 
 def test_resend_without_a_valid_email_says_so():
     action = plan(sent(resend=True), email=None)
-    assert action.fields == {"resend": False, "sync_error": messages.RESEND_REFUSED["no_email"]}
+    assert action.change.written() == {"resend": False, "sync_error": messages.RESEND_REFUSED["no_email"]}
 
 
 def test_resend_of_an_errored_request_keeps_the_error_in_the_message():
     action = plan(payment(resend=True, status=PaymentStatus.ERROR, sync_error="The amount is missing."))
-    assert action.fields["sync_error"] == (
+    assert action.change.written()["sync_error"] == (
         "Not resent: the request has an error and was never sent; fix it, then set its status back to Requested. "
         "The amount is missing."
     )
@@ -214,13 +223,13 @@ def test_reminder_is_due_at_its_time_not_before():
     assert plan(sent(), now=T0 + timedelta(hours=47)) is None
     action = plan(sent(), now=T0 + timedelta(hours=48))
     assert isinstance(action, SendAgain) and action.kind == "reminder"
-    assert action.on_sent["reminders_sent"] == 1
-    assert action.on_sent["next_reminder_at"] == T0 + timedelta(hours=48) + timedelta(days=3)
+    assert action.on_sent.written()["reminders_sent"] == 1
+    assert action.on_sent.written()["next_reminder_at"] == T0 + timedelta(hours=48) + timedelta(days=3)
 
 
 def test_the_last_allowed_reminder_ends_the_schedule():
     action = plan(sent(reminders_sent=1), now=T0 + timedelta(days=9))
-    assert action.on_sent["reminders_sent"] == 2 and action.on_sent["next_reminder_at"] is None
+    assert action.on_sent.written()["reminders_sent"] == 2 and action.on_sent.written()["next_reminder_at"] is None
 
 
 @pytest.mark.parametrize(
@@ -239,7 +248,7 @@ def test_no_reminder(p, reminders):
 
 def test_a_schedule_past_the_maximum_is_closed_without_an_email():
     action = plan(sent(reminders_sent=2), now=T0 + timedelta(days=30))
-    assert isinstance(action, WriteOnly) and action.fields["next_reminder_at"] is None
+    assert isinstance(action, WriteOnly) and action.change.written()["next_reminder_at"] is None
 
 
 def test_next_reminder_schedule():

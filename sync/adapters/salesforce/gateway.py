@@ -36,6 +36,7 @@ from sync.adapters.salesforce.records import SERVED_AT, RecordCodec, get_path, u
 from sync.config.mapping import Mapping
 from sync.config.settings import Settings
 from sync.domain.actions import CreatePayment
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
@@ -376,19 +377,19 @@ class SalesforceCrm:
 
     def _intake_nodes(self, index: int, action: CreatePayment) -> list[dict[str, Any]]:
         d = action.draft
-        fields = {
-            "project": d.project_id,
-            "request_key": d.request_key,
-            "type": d.type,
-            "amount": d.amount,
-            "currency": d.currency,
-            "description": d.description,
-            "customer_email": d.customer_email,
-            "status": d.status,
-            "sync_error": d.sync_error,
-            "link_revision": 0,
-        }
-        payment = {k: v for k, v in self._codec.payment_values(fields).items() if v is not None}
+        draft = PaymentChange(
+            project=d.project_id,
+            request_key=d.request_key,
+            type=d.type,
+            amount=d.amount,
+            currency=d.currency,
+            description=d.description,
+            customer_email=d.customer_email,
+            status=d.status,
+            sync_error=d.sync_error,
+            link_revision=0,
+        )
+        payment = {k: v for k, v in self._codec.payment_values(draft).items() if v is not None}
         clear = self._project_done(signing_deposit=action.signing_deposit)
         # If staff changed the Project after we read it, Salesforce answers 412 and the whole graph
         # rolls back: the next cycle reads the new request instead of clearing it unseen. Graph nodes
@@ -437,7 +438,7 @@ class SalesforceCrm:
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         """Set absolute values on Payments, 200 a call; one bad record does not fail the others."""
-        rows = [(u.payment_id, self._codec.payment_values(u.fields)) for u in updates]
+        rows = [(u.payment_id, self._codec.payment_values(u.change)) for u in updates]
         return self._update_records(self._m.payment.object, rows)
 
     def _update_records(self, sobject: str, rows: list[tuple[str, dict[str, Any]]]) -> list[WriteResult]:
@@ -512,14 +513,14 @@ class SalesforceCrm:
                 "method": "PATCH",
                 "url": f"{base}{self._m.payment.object}/{write.payment_id}",
                 "referenceId": "payment",
-                "body": self._codec.payment_values(write.fields),
+                "body": self._codec.payment_values(write.change),
                 "httpHeaders": {"If-Unmodified-Since": unmodified_since},
             }
         ]
         refund_object = self._m.refund.object
         external_id = self._m.refund.fields.stripe_refund_id
         for n, refund in enumerate(write.refunds):
-            values = self._codec.refund_values(refund.fields)
+            values = self._codec.refund_values(refund.change)
             if refund.record_id is not None:
                 url = f"{base}{refund_object}/{refund.record_id}"
             else:  # upsert by the Stripe refund id, so a refund is recorded once however often it is seen
@@ -539,7 +540,7 @@ class SalesforceCrm:
 
     def update_refunds(self, updates: list[RefundUpdate]) -> list[WriteResult]:
         """Set absolute values on Refund records, 200 a call; one bad record does not fail the others."""
-        rows = [(u.refund_id, self._codec.refund_values(u.fields)) for u in updates]
+        rows = [(u.refund_id, self._codec.refund_values(u.change)) for u in updates]
         return self._update_records(self._m.refund.object, rows)
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping as AnyMapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from sync.adapters.salesforce.queries import relationship_of
 from sync.config.mapping import Mapping
 from sync.domain import messages
+from sync.domain.changes import PaymentChange, RefundChange
 from sync.domain.models import (
     ExistingPayment,
     Payment,
@@ -129,6 +131,10 @@ class RecordCodec:
             getattr(refund.status, s.value): s for s in RefundStatus if s is not RefundStatus.UNKNOWN
         }
         self._source_by_word = {getattr(refund.source, s.value): s for s in RefundSource}
+        # Every field a change can write has its API name in the mapping (an AttributeError here
+        # otherwise, at start-up): the names are looked up once.
+        self._payment_names = {f.name: getattr(pay.fields, f.name) for f in dataclasses.fields(PaymentChange)}
+        self._refund_names = {f.name: getattr(refund.fields, f.name) for f in dataclasses.fields(RefundChange)}
 
     # --- words <-> enums -------------------------------------------------------------------------
     def status_word(self, status: PaymentStatus) -> str:
@@ -303,15 +309,13 @@ class RecordCodec:
         )
 
     # --- writing ---------------------------------------------------------------------------------
-    def payment_values(self, fields: AnyMapping[str, Any]) -> dict[str, Any]:
-        """Logical Payment fields -> API names and wire values."""
-        names = self.m.payment.fields
-        return {getattr(names, key): self.wire_value(value) for key, value in fields.items()}
+    def payment_values(self, change: PaymentChange) -> dict[str, Any]:
+        """A Payment change -> API names and wire values."""
+        return {self._payment_names[k]: self.wire_value(v) for k, v in change.written().items()}
 
-    def refund_values(self, fields: AnyMapping[str, Any]) -> dict[str, Any]:
-        """Logical Refund fields -> API names and wire values."""
-        names = self.m.refund.fields
-        return {getattr(names, key): self.wire_value(value) for key, value in fields.items()}
+    def refund_values(self, change: RefundChange) -> dict[str, Any]:
+        """A Refund change -> API names and wire values."""
+        return {self._refund_names[k]: self.wire_value(v) for k, v in change.written().items()}
 
     def wire_value(self, value: Any) -> Any:
         if isinstance(value, PaymentStatus):
@@ -324,6 +328,8 @@ class RecordCodec:
             return self.type_word(value)
         if isinstance(value, datetime):
             return format_datetime(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # the counts are Number (double) fields
         if isinstance(value, Decimal):
             as_float = float(value)
             # JSON carries numbers; refuse any amount a float would not carry exactly.
