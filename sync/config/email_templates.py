@@ -35,10 +35,16 @@ NOTICE_PLACEHOLDERS = {
     "paid": frozenset({"payment_type", "amount", "payer", "project"}),
     "disputed": frozenset({"payment_type", "amount", "reason", "project"}),
     "foreign": frozenset({"payment_type", "project", "problem"}),
+    "paid_twice": frozenset({"payment_type", "amount", "payer", "project"}),
 }
-# Posted when a Stripe id on a Payment names another Payment's object, even from a template file
-# written before this notice existed: staff must hear of it (set `foreign = ""` to turn it off).
+# Posted even from a template file written before these notices existed: staff must hear of them
+# (set one to "" to turn it off). `foreign`: a Stripe id on a Payment names another Payment's object;
+# `paid_twice`: a Payment marked paid by hand was also paid on its link.
 DEFAULT_FOREIGN_NOTICE = "The $payment_type for $project was not synced: $problem"
+DEFAULT_PAID_TWICE_NOTICE = (
+    "Check for a double payment: the $payment_type for $project was marked paid by hand, and $payer also paid "
+    "$amount on its payment link. If both were paid, refund one."
+)
 
 
 @dataclass(frozen=True)
@@ -130,4 +136,5 @@ def _notices(section: object, path: Path) -> NoticeTemplates:
             )
         templates[kind] = template
     templates.setdefault("foreign", Template(DEFAULT_FOREIGN_NOTICE))
+    templates.setdefault("paid_twice", Template(DEFAULT_PAID_TWICE_NOTICE))
     return NoticeTemplates(templates=templates)

@@ -100,6 +100,10 @@ class EmailExistingLink:
     times_sent: int = 0
     no_reminders: bool = False
     sync_log: str | None = None
+    # What the record asks now, to hold the link against before it is emailed (requests.judge_existing_link):
+    charges: tuple[str, int] | None = None  # currency and amount in minor units
+    terms_changed: bool = False  # the Link Terms recorded with the link differ from the record's
+    recorded_paid: PaymentStatus | None = None  # the paid status the record's own Stripe values say, if any
 
 
 @dataclass(frozen=True)

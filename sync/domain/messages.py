@@ -10,7 +10,8 @@ STRIPE_NOT_CONNECTED = (
 # Setup record problems (written to the Setup record's Last Error).
 NO_ACTIVE_SETUP = "No active Stripe Setup record: create one and tick Active."
 SEVERAL_ACTIVE_SETUPS = (
-    "{count} Stripe Setup records are active; the most recently changed one is used. Untick Active on the others."
+    "{count} Stripe Setup records are active; the most recently changed one whose key and mode pass the checks is "
+    "used (or, when none does, the most recently changed). Untick Active on the others."
 )
 NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk_) key."
 NO_MODE = "Mode is empty: choose Test or Live."
@@ -28,7 +29,7 @@ KEY_LACKS_PERMISSION = (
 )
 DEFAULT_CURRENCY_UNSUPPORTED = (
     "The Default Currency '{currency}' is not one the worker can charge in: requests without a currency of "
-    "their own are refused until it is a three-letter code such as USD."
+    "their own are refused until it is one of {supported}."
 )
 STRIPE_UNREACHABLE = "Stripe could not be reached to verify the key; the worker will try again."
 LIVE_KEY_OFF_STRIPE = (
@@ -60,7 +61,7 @@ AMOUNT_UNDER_MINIMUM = "The amount {amount} is under Stripe's minimum of {minimu
 AMOUNT_OVER_MAXIMUM = (
     "The amount {amount} is over the {maximum} a single payment link allows: split it into several requests."
 )
-CURRENCY_UNSUPPORTED = "The currency '{currency}' is not supported; use a three-letter code such as USD."
+CURRENCY_UNSUPPORTED = "The currency '{currency}' is not supported: use one of {supported}."
 EMAIL_MISSING = "There is no customer email: add one to the Payment or to the Project's customer."
 EMAIL_MALFORMED = "The customer email '{email}' is not a valid email address."
 DESCRIPTION_TOO_LONG = "The description is {length} characters long; shorten it to {limit} or fewer."
@@ -70,6 +71,10 @@ TYPE_UNKNOWN = "The payment type '{value}' is not one of {allowed}."
 NO_CONTRACT_AMOUNT = (
     "A {type} without an amount takes its amount from the Project's contract amount, which is empty: "
     "enter an amount, or fill in the contract amount."
+)
+CONTRACT_NOT_POSITIVE = (
+    "A {type} without an amount takes its amount from the Project's contract amount, which is {contract}: "
+    "enter an amount, or correct the contract amount."
 )
 NOTHING_LEFT_TO_REQUEST = (
     "A Final payment without an amount requests the balance still unrequested, and nothing is left "
@@ -155,9 +160,23 @@ LOG_RESENT = "Link resent to {to} (send {count})."
 LOG_REMINDED = "Reminder {number} emailed to {to}."
 LOG_REMINDERS_DONE = "No more reminders: {count} sent, the most allowed."
 LOG_CANCELED = "Canceled; the payment link was deactivated in Stripe."
+LOG_PAID_BY_HAND = "Marked paid by hand: the payment link was deactivated in Stripe and reminders stopped."
+PAID_TWICE = (
+    "Check for a double payment: this Payment was marked paid by hand, and the customer also paid {amount} on "
+    "its payment link. If both were paid, refund one: issue a Refund here, or refund the other payment."
+)
 LOG_CANCELED_NO_LINK = "Canceled before a payment link was sent."
 LOG_REPLACED = (
     "The request changed ({change}): link revision {old} was deactivated in Stripe; revision {new} replaces it."
+)
+LOG_RELINKED_ON_REQUEST = (
+    "Set to Requested with link revision {old}, which {why}: revision {new} will be made and emailed instead."
+)
+LINK_NO_LONGER_ACTIVE = "is no longer active in Stripe"
+LINK_CHARGES_OTHERWISE = "charges other than the record now says (it was deactivated)"
+REQUESTED_BUT_PAID = (
+    "This payment was already paid on its link, so it was not requested again and its status was put back. "
+    "To ask the customer for more, make a new request."
 )
 
 # Refunds asked for in the CRM (written to the Refund's Failure Reason with status Error).
@@ -166,7 +185,12 @@ REFUND_NO_STRIPE_CHARGE = (
     "Nothing to refund through Stripe: this payment is marked paid but has no Stripe charge (it was not paid "
     "through its payment link). Give the money back the way it was paid."
 )
-REFUND_ALREADY_REFUNDED = "Nothing to refund: this payment has already been refunded in full."
+REFUND_ALREADY_REFUNDED = (
+    "Nothing to refund: this payment has already been refunded in full, or is being (refunds pending count)."
+)
+REFUND_DISPUTE_LOST = (
+    "Nothing to refund: the dispute was lost, so the customer's bank has already returned this payment to them."
+)
 REFUND_DISPUTED = (
     "This payment is disputed, so it cannot be refunded now: respond to the dispute in the Stripe Dashboard."
 )

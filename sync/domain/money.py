@@ -40,6 +40,8 @@ MINIMUM_CHARGE: dict[str, Decimal] = {
 }
 
 SUPPORTED_CURRENCIES = frozenset(MINIMUM_CHARGE)
+# For the sentences that name them: "AED, AUD, ... USD".
+SUPPORTED_LIST = ", ".join(sorted(c.upper() for c in SUPPORTED_CURRENCIES))
 
 # "The amount value supports up to eight digits" in minor units.
 MAX_MINOR_UNITS = 99_999_999

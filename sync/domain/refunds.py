@@ -145,6 +145,8 @@ def _payment_problem(payment: Payment, state: StripePaymentState | None, *, defa
         return foreign
     if not state.paid or not (state.charge_id or state.payment_intent_id):
         return messages.REFUND_NOT_PAID
+    if any(d.status == "lost" for d in state.disputes):
+        return messages.REFUND_DISPUTE_LOST  # the money is with the customer already
     status = paid_status(state)
     if status is PaymentStatus.DISPUTED:
         return messages.REFUND_DISPUTED

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 from sync.domain import messages, money
 from sync.domain.actions import (
@@ -22,14 +22,22 @@ from sync.domain.actions import (
     WaitForStripe,
 )
 from sync.domain.changes import PaymentChange
-from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
-from sync.domain.staff_actions import ReminderPolicy, append_log, link_terms, next_reminder_at
+from sync.domain.models import CreatedLink, CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
+from sync.domain.staff_actions import (
+    ReminderPolicy,
+    append_log,
+    link_terms,
+    next_reminder_at,
+    next_revision,
+    recorded_paid_status,
+)
 from sync.domain.validation import (
     DESCRIPTION_LIMIT,
     amount_problem,
     description_problem,
     email_problem,
     normalise_currency,
+    plain_text,
 )
 
 # Payments that no longer claim part of the contract when working out a Final balance.
@@ -143,7 +151,9 @@ def fallback_intake(action: CreatePayment, *, reason: str) -> CreatePayment:
 def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
     """Turn a flagged Project into one Payment draft: Requested if valid, Error with a reason if not."""
     currency = normalise_currency(request.currency, policy.default_currency)
-    amount, problem = (None, request.unreadable) if request.unreadable else _requested_amount(request, policy=policy)
+    amount, problem = (
+        (None, request.unreadable) if request.unreadable else _requested_amount(request, currency, policy=policy)
+    )
     if problem is None and request.request_type is None and request.request_type_raw:
         allowed = ", ".join(t.value.title() for t in PaymentType)
         problem = messages.TYPE_UNKNOWN.format(value=request.request_type_raw, allowed=allowed)
@@ -196,7 +206,7 @@ def plan_signing_deposit(request: ProjectRequest, *, policy: Policy) -> CreatePa
     return replace(planned, draft=draft, signing_deposit=True)
 
 
-def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decimal | None, str | None]:
+def _requested_amount(request: ProjectRequest, currency: str, *, policy: Policy) -> tuple[Decimal | None, str | None]:
     if request.requested_amount is not None:
         return request.requested_amount, None
     if request.request_type not in (PaymentType.DEPOSIT, PaymentType.FINAL):
@@ -204,13 +214,22 @@ def _requested_amount(request: ProjectRequest, *, policy: Policy) -> tuple[Decim
     contract = request.contract_amount
     if contract is None:
         return None, messages.NO_CONTRACT_AMOUNT.format(type=request.request_type.value)
+    shown = money.format_amount
+    if contract <= 0:
+        return None, messages.CONTRACT_NOT_POSITIVE.format(
+            type=request.request_type.value, contract=shown(contract, currency)
+        )
     if request.request_type is PaymentType.DEPOSIT:
         share = contract * policy.deposit_percent / Decimal(100)
-        return share.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
+        # To the currency's own smallest unit, half up: a JPY deposit is whole yen (money.decimals_for).
+        unit = Decimal(1).scaleb(-money.decimals_for(currency))
+        return share.quantize(unit, rounding=ROUND_HALF_UP), None
     requested = sum((p.amount or Decimal(0) for p in request.payments if p.status not in _RELEASED), Decimal(0))
     balance = contract - requested
     if balance <= 0:
-        return None, messages.NOTHING_LEFT_TO_REQUEST.format(contract=contract, requested=requested)
+        return None, messages.NOTHING_LEFT_TO_REQUEST.format(
+            contract=shown(contract, currency), requested=shown(requested, currency)
+        )
     return balance, None
 
 
@@ -231,6 +250,7 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
     assert payment.amount is not None and email is not None  # checked above
     context = _email_context(payment, email=email, currency=currency)
     if payment.payment_link_id and payment.link_url:
+        recorded_terms = payment.link_terms
         return EmailExistingLink(
             payment_id=payment.id,
             link_url=payment.link_url,
@@ -240,6 +260,10 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
             times_sent=payment.times_sent,
             no_reminders=payment.no_reminders,
             sync_log=payment.sync_log,
+            charges=(currency, money.to_minor_units(payment.amount, currency)),
+            terms_changed=recorded_terms is not None
+            and recorded_terms != link_terms(payment, default_currency=policy.default_currency),
+            recorded_paid=recorded_paid_status(payment) if payment.paid_at or payment.charge_id else None,
         )
     if not policy.stripe_ready:
         if payment.sync_error == messages.STRIPE_NOT_CONNECTED:
@@ -279,6 +303,43 @@ def sent_fields(
     )
 
 
+ExistingLinkVerdict = Literal["send", "paid", "dead", "differs"]
+
+
+def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: bool) -> ExistingLinkVerdict:
+    """Whether the link a Requested Payment holds may be emailed as it is (`send`), read from Stripe.
+
+    A staff member sets a Payment back to Requested after it was paid, canceled or refused: its link
+    is emailed only while it is live, unpaid and charges what the record now says, so the words of
+    the email and the link never disagree. `paid`: the status is put back, nothing emailed; `dead`
+    (inactive) and `differs` (to be deactivated first): the next link revision replaces it.
+    """
+    if paid:
+        return "paid"
+    if not link.active:
+        return "dead"
+    charged = (link.currency.lower(), link.amount_minor) if link.currency and link.amount_minor is not None else None
+    if action.terms_changed or (charged is not None and charged != action.charges):
+        return "differs"
+    return "send"
+
+
+def existing_link_change(action: EmailExistingLink, verdict: ExistingLinkVerdict, *, now: datetime) -> PaymentChange:
+    """What the record gets in place of the email, for a verdict other than `send`."""
+    if verdict == "paid":
+        if action.recorded_paid is None:
+            # Paid, and never recorded: the outcome path records it from Stripe (and tells staff).
+            return PaymentChange(status=PaymentStatus.LINK_SENT)
+        line = messages.REQUESTED_BUT_PAID
+        return PaymentChange(
+            status=action.recorded_paid, sync_error=line, sync_log=append_log(action.sync_log, line, now=now)
+        )
+    why = messages.LINK_NO_LONGER_ACTIVE if verdict == "dead" else messages.LINK_CHARGES_OTHERWISE
+    old = action.link_revision
+    line = messages.LOG_RELINKED_ON_REQUEST.format(old=old, why=why, new=old + 1)
+    return next_revision(old, action.sync_log, line, now=now)
+
+
 def email_context_for(payment: Payment, *, default_currency: str) -> EmailContext | None:
     """The link email's context for a Payment, or None when it has no valid recipient or amount."""
     currency = normalise_currency(payment.currency or payment.project_currency, default_currency)
@@ -294,21 +355,10 @@ def _label(payment: Payment) -> str:
     return (payment.type or PaymentType.CUSTOM).value.title()
 
 
-def _customer_text(text: str | None) -> str:
-    """Text the customer sees (the Stripe page, the email): control characters dropped, whitespace collapsed.
-
-    A Project name is not validated like a request's description (it is not part of the request), so
-    a pasted bell, escape sequence or line break is cleaned here instead of reaching Stripe or a header.
-    """
-    if not text:
-        return ""
-    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
-
-
 def _link_spec(payment: Payment, *, currency: str, policy: Policy) -> LinkSpec:
     assert payment.amount is not None and payment.project_id is not None
-    description = _customer_text(payment.description)
-    project = _customer_text(payment.project_name) or "your project"
+    description = plain_text(payment.description)
+    project = plain_text(payment.project_name) or "your project"
     product_name = description or f"{_label(payment)} payment – {project}"
     metadata = {
         "crm_payment_id": payment.id,
@@ -331,8 +381,8 @@ def _email_context(payment: Payment, *, email: str, currency: str) -> EmailConte
     assert payment.amount is not None
     return EmailContext(
         to=email,
-        project_name=_customer_text(payment.project_name),
+        project_name=plain_text(payment.project_name),
         payment_type=_label(payment),
         amount=money.format_amount(payment.amount, currency),
-        description=_customer_text(payment.description),
+        description=plain_text(payment.description),
     )

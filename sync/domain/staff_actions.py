@@ -18,7 +18,7 @@ from sync.domain import messages, money
 from sync.domain.actions import EmailContext
 from sync.domain.changes import PaymentChange
 from sync.domain.models import Payment, PaymentStatus, StripePaymentState
-from sync.domain.stripe_results import AWAITING_PAYMENT, DISPUTE_SETTLED, PAID_FAMILY
+from sync.domain.stripe_results import AWAITING_PAYMENT, DISPUTE_SETTLED, PAID_FAMILY, paid_by_hand
 from sync.domain.validation import normalise_currency
 
 SYNC_LOG_LIMIT = 32768  # the Sync Log field's length; the oldest lines go first
@@ -65,7 +65,7 @@ class RetireLink:
 
     payment_id: str
     link_id: str
-    purpose: Literal["cancel", "replace"]
+    purpose: Literal["cancel", "replace", "paid_by_hand"]
     change: str | None = None  # for a replacement: what changed, for the log
 
 
@@ -118,6 +118,9 @@ def plan_staff_action(
     """
     if payment.cancel_requested or _canceled_with_live_link(payment):
         return _plan_cancel(payment, now=now)
+    if paid_by_hand_with_live_link(payment):
+        assert payment.payment_link_id is not None
+        return RetireLink(payment_id=payment.id, link_id=payment.payment_link_id, purpose="paid_by_hand")
     if payment.status is PaymentStatus.REQUESTED:
         return None  # the request path sends it (and clears a Resend ticked before the first send)
     if payment.status in AWAITING_PAYMENT and payment.payment_link_id:
@@ -139,6 +142,12 @@ def after_retire(
     Returns (change, paid). When the customer paid first (`paid`), the change only closes the
     request and say so plainly; the outcome path then records the payment itself.
     """
+    if purpose == "paid_by_hand":
+        # Paid on the link too (before it was deactivated): the outcome path records it and says so.
+        stopped = PaymentChange(link_deactivated_at=now, next_reminder_at=None, resend=False)
+        if state.paid:
+            return stopped, True
+        return stopped | PaymentChange(sync_log=append_log(payment.sync_log, messages.LOG_PAID_BY_HAND, now=now)), False
     if state.paid:
         closed = PaymentChange(cancel_requested=False, link_deactivated_at=now)
         if purpose == "cancel":
@@ -160,11 +169,16 @@ def after_retire(
     line = messages.LOG_REPLACED.format(
         change=change or "amount or description", old=payment.link_revision, new=payment.link_revision + 1
     )
-    # Back to Requested with the next revision and no link: the request path makes the new link
-    # (a new idempotency key), writes it back at once and emails it, exactly as for a new request.
+    return next_revision(payment.link_revision, payment.sync_log, line, now=now), False
+
+
+def next_revision(revision: int, sync_log: str | None, line: str, *, now: datetime) -> PaymentChange:
+    """Back to Requested with the next link revision and no link, `line` in the Sync Log: the request
+    path makes the new link (a new idempotency key), writes it back at once and emails it, exactly as
+    for a new request. Only once the old link is deactivated, or was: never two live links."""
     return PaymentChange(
         status=PaymentStatus.REQUESTED,
-        link_revision=payment.link_revision + 1,
+        link_revision=revision + 1,
         link_url=None,
         payment_link_id=None,
         link_terms=None,
@@ -175,8 +189,8 @@ def after_retire(
         next_reminder_at=None,
         resend=False,
         sync_error=None,
-        sync_log=append_log(payment.sync_log, line, now=now),
-    ), False
+        sync_log=append_log(sync_log, line, now=now),
+    )
 
 
 def recorded_paid_status(payment: Payment) -> PaymentStatus:
@@ -190,6 +204,11 @@ def recorded_paid_status(payment: Payment) -> PaymentStatus:
     if refunded > 0:
         return PaymentStatus.PARTIALLY_REFUNDED
     return PaymentStatus.PAID
+
+
+def paid_by_hand_with_live_link(payment: Payment) -> bool:
+    """Paid by hand while its link is still live: the link is deactivated and reminders stopped."""
+    return paid_by_hand(payment) and payment.payment_link_id is not None and payment.link_deactivated_at is None
 
 
 # --- cancel --------------------------------------------------------------------------------------

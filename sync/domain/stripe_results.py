@@ -24,6 +24,7 @@ from sync.domain.models import (
     StripePaymentState,
     StripeRefund,
 )
+from sync.domain.validation import plain_text
 
 # Statuses that say the money arrived; a Payment in one of them is not announced as paid again.
 PAID_FAMILY = frozenset(
@@ -46,7 +47,7 @@ _REFUND_STATUS = {
 class StaffNotice:
     """A Chatter post on the Project telling staff what happened."""
 
-    kind: str  # "paid", "disputed" or "foreign"
+    kind: str  # "paid", "paid_twice", "disputed" or "foreign"
     project_id: str
     values: dict[str, str] = field(hash=False)
 
@@ -77,6 +78,12 @@ class OutcomeWrite:
         return status if isinstance(status, PaymentStatus) else None
 
 
+def paid_by_hand(payment: Payment) -> bool:
+    """Marked paid by staff (cash, cheque) rather than recorded from Stripe: a paid status with none
+    of the payment's Stripe values, which the worker always writes when it records one."""
+    return payment.status in PAID_FAMILY and payment.paid_at is None and payment.charge_id is None
+
+
 def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | None:
     """The changes that make `payment` show `state`; None when the record already does."""
     currency = (state.currency or payment.currency or "usd").lower()
@@ -89,6 +96,13 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
             notices.append(_paid_notice(payment, state, currency))
         if payment.status is PaymentStatus.CANCELED:
             desired["sync_error"] = messages.PAID_AFTER_CANCEL
+        if paid_by_hand(payment):
+            # Paid by card on top of a payment staff recorded by hand: maybe twice. Said once, when
+            # the card payment is first recorded (its paid time is new), on the record and to staff.
+            amount = money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency)
+            desired["sync_error"] = messages.PAID_TWICE.format(amount=amount)
+            if payment.project_id:
+                notices.append(_paid_notice(payment, state, currency, kind="paid_twice"))
         dispute = _newest(state.disputes)
         if dispute is not None:
             desired.update(_dispute_fields(dispute, currency))
@@ -114,7 +128,7 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
         payment_read_at=payment.read_at,
         change=PaymentChange(**changed),
         refunds=refunds,
-        notices=tuple(notices) if "status" in changed or "dispute_id" in changed else (),
+        notices=tuple(notices) if changed.keys() & {"status", "dispute_id", "paid_at"} else (),
     )
 
 
@@ -209,15 +223,15 @@ def _refund_writes(payment: Payment, refunds: tuple[StripeRefund, ...], currency
     return tuple(writes)
 
 
-def _paid_notice(payment: Payment, state: StripePaymentState, currency: str) -> StaffNotice:
+def _paid_notice(payment: Payment, state: StripePaymentState, currency: str, *, kind: str = "paid") -> StaffNotice:
     assert payment.project_id is not None
     return StaffNotice(
-        kind="paid",
+        kind=kind,
         project_id=payment.project_id,
         values={
             "payment_type": (payment.type.value if payment.type else "payment").title(),
             "amount": money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency),
-            "payer": state.payer or payment.customer_email or "the customer",
+            "payer": plain_text(state.payer) or payment.customer_email or "the customer",
             "project": payment.project_name or "",
         },
     )

@@ -32,15 +32,24 @@ def key_mode(key: str) -> StripeMode | None:
 
 
 def judge_setups(setups: tuple[StripeSetup, ...], *, live_keys_allowed: bool = True) -> SetupVerdict:
-    """Pick the active Setup (newest first) and check its key and mode agree.
+    """Pick the Setup to use among the active ones, and check its key and mode agree.
+
+    With several active, the newest whose key and mode pass is used (a blank or mistyped newer one
+    does not stop an older one that works); when none passes, the newest, with its problem. Either
+    way the record used says how many are active. Ties go to the larger record id: deterministic.
 
     `live_keys_allowed` is False when the worker talks to anything but Stripe's own API host: a live
     key is never sent there (an emulator, a proxy, a mistyped STRIPE_API_BASE).
     """
     if not setups:
         return SetupVerdict(setup=None, problem=messages.NO_ACTIVE_SETUP)
-    setup = max(setups, key=lambda s: s.last_modified)
+    newest_first = sorted(setups, key=lambda s: (s.last_modified, s.id), reverse=True)
     warning = messages.SEVERAL_ACTIVE_SETUPS.format(count=len(setups)) if len(setups) > 1 else None
+    verdicts = [_judge(s, warning, live_keys_allowed=live_keys_allowed) for s in newest_first]
+    return next((v for v in verdicts if v.problem is None), verdicts[0])
+
+
+def _judge(setup: StripeSetup, warning: str | None, *, live_keys_allowed: bool) -> SetupVerdict:
     key = setup.secret_key.get_secret_value().strip() if setup.secret_key else ""
     if not key:
         return SetupVerdict(setup, messages.NO_KEY, warning)

@@ -21,7 +21,7 @@ def normalise_currency(raw: str | None, default: str) -> str:
 def amount_problem(amount: Decimal | None, currency: str) -> str | None:
     """Return the sentence that says why `amount` cannot be requested, or None when it can."""
     if currency not in money.SUPPORTED_CURRENCIES:
-        return messages.CURRENCY_UNSUPPORTED.format(currency=currency.upper())
+        return messages.CURRENCY_UNSUPPORTED.format(currency=currency.upper(), supported=money.SUPPORTED_LIST)
     if amount is None:
         return messages.AMOUNT_MISSING
     if not amount.is_finite():
@@ -67,3 +67,17 @@ def description_problem(description: str | None) -> str | None:
 
 def _printable(text: str) -> str:
     return "".join(ch if unicodedata.category(ch) != "Cc" else "?" for ch in text)
+
+
+def plain_text(text: str | None) -> str:
+    """Text that crosses to the other side (Stripe's page, the email, a staff post) as plain text:
+    control characters (Cc) and format characters (Cf: bidirectional overrides such as U+202E,
+    zero-width characters) dropped, whitespace collapsed.
+
+    A Project name or a payer's name is not validated like a request's description, and an override
+    can make a sentence read otherwise than it is ("...fdp.exe"), so it is cleaned wherever text crosses.
+    """
+    if not text:
+        return ""
+    kept = ("" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    return " ".join("".join(kept).split())

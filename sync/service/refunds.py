@@ -159,4 +159,6 @@ def _issued_fields(refund: StripeRefund, *, currency: str) -> RefundChange:
 
 
 def _refused(refund_id: str, message: str) -> RefundUpdate:
-    return RefundUpdate(refund_id, RefundChange(status=RefundStatus.ERROR, failure_reason=message[:32768]))
+    # A CRM refund, refused or not: its Source says so, as it does for one Stripe made.
+    refused = RefundChange(status=RefundStatus.ERROR, source=RefundSource.CRM, failure_reason=message[:32768])
+    return RefundUpdate(refund_id, refused)

@@ -29,7 +29,16 @@ from sync.domain.actions import (
 from sync.domain.changes import PaymentChange
 from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
-from sync.domain.requests import Policy, decide_intake, decide_payments, fallback_intake, sent_fields
+from sync.domain.requests import (
+    ExistingLinkVerdict,
+    Policy,
+    decide_intake,
+    decide_payments,
+    existing_link_change,
+    fallback_intake,
+    judge_existing_link,
+    sent_fields,
+)
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.fanout import Skipped, fan_out
@@ -324,9 +333,15 @@ class Runner:
                 log.error("payment.planning_failed", payment_id=action.payment_id, error_type=action.error_type)
         self._write_updates(updates, report)
         existing = [a for a in actions if isinstance(a, EmailExistingLink)]
-        to_email.extend(self._checked_existing(existing, readiness, report))
+        checked, relinked = self._checked_existing(existing, readiness, report)
+        to_email.extend(checked)
 
         creates = [a for a in actions if isinstance(a, CreatePaymentLink)]
+        if relinked and not self._stop.is_set():
+            # Their link was not fit to email: the next revision is made now, by the request path.
+            again = self._retry(lambda: self._crm.read_payments(sorted(relinked)))
+            policy = self._policy(readiness)
+            creates += [a for a in decide_payments(again, policy=policy) if isinstance(a, CreatePaymentLink)]
         chunks = [creates[i : i + LINK_CHUNK] for i in range(0, len(creates), LINK_CHUNK)] or [[]]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="links-ahead") as ahead:
 
@@ -356,13 +371,16 @@ class Runner:
 
     def _checked_existing(
         self, actions: list[EmailExistingLink], readiness: StripeReadiness, report: CycleReport
-    ) -> list[tuple[str, str, EmailExistingLink]]:
+    ) -> tuple[list[tuple[str, str, EmailExistingLink]], set[str]]:
         """The links on the record to email, each read from Stripe first: its own URL is the one sent,
-        and a link that names another Payment is not sent at all (said on the record and to staff)."""
+        and a link that names another Payment is not sent at all (said on the record and to staff).
+        Also the Payments set to the next link revision instead (judge_existing_link)."""
+        relinked: set[str] = set()
         if not actions:
-            return []
+            return [], relinked
         gateway = readiness.gateway if readiness.ready else None
         checked: list[tuple[str, str, EmailExistingLink]] = []
+        instead: list[PaymentUpdate] = []  # the records whose link is not emailed, and what they get
         foreign: dict[str, str] = {}
         now = self._now()
         for action in actions:
@@ -377,15 +395,46 @@ class Runner:
                 if link is not None:
                     foreign[action.payment_id] = link
                 continue
+            try:
+                verdict = self._judge_existing(action, link, gateway)
+            except StripeKeyRejected:
+                break  # the rest waits; said on the Setup by the connection
+            except (RetryableError, PermanentError) as exc:
+                report.set(action.payment_id, Outcome.PENDING)
+                log.warning("payment_link.check_deferred", payment_id=action.payment_id, error=str(exc))
+                continue
+            if verdict != "send":
+                change = existing_link_change(action, verdict, now=now) | PaymentChange(last_synced_at=now)
+                instead.append(PaymentUpdate(action.payment_id, change))
+                report.set(action.payment_id, Outcome.UPDATED)
+                log.warning("payment_link.not_emailed_again", payment_id=action.payment_id, verdict=verdict)
+                if verdict != "paid":
+                    relinked.add(action.payment_id)
+                continue
             restore = ownership.link_restore(action.link_url, None, link, sync_log=action.sync_log, now=now)
             if restore:
                 log.warning("payment.fields_restored", payment_id=action.payment_id, fields=["link_url"])
                 action = dataclasses.replace(action, link_url=link.url, sync_log=restore.sync_log or None)
             checked.append((action.payment_id, link.url, action))
+        saved = self._write_updates(instead, report)
+        relinked &= {r.record_id for r in saved if r.error is None}
         if foreign:
             payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
             self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
-        return checked
+        return checked, relinked
+
+    def _judge_existing(
+        self, action: EmailExistingLink, link: CreatedLink, gateway: PaymentsGateway
+    ) -> ExistingLinkVerdict:
+        """Read the link's payment state, and deactivate a live link that charges otherwise (then read
+        again: a customer may have paid in between), so that no email carries a link it should not."""
+        state = self._retry(lambda: gateway.payment_state(link.id, with_refunds=False))
+        verdict = judge_existing_link(action, link, paid=state.paid)
+        if verdict == "differs":
+            self._retry(lambda: gateway.deactivate_link(link.id))
+            state = self._retry(lambda: gateway.payment_state(link.id, with_refunds=False))
+            verdict = "paid" if state.paid else "differs"
+        return verdict
 
     def _make_links(self, actions: list[CreatePaymentLink], gateway: PaymentsGateway | None) -> list[LinkResult]:
         """Ask Stripe for each link, `STRIPE_CONCURRENCY` at a time: a link, an exception or Skipped each.

@@ -253,10 +253,13 @@ class StaffSync:
             said = payment.sync_error == message
             return (None if said else PaymentUpdate(payment.id, PaymentChange(sync_error=message))), None
         change, paid = after_retire(payment, state, purpose=action.purpose, now=now, change=action.change)
+        event = {"cancel": "cancel", "replace": "replacement", "paid_by_hand": "deactivation"}[action.purpose]
         if paid:
-            bound.warning("payment.paid_before_" + ("cancel" if action.purpose == "cancel" else "replacement"))
+            bound.warning("payment.paid_before_" + event)
         elif action.purpose == "cancel":
             bound.info("payment.canceled")
+        elif action.purpose == "paid_by_hand":
+            bound.info("payment_link.deactivated_paid_by_hand")
         else:
             bound.info("payment_link.replaced", change=action.change, new_revision=payment.link_revision + 1)
         report.set(payment.id, Outcome.UPDATED)

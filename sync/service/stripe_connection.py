@@ -23,7 +23,7 @@ from sync.config.mapping import ConnectionStatuses
 from sync.domain import messages
 from sync.domain.errors import RetryableError, StripeKeyRejected
 from sync.domain.models import StripeAccount, StripeSetup
-from sync.domain.money import SUPPORTED_CURRENCIES
+from sync.domain.money import SUPPORTED_CURRENCIES, SUPPORTED_LIST
 from sync.domain.stripe_setup import SetupVerdict, judge_account, judge_descriptor, judge_setups
 from sync.domain.validation import normalise_currency
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
@@ -240,7 +240,8 @@ def _notes(verdict: SetupVerdict, setup: StripeSetup) -> str | None:
     if setup.default_currency:
         currency = normalise_currency(setup.default_currency, "")
         if currency not in SUPPORTED_CURRENCIES:
-            notes.append(messages.DEFAULT_CURRENCY_UNSUPPORTED.format(currency=setup.default_currency.strip()))
+            shown = setup.default_currency.strip()
+            notes.append(messages.DEFAULT_CURRENCY_UNSUPPORTED.format(currency=shown, supported=SUPPORTED_LIST))
     return " ".join(notes) or None
 
 

@@ -435,7 +435,7 @@ REFUNDS = [
     pytest.param(Ref(_paid, ("0",), ("more than zero",)), id="zero"),
     pytest.param(Ref(_paid, ("10.005",), ("10.005", "more than 2 decimal places for USD")), id="3-decimals"),
     pytest.param(Ref(_paid_by_hand, ("10.00",), ("no Stripe charge",)), id="no-stripe-charge"),
-    pytest.param(Ref(_refunded, (None,), ("already been refunded in full",)), id="on-a-refunded-payment"),
+    pytest.param(Ref(_refunded, (None,), ("already been refunded in full, or is being",)), id="on-a-refunded-payment"),
     pytest.param(
         Ref(_paid, ("60.00", "60.00"), ("The refund of $60.00 is more than", "left to refund: $40.00")),
         id="second-one-more-than-is-left",

@@ -31,6 +31,7 @@ from sync.domain.models import (
     StripeSetup,
 )
 from sync.domain.refunds import RefundSpec
+from sync.domain.staff_actions import paid_by_hand_with_live_link
 from sync.domain.stripe_results import OutcomeWrite
 from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 
@@ -77,7 +78,13 @@ class FakeCrm:
 
         def needs_action(p: Payment) -> bool:
             live_canceled = p.status is PaymentStatus.CANCELED and p.payment_link_id and not p.link_deactivated_at
-            return bool(p.resend or p.cancel_requested or live_canceled or p.status in awaiting)
+            return bool(
+                p.resend
+                or p.cancel_requested
+                or live_canceled
+                or p.status in awaiting
+                or paid_by_hand_with_live_link(p)
+            )
 
         asked = [p for p in self.payments.values() if any(
             r.status is RefundStatus.REQUESTED and not r.stripe_refund_id for r in p.refunds)]  # fmt: skip

@@ -9,8 +9,17 @@ from hypothesis import strategies as st
 
 from sync.domain import messages, money
 from sync.domain.actions import CreatePaymentLink, EmailExistingLink, ReportError, WaitForStripe
-from sync.domain.models import CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
-from sync.domain.requests import Policy, decide, link_idempotency_key, plan_intake, plan_payment, sent_fields
+from sync.domain.models import CreatedLink, CrmSnapshot, ExistingPayment, PaymentStatus, PaymentType
+from sync.domain.requests import (
+    Policy,
+    decide,
+    existing_link_change,
+    judge_existing_link,
+    link_idempotency_key,
+    plan_intake,
+    plan_payment,
+    sent_fields,
+)
 from sync.domain.staff_actions import ReminderPolicy
 from tests.unit.factories import T0, payment, project_request
 
@@ -70,7 +79,31 @@ def test_final_with_nothing_left_explains_the_numbers():
     action = plan_intake(req, policy=READY)
     assert action.draft.status is PaymentStatus.ERROR
     assert "nothing is left" in action.draft.sync_error
-    assert "40000.00" in action.draft.sync_error
+    assert "(contract $40,000.00, already requested $40,000.00)" in action.draft.sync_error
+
+
+@pytest.mark.parametrize(
+    ("contract", "currency", "share"),
+    [
+        (Decimal("5001"), "JPY", Decimal("2501")),  # half of 5,001 yen, half up to the yen (not 2,500.50)
+        (Decimal("5003"), "KRW", Decimal("2502")),
+        (Decimal("333.33"), "USD", Decimal("166.67")),  # to the cent
+        (Decimal("0.03"), "EUR", Decimal("0.02")),
+    ],
+)
+def test_a_deposit_share_rounds_half_up_to_the_currencys_own_decimals(contract, currency, share):
+    req = project_request(
+        requested_amount=None, request_type=PaymentType.DEPOSIT, contract_amount=contract, currency=currency
+    )
+    assert plan_intake(req, policy=READY).draft.amount == share
+
+
+@pytest.mark.parametrize("type_", [PaymentType.DEPOSIT, PaymentType.FINAL])
+def test_a_contract_of_zero_is_named_as_the_problem(type_):
+    req = project_request(requested_amount=None, request_type=type_, contract_amount=Decimal(0))
+    action = plan_intake(req, policy=READY)
+    assert action.draft.status is PaymentStatus.ERROR
+    assert action.draft.sync_error == messages.CONTRACT_NOT_POSITIVE.format(type=type_.value, contract="$0.00")
 
 
 def test_deposit_without_contract_amount_says_so():
@@ -262,3 +295,54 @@ def test_what_a_payment_records_once_its_request_was_emailed(linked):
     assert fields["next_reminder_at"] == T0 + timedelta(hours=48)
     assert fields["sync_error"] is None
     assert fields["sync_log"].startswith("earlier line") and "pat@example.com" in fields["sync_log"]
+
+
+# --- a link set back to Requested ----------------------------------------------------------------
+def _existing(**overrides):
+    extra = {"payment_link_id": "plink_1", "link_url": "https://pay.example/1"}
+    action = plan_payment(payment(**{**extra, **overrides}), policy=READY)
+    assert isinstance(action, EmailExistingLink)
+    return action
+
+
+def _link(active=True, currency="usd", amount_minor=2_000_000):  # the factory's Payment asks 20,000.00
+    return CreatedLink(
+        id="plink_1", url="https://pay.example/1", active=active, currency=currency, amount_minor=amount_minor
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "link", "paid", "verdict"),
+    [
+        ({}, _link(), False, "send"),  # live, unpaid, charges what the record says: emailed
+        ({}, _link(amount_minor=None, currency=None), False, "send"),  # read without its line item: the terms decide
+        ({}, _link(), True, "paid"),  # spent: never emailed as a new request
+        ({}, _link(active=False), False, "dead"),  # canceled before: a new revision
+        ({}, _link(amount_minor=12000), False, "differs"),  # the record says 20,000.00, the link 120.00
+        ({}, _link(currency="eur"), False, "differs"),
+        ({"link_terms": "USD 120 abc"}, _link(), False, "differs"),  # edited since the link was made
+    ],
+)
+def test_a_link_set_back_to_requested_is_emailed_only_when_live_unpaid_and_charging_the_record(
+    overrides, link, paid, verdict
+):
+    assert judge_existing_link(_existing(**overrides), link, paid=paid) == verdict
+
+
+def test_a_paid_payment_set_back_to_requested_gets_its_paid_status_back_and_says_why():
+    action = _existing(paid_at=T0, charge_id="ch_1", amount_paid=Decimal("20000"), amount_refunded=Decimal("100"))
+    fields = existing_link_change(action, "paid", now=T0).written()
+    assert fields["status"] is PaymentStatus.PARTIALLY_REFUNDED and fields["sync_error"] == messages.REQUESTED_BUT_PAID
+    assert messages.REQUESTED_BUT_PAID in fields["sync_log"]
+
+
+def test_a_link_paid_but_never_recorded_is_left_to_the_outcome_path():
+    assert existing_link_change(_existing(), "paid", now=T0).written() == {"status": PaymentStatus.LINK_SENT}
+
+
+@pytest.mark.parametrize(("verdict", "why"), [("dead", "no longer active"), ("differs", "charges other")])
+def test_a_dead_or_differing_link_is_replaced_by_the_next_revision(verdict, why):
+    fields = existing_link_change(_existing(link_revision=2), verdict, now=T0).written()
+    assert fields["status"] is PaymentStatus.REQUESTED and fields["link_revision"] == 3
+    assert fields["payment_link_id"] is None and fields["link_url"] is None and fields["link_terms"] is None
+    assert why in fields["sync_log"] and "revision 3 will be made" in fields["sync_log"]

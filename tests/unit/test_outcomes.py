@@ -83,6 +83,14 @@ def test_paid_link_records_amount_time_ids_receipt_and_tells_staff():
     }
 
 
+def test_the_payers_name_from_the_checkout_page_reaches_staff_as_plain_text():
+    # Typed by the customer on Stripe's page: a right-to-left override would make the post read otherwise.
+    plan = plan_outcome(sent(), paid_state(payer="Pat\u202e eoD\u200b\nJr"))
+    assert plan is not None
+    [notice] = plan.notices
+    assert notice.values["payer"] == "Pat eoD Jr"
+
+
 def test_a_record_that_already_shows_the_state_needs_no_write():
     plan = plan_outcome(sent(), paid_state())
     assert plan is not None
@@ -238,13 +246,14 @@ def test_a_crm_refund_asked_for_the_rest_shows_the_amount_stripe_refunded():
 
 def test_dispute_sets_disputed_with_reason_and_amount_and_tells_staff_once():
     dispute = StripeDispute(id="dp_1", amount_minor=2_000_000, status="needs_response", reason="fraudulent", created=1)
-    plan = plan_outcome(sent(status=PaymentStatus.PAID), paid_state(disputes=(dispute,)))
+    recorded = sent(status=PaymentStatus.PAID, paid_at=PAID_AT, charge_id="ch_1")  # as the worker recorded it
+    plan = plan_outcome(recorded, paid_state(disputes=(dispute,)))
     assert plan is not None
     assert plan.change.written()["status"] is PaymentStatus.DISPUTED
     assert plan.change.written()["dispute_reason"] == "fraudulent"
     assert plan.change.written()["amount_disputed"] == Decimal("20000.00")
     assert [n.kind for n in plan.notices] == ["disputed"]
-    after = sent(status=PaymentStatus.PAID).model_copy(update=plan.change.written())
+    after = recorded.model_copy(update=plan.change.written())
     assert plan_outcome(after, paid_state(disputes=(dispute,))) is None
     won = dispute.model_copy(update={"status": "won"})
     plan = plan_outcome(after, paid_state(disputes=(won,)))
@@ -266,3 +275,23 @@ def test_zero_decimal_currency_amounts_are_whole():
 def test_every_guidance_sentence_says_the_link_still_works():
     for code in [*messages.DECLINE_GUIDANCE, "something_new"]:
         assert failure_guidance(code).endswith(messages.STILL_PAYABLE)
+
+
+def test_a_card_payment_on_a_payment_marked_paid_by_hand_is_recorded_and_said_as_maybe_twice():
+    hand = sent(status=PaymentStatus.PAID, amount_paid=Decimal("20000.00"))  # staff typed what they took
+    plan = plan_outcome(hand, paid_state())
+    assert plan is not None
+    fields = plan.change.written()
+    assert fields["paid_at"] == PAID_AT and fields["charge_id"] == "ch_1"
+    assert fields["sync_error"] == messages.PAID_TWICE.format(amount="$20,000.00")
+    [notice] = plan.notices
+    assert notice.kind == "paid_twice" and notice.values["payer"] == "Pat Doe"
+    # Recorded: said once, never again.
+    assert plan_outcome(hand.model_copy(update=fields), paid_state()) is None
+
+
+def test_a_payment_the_worker_recorded_as_paid_is_not_taken_for_one_paid_by_hand():
+    recorded = plan_outcome(sent(), paid_state())
+    assert recorded is not None
+    after = sent().model_copy(update=recorded.change.written())
+    assert plan_outcome(after, paid_state(amount_refunded_minor=100)).notices == ()

@@ -139,8 +139,10 @@ DISPUTE = StripeDispute(id="dp_1", amount_minor=100000, status="needs_response",
         (stripe(paid=False, charge_id=None, amount_paid_minor=None), messages.REFUND_NOT_PAID),
         (stripe(amount_refunded_minor=100000), messages.REFUND_ALREADY_REFUNDED),
         (stripe(disputes=(DISPUTE,)), messages.REFUND_DISPUTED),
+        # Lost: the bank gave the money back already; "respond to the dispute" would send staff nowhere.
+        (stripe(disputes=(DISPUTE.model_copy(update={"status": "lost"}),)), messages.REFUND_DISPUTE_LOST),
     ],
-    ids=["unpaid in Stripe", "refunded in Stripe", "disputed in Stripe"],
+    ids=["unpaid in Stripe", "refunded in Stripe", "disputed in Stripe", "dispute lost"],
 )
 def test_what_stripe_holds_decides_whether_a_refund_can_be_issued(state, message):
     """The record still reads Paid: staff may have set it so; Stripe's charge decides."""

@@ -236,7 +236,8 @@ def test_the_last_allowed_reminder_ends_the_schedule():
     ("p", "reminders"),
     [
         (sent(no_reminders=True), POLICY),
-        (sent(status=PaymentStatus.PAID), POLICY),
+        # Recorded from Stripe (a Payment marked paid by hand has its link turned off instead, below).
+        (sent(status=PaymentStatus.PAID, paid_at=T0, charge_id="ch_1"), POLICY),
         (sent(), ReminderPolicy(max_count=0)),
         (sent(next_reminder_at=None), POLICY),
     ],
@@ -265,3 +266,38 @@ def test_sync_log_keeps_the_newest_lines_within_the_field():
         log = append_log(log, f"line {n} " + "x" * 40, now=T0)
     assert len(log) <= SYNC_LOG_LIMIT
     assert log.endswith("line 1999 " + "x" * 40) and log.startswith("2026-11-26 15:00 UTC line")
+
+
+# --- marked paid by hand -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "retired"),
+    [
+        ({"status": PaymentStatus.PAID}, True),  # cash or cheque: a paid status, nothing from Stripe
+        ({"status": PaymentStatus.PARTIALLY_REFUNDED}, True),
+        ({"status": PaymentStatus.PAID, "paid_at": T0, "charge_id": "ch_1"}, False),  # recorded from Stripe
+        ({"status": PaymentStatus.PAID, "link_deactivated_at": T0}, False),  # its link is off already
+        ({"status": PaymentStatus.PAID, "payment_link_id": None}, False),  # no link to turn off
+    ],
+)
+def test_a_payment_marked_paid_by_hand_has_its_live_link_deactivated(overrides, retired):
+    action = plan(sent(next_reminder_at=T0 + timedelta(hours=48), **overrides))
+    if retired:
+        assert action == RetireLink(payment_id=action.payment_id, link_id="plink_1", purpose="paid_by_hand")
+    else:
+        assert action is None
+
+
+def test_after_the_link_of_a_hand_marked_payment_is_off_reminders_stop_and_the_log_says_why():
+    p = sent(status=PaymentStatus.PAID, next_reminder_at=T0 + timedelta(hours=48))
+    change, paid = after_retire(p, StripePaymentState(payment_link_id="plink_1"), purpose="paid_by_hand", now=T0)
+    fields = change.written()
+    assert not paid
+    assert fields["link_deactivated_at"] == T0 and fields["next_reminder_at"] is None
+    assert "status" not in fields  # staff's Paid stands
+    assert messages.LOG_PAID_BY_HAND in fields["sync_log"]
+
+
+def test_a_hand_marked_payment_also_paid_on_its_link_is_left_to_the_outcome_path():
+    state = StripePaymentState(payment_link_id="plink_1", paid=True, amount_paid_minor=500, currency="usd")
+    change, paid = after_retire(sent(status=PaymentStatus.PAID), state, purpose="paid_by_hand", now=T0)
+    assert paid and change.written() == {"link_deactivated_at": T0, "next_reminder_at": None, "resend": False}

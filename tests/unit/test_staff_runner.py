@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sync.domain import messages
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
-from sync.domain.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundStatus, StripePaymentState
+from sync.domain.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundSource, RefundStatus, StripePaymentState
 from sync.domain.staff_actions import ReminderPolicy
 from sync.service.runner import next_window
 from tests.unit.factories import T0, payment
@@ -167,6 +167,7 @@ def test_refunds_are_issued_once_and_refusals_never_reach_stripe():
     refunds = {r.id: r for r in crm.payments["p1"].refunds}
     assert refunds["r1"].status is RefundStatus.SUCCEEDED and refunds["r1"].stripe_refund_id == "re_1"
     assert refunds["r2"].status is RefundStatus.ERROR and "$600.00" in refunds["r2"].failure_reason
+    assert refunds["r2"].source is RefundSource.CRM  # refused, and still a CRM refund
 
 
 def test_refunds_wait_without_stripe_for_the_charge_to_judge_them_by():

@@ -78,6 +78,29 @@ def test_newest_of_several_active_setups_is_used_with_a_warning():
     assert "2 Stripe Setup records are active" in verdict.warning
 
 
+@pytest.mark.parametrize(
+    ("newer", "problem"),
+    [
+        (dict(key=None), messages.NO_KEY),
+        (dict(key="pk_test_abc"), messages.PUBLISHABLE_KEY),
+        (dict(mode=StripeMode.LIVE), None),  # a test key on a Live record: a mode mismatch
+    ],
+)
+def test_a_broken_newer_active_setup_does_not_stop_an_older_one_that_works(newer, problem):
+    old = setup(id="old", last_modified=T0)
+    new = setup(id="new", last_modified=T0 + timedelta(hours=1), **newer)
+    verdict = judge_setups((new, old))
+    assert verdict.setup.id == "old" and verdict.problem is None
+    assert "2 Stripe Setup records are active" in verdict.warning
+    if problem is not None:  # and when the older one is broken too, the newest is judged, with its problem
+        assert judge_setups((new, setup(id="old", key=None))).problem == problem
+
+
+def test_the_choice_among_equally_new_setups_is_the_same_every_time():
+    a, b = setup(id="a03A"), setup(id="a03B")
+    assert judge_setups((a, b)).setup.id == judge_setups((b, a)).setup.id == "a03B"
+
+
 def test_problem_messages_never_contain_the_key():
     for key in ("sk_live_SECRETVALUE", "pk_test_SECRETVALUE", "hunter2SECRETVALUE"):
         verdict = judge_setups((setup(key=key),))

@@ -1,9 +1,10 @@
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from sync.domain import messages
-from sync.domain.validation import amount_problem, description_problem, email_problem
+from sync.domain import messages, money
+from sync.domain.validation import amount_problem, description_problem, email_problem, plain_text
 
 
 @pytest.mark.parametrize(
@@ -20,6 +21,8 @@ from sync.domain.validation import amount_problem, description_problem, email_pr
         (Decimal("1000000.00"), "usd", "over the $999,999.99 a single payment link allows"),
         (Decimal("10.5"), "jpy", "more than 0 decimal places"),
         (Decimal("100"), "xyz", "currency 'XYZ' is not supported"),
+        # KWD is a three-letter code: the sentence names the ones that are supported instead.
+        (Decimal("100"), "kwd", "'KWD' is not supported: use one of AED, AUD, BGN"),
         (Decimal("NaN"), "usd", "The amount is missing"),
     ],
 )
@@ -62,3 +65,30 @@ def test_description_limits():
     assert "256 characters long" in (description_problem("x" * 256) or "")
     assert description_problem("bad\x00text") == messages.DESCRIPTION_CONTROL_CHARS
     assert description_problem("two\nlines") is None
+
+
+def test_the_unsupported_currency_sentence_lists_every_supported_currency():
+    problem = amount_problem(Decimal("100"), "kwd")
+    assert problem is not None
+    listed = problem.split("use one of ")[1].rstrip(".").split(", ")
+    assert listed == sorted(c.upper() for c in money.SUPPORTED_CURRENCIES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Deposit \u202egpj.exe", "Deposit gpj.exe"),  # a right-to-left override (Cf) dropped
+        ("Kit\u200bchen\u2066 remodel\u2069", "Kitchen remodel"),  # zero-width space, isolates
+        ("\ufeffBath\u00ad room", "Bath room"),  # byte-order mark, soft hyphen
+        ("Line\none\ttab\x1b[31m", "Line one tab [31m"),  # control characters (Cc) become spaces
+        ("Café – 50 %", "Café – 50 %"),  # ordinary text untouched
+        (None, ""),
+    ],
+)
+def test_text_that_crosses_to_the_other_side_is_plain(raw, clean):
+    assert plain_text(raw) == clean
+
+
+def test_the_readme_lists_the_supported_currencies_as_the_code_does():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert money.SUPPORTED_LIST in " ".join(readme.split())

@@ -40,7 +40,7 @@ from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
-from sync.domain.stripe_results import OutcomeWrite
+from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
 from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.logs import log, mask_secrets
@@ -188,6 +188,7 @@ class SalesforceCrm:
                 self._m,
                 awaiting=awaiting,
                 canceled=self._codec.status_word(PaymentStatus.CANCELED),
+                paid=[self._codec.status_word(s) for s in sorted(PAID_FAMILY, key=lambda s: s.value)],
                 reminders_due_by=self._codec.wire_value(reminders_due_by) if reminders_due_by else None,
                 changed_after=window,
                 limit=limit,

@@ -163,6 +163,7 @@ def payments_needing_action(
     *,
     awaiting: list[str],
     canceled: str,
+    paid: list[str],
     reminders_due_by: str | None,
     changed_after: tuple[str, str] | None,
     limit: int,
@@ -170,7 +171,8 @@ def payments_needing_action(
     """Payments with a staff action waiting, in the order they last changed.
 
     - Resend or Cancel Requested ticked;
-    - Canceled with a link not yet deactivated;
+    - Canceled, or marked paid by hand (a paid status, no Paid At or Charge Id from Stripe), with a
+      link not yet deactivated (see domain.staff_actions.paid_by_hand_with_live_link);
     - awaiting payment with a reminder due by `reminders_due_by` (a SOQL datetime), unless opted out;
     - awaiting payment and changed after `changed_after` (a SOQL datetime and a record id, so a
       reader pages through a second of many changes): an edited amount or description shows here.
@@ -181,6 +183,8 @@ def payments_needing_action(
         f"{p.resend} = TRUE",
         f"{p.cancel_requested} = TRUE",
         f"({p.status} = {quote(canceled)} AND {p.payment_link_id} != null AND {p.link_deactivated_at} = null)",
+        f"({p.status} IN ({_in_list(paid)}) AND {p.paid_at} = null AND {p.charge_id} = null "
+        f"AND {p.payment_link_id} != null AND {p.link_deactivated_at} = null)",
     ]
     if reminders_due_by is not None:
         conditions.append(
