@@ -62,6 +62,7 @@ class ExistingPayment(_Value):
 
     amount: Decimal | None
     status: PaymentStatus
+    amount_paid: Decimal | None = None  # what Stripe charged, once paid (the worker writes it)
 
 
 class ProjectRequest(_Value):

@@ -22,7 +22,15 @@ from sync.domain.actions import (
     WaitForStripe,
 )
 from sync.domain.changes import PaymentChange
-from sync.domain.models import CreatedLink, CrmSnapshot, Payment, PaymentStatus, PaymentType, ProjectRequest
+from sync.domain.models import (
+    CreatedLink,
+    CrmSnapshot,
+    ExistingPayment,
+    Payment,
+    PaymentStatus,
+    PaymentType,
+    ProjectRequest,
+)
 from sync.domain.staff_actions import (
     ReminderPolicy,
     append_log,
@@ -31,6 +39,7 @@ from sync.domain.staff_actions import (
     next_revision,
     recorded_paid_status,
 )
+from sync.domain.stripe_results import PAID_FAMILY
 from sync.domain.validation import (
     DESCRIPTION_LIMIT,
     amount_problem,
@@ -224,13 +233,21 @@ def _requested_amount(request: ProjectRequest, currency: str, *, policy: Policy)
         # To the currency's own smallest unit, half up: a JPY deposit is whole yen (money.decimals_for).
         unit = Decimal(1).scaleb(-money.decimals_for(currency))
         return share.quantize(unit, rounding=ROUND_HALF_UP), None
-    requested = sum((p.amount or Decimal(0) for p in request.payments if p.status not in _RELEASED), Decimal(0))
+    requested = sum((_claimed(p) for p in request.payments if p.status not in _RELEASED), Decimal(0))
     balance = contract - requested
     if balance <= 0:
         return None, messages.NOTHING_LEFT_TO_REQUEST.format(
             contract=shown(contract, currency), requested=shown(requested, currency)
         )
     return balance, None
+
+
+def _claimed(payment: ExistingPayment) -> Decimal:
+    """What a Payment takes of the contract: for a paid one, what was charged (Amount is an editable
+    field; Amount Paid is Stripe's), else what it asks."""
+    if payment.status in PAID_FAMILY and payment.amount_paid is not None:
+        return payment.amount_paid
+    return payment.amount or Decimal(0)
 
 
 def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:

@@ -145,3 +145,23 @@ def test_an_amount_fixed_with_the_request_set_back_to_requested_is_what_the_emai
     assert "$120.00" in first["body"] and payment["link_url"] in first["body"]
     # Never an email whose words and link disagree: the $120.00 link is not emailed with $150.00.
     assert [("$150.00" in m["body"], after["link_url"] in m["body"]) for m in later] == [(True, True)]
+
+
+def test_a_final_balance_counts_what_was_charged_even_after_the_paid_amount_was_edited(
+    sandbox: Sandbox, worker: Worker
+):
+    # Item 2: 5,000 paid on a 10,000 contract, its Amount then edited to 4,500: the Final asks 5,000, not 5,500.
+    sandbox.add_setup()
+    project = sandbox.add_project("Roof", customer_email="pat@example.com", contract_amount=Decimal("10000.00"))
+    sandbox.request_payment(project, type="deposit", amount="5000.00")
+    assert worker.once().code == 0
+    [deposit] = sandbox.payments()
+    sandbox.pay(deposit["link_url"], email="pat@example.com")
+    assert worker.once().code == 0
+    sandbox.update_payment(deposit["id"], amount="4500.00")
+    sandbox.request_payment(project, type="final")
+
+    assert worker.once().code == 0
+
+    final = next(p for p in sandbox.payments() if p["type"] == "final")
+    assert (final["status"], final["amount"]) == ("link_sent", Decimal("5000.00"))

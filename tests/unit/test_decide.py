@@ -64,6 +64,20 @@ def test_intake_makes_one_payment_draft(overrides, amount, status):
     assert (action.draft.sync_error is None) is (status is PaymentStatus.REQUESTED)
 
 
+def test_a_final_counts_what_paid_payments_charged_not_their_editable_amount():
+    # Item 2: 5,000 paid, its Amount edited to 4,500 afterwards: 5,000 is still what it took of the contract.
+    req = project_request(
+        requested_amount=None,
+        request_type=PaymentType.FINAL,
+        contract_amount=Decimal("10000.00"),
+        payments=(
+            ExistingPayment(amount=Decimal("4500.00"), amount_paid=Decimal("5000.00"), status=PaymentStatus.PAID),
+            ExistingPayment(amount=Decimal("1000.00"), amount_paid=None, status=PaymentStatus.LINK_SENT),
+        ),
+    )
+    assert plan_intake(req, policy=READY).draft.amount == Decimal("4000.00")
+
+
 def test_deposit_percentage_is_configurable():
     req = project_request(requested_amount=None, request_type=PaymentType.DEPOSIT)
     action = plan_intake(req, policy=Policy(deposit_percent=Decimal(30)))

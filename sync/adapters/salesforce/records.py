@@ -196,6 +196,7 @@ class RecordCodec:
             payments=tuple(
                 ExistingPayment(
                     amount=_decimal(child, p.amount),
+                    amount_paid=_decimal(child, p.amount_paid),
                     status=self._status_by_word.get(str(get_path(child, p.status)), PaymentStatus.UNKNOWN),
                 )
                 for child in children.get("records", [])
