@@ -63,6 +63,7 @@ class ExistingPayment(_Value):
     amount: Decimal | None
     status: PaymentStatus
     amount_paid: Decimal | None = None  # what Stripe charged, once paid (the worker writes it)
+    request_key: str | None = None  # the intake key it was made under (requests.request_key)
 
 
 class ProjectRequest(_Value):

@@ -116,7 +116,7 @@ def _faulty_intake(request: ProjectRequest, plan: object, exc: Exception) -> Cre
     key = f"{request.project_id}:signing-deposit" if signing else None
     draft = PaymentDraft(
         project_id=request.project_id,
-        request_key=key or request_key(request.project_id, request.requested_at or request.last_modified),
+        request_key=key or intake_key(request),
         type=PaymentType.DEPOSIT if signing else (request.request_type or PaymentType.CUSTOM),
         amount=None,
         currency=None,
@@ -130,9 +130,33 @@ def _faulty_intake(request: ProjectRequest, plan: object, exc: Exception) -> Cre
     )
 
 
-def request_key(project_id: str, requested_at: datetime) -> str:
-    """The intake key: one Payment per Project per click of Request Payment."""
-    return f"{project_id}:{requested_at.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z"
+def request_key(project_id: str, requested_at: datetime | None, *, taken: Iterable[str | None] = ()) -> str:
+    """The intake key: one Payment per click of Request Payment.
+
+    The base is the Project and its Requested At, which automation may leave unchanged between two
+    clicks, set to a date, or leave blank. A click is told from the last one by the Payments the
+    Project already has under that base (`taken`, their keys): the same click read twice (a retry,
+    two workers, a crash) gives the same key, which the CRM refuses a second time (an External ID,
+    Unique); the next click, the next key (`<base>#1`, `#2`, ... one past the highest, so a deleted
+    Payment never makes a key come round again).
+    """
+    stamp = f"{requested_at.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z" if requested_at else "no-time"
+    base = f"{project_id}:{stamp}"
+    used = [_suffix(key, base) for key in taken if key]
+    highest = max((n for n in used if n is not None), default=None)
+    return base if highest is None else f"{base}#{highest + 1}"
+
+
+def _suffix(key: str, base: str) -> int | None:
+    """0 for `base`, n for `base#n`, None for a key of another base."""
+    if key == base:
+        return 0
+    head, _, number = key.rpartition("#")
+    return int(number) if head == base and number.isdigit() else None
+
+
+def intake_key(request: ProjectRequest) -> str:
+    return request_key(request.project_id, request.requested_at, taken=(p.request_key for p in request.payments))
 
 
 def link_idempotency_key(payment_id: str, revision: int) -> str:
@@ -182,7 +206,7 @@ def plan_intake(request: ProjectRequest, *, policy: Policy) -> CreatePayment:
         description = description[: DESCRIPTION_LIMIT - 1] + "…"
     draft = PaymentDraft(
         project_id=request.project_id,
-        request_key=request_key(request.project_id, request.requested_at or request.last_modified),
+        request_key=intake_key(request),
         type=request.request_type or PaymentType.CUSTOM,
         amount=storable,
         currency=currency if len(currency) == 3 and currency.isalpha() else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -165,3 +166,22 @@ def test_a_final_balance_counts_what_was_charged_even_after_the_paid_amount_was_
 
     final = next(p for p in sandbox.payments() if p["type"] == "final")
     assert (final["status"], final["amount"]) == ("link_sent", Decimal("5000.00"))
+
+
+def test_request_payment_ticked_again_with_requested_at_unchanged_is_a_new_request(sandbox: Sandbox, worker: Worker):
+    # Item 3: the sandbox's printed curl line (and orgs whose automation leaves Requested At alone)
+    # sets the same Requested At every time; the second click vanished as "already taken".
+    sandbox.add_setup()
+    project = sandbox.add_project("Garage", customer_email="pat@example.com")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(2):
+        sandbox.update_project(
+            project, request_payment=True, requested_amount=Decimal("1500"), request_type="Progress", requested_at=at
+        )
+        assert worker.once().code == 0
+        assert worker.once().code == 0  # the same click read again: nothing more
+
+    payments = sandbox.payments()
+    assert [(p["status"], p["amount"]) for p in payments] == [("link_sent", Decimal("1500.00"))] * 2
+    assert len({p["request_key"] for p in payments}) == 2 and len(sandbox.outbox()) == 2
+    assert sandbox.project(project)["request_payment"] is False

@@ -138,9 +138,32 @@ def test_intake_key_is_the_same_for_the_same_click_and_differs_for_the_next():
     assert first.startswith("a01000000000001AAA:")
 
 
-def test_intake_falls_back_to_last_modified_when_requested_at_is_blank():
+def test_intake_key_with_a_blank_requested_at_is_the_same_for_the_same_click():
     a = plan_intake(project_request(requested_at=None), policy=READY).draft.request_key
     assert a == plan_intake(project_request(requested_at=None), policy=READY).draft.request_key
+    # Not the Project's LastModifiedDate: automation touching the Project between two reads of one
+    # click must not make a second key for it.
+    later = plan_intake(project_request(requested_at=None, last_modified=T0.replace(minute=9)), policy=READY)
+    assert later.draft.request_key == a
+
+
+def _taken(*keys):
+    return tuple(ExistingPayment(amount=Decimal(1), status=PaymentStatus.PAID, request_key=k) for k in keys)
+
+
+@pytest.mark.parametrize("requested_at", [T0, None])
+def test_a_click_with_an_unchanged_requested_at_is_a_new_request_and_the_same_click_keeps_its_key(requested_at):
+    first = plan_intake(project_request(requested_at=requested_at), policy=READY).draft.request_key
+    # Taken once: the next click (Requested At left as it was) gets the next key ...
+    second = plan_intake(project_request(requested_at=requested_at, payments=_taken(first)), policy=READY)
+    assert second.draft.request_key == f"{first}#1"
+    # ... read twice before it is taken, the same one; and one past the highest, whatever was deleted.
+    again = plan_intake(project_request(requested_at=requested_at, payments=_taken(first)), policy=READY)
+    assert again.draft.request_key == second.draft.request_key
+    gap = plan_intake(
+        project_request(requested_at=requested_at, payments=_taken(f"{first}#2", "other:x")), policy=READY
+    )
+    assert gap.draft.request_key == f"{first}#3"
 
 
 def test_intake_currency_falls_back_to_the_setup_default():

@@ -69,7 +69,7 @@ def flagged_projects(m: Mapping, *, limit: int, signing_stage: str | None = None
     that stage without their deposit on signing requested yet."""
     f = m.project.fields
     p = m.payment.fields
-    children = f"SELECT {p.amount}, {p.amount_paid}, {p.status} FROM {m.payment.child_relationship}"
+    children = f"SELECT {p.amount}, {p.amount_paid}, {p.status}, {p.request_key} FROM {m.payment.child_relationship}"
     where = f"{f.request_payment} = TRUE"
     signing: list[str] = []
     if signing_stage and f.stage and f.signing_deposit_requested:

@@ -197,6 +197,7 @@ class RecordCodec:
                 ExistingPayment(
                     amount=_decimal(child, p.amount),
                     amount_paid=_decimal(child, p.amount_paid),
+                    request_key=_text(get_path(child, p.request_key)),
                     status=self._status_by_word.get(str(get_path(child, p.status)), PaymentStatus.UNKNOWN),
                 )
                 for child in children.get("records", [])
