@@ -63,6 +63,15 @@ class ChatterPost:
 
 
 @dataclass(frozen=True)
+class DeletedPayment:
+    """A Payment in the org's recycle bin (queryAll, IsDeleted): this org's, though staff deleted it."""
+
+    id: str
+    project_id: str | None
+    payment_link_id: str | None
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """The CRM's answer for one record of a batched write; `error` is None on success."""
 
@@ -132,6 +141,12 @@ class CrmGateway(Protocol):
 
     # Payments read since the last call that could not be decoded (each once), to be said on the record.
     def take_unreadable(self) -> list[RecordFault]: ...
+
+    # Of these ids of Payments the org no longer shows, those in its recycle bin.
+    def deleted_payments(self, payment_ids: list[str]) -> tuple[DeletedPayment, ...]: ...
+
+    # Posts on their own (none of them rolls another back), for what no record can carry any more.
+    def post(self, posts: list[ChatterPost]) -> list[WriteResult]: ...
 
 
 class PaymentsGateway(Protocol):

@@ -36,11 +36,16 @@ NOTICE_PLACEHOLDERS = {
     "disputed": frozenset({"payment_type", "amount", "reason", "project"}),
     "foreign": frozenset({"payment_type", "project", "problem"}),
     "paid_twice": frozenset({"payment_type", "amount", "payer", "project"}),
+    "deleted_paid": frozenset({"amount", "payer", "charge"}),
 }
 # Posted even from a template file written before these notices existed: staff must hear of them
 # (set one to "" to turn it off). `foreign`: a Stripe id on a Payment names another Payment's object;
 # `paid_twice`: a Payment marked paid by hand was also paid on its link.
 DEFAULT_FOREIGN_NOTICE = "The $payment_type for $project was not synced: $problem"
+DEFAULT_DELETED_PAID_NOTICE = (
+    "$payer paid $amount on the payment link of a Payment of this Project that was deleted (Stripe charge "
+    "$charge). Restore the Payment from the Recycle Bin to record it, or refund the charge."
+)
 DEFAULT_PAID_TWICE_NOTICE = (
     "Check for a double payment: the $payment_type for $project was marked paid by hand, and $payer also paid "
     "$amount on its payment link. If both were paid, refund one."
@@ -137,4 +142,5 @@ def _notices(section: object, path: Path) -> NoticeTemplates:
         templates[kind] = template
     templates.setdefault("foreign", Template(DEFAULT_FOREIGN_NOTICE))
     templates.setdefault("paid_twice", Template(DEFAULT_PAID_TWICE_NOTICE))
+    templates.setdefault("deleted_paid", Template(DEFAULT_DELETED_PAID_NOTICE))
     return NoticeTemplates(templates=templates)

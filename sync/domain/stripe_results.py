@@ -47,7 +47,7 @@ _REFUND_STATUS = {
 class StaffNotice:
     """A Chatter post on the Project telling staff what happened."""
 
-    kind: str  # "paid", "paid_twice", "disputed" or "foreign"
+    kind: str  # "paid", "paid_twice", "disputed", "foreign" or "deleted_paid"
     project_id: str
     values: dict[str, str] = field(hash=False)
 
@@ -248,6 +248,20 @@ def foreign_notice(payment: Payment, problem: str) -> StaffNotice | None:
             "payment_type": (payment.type.value if payment.type else "payment").title(),
             "project": payment.project_name or "",
             "problem": problem,
+        },
+    )
+
+
+def deleted_paid_notice(project_id: str, state: StripePaymentState) -> StaffNotice:
+    """The post telling staff money was paid on the link of a Payment someone deleted."""
+    currency = (state.currency or "usd").lower()
+    return StaffNotice(
+        kind="deleted_paid",
+        project_id=project_id,
+        values={
+            "amount": money.format_amount(money.from_minor_units(state.amount_paid_minor or 0, currency), currency),
+            "payer": plain_text(state.payer) or "the customer",
+            "charge": state.charge_id or state.payment_intent_id or "?",
         },
     )
 

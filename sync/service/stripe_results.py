@@ -44,6 +44,7 @@ from sync.runtime.fanout import Skipped, fan_out
 from sync.runtime.logs import log
 from sync.runtime.prefetch import Direct, Prefetch
 from sync.runtime.retry import Retry
+from sync.service.deleted_payments import settle_deleted
 from sync.service.record_faults import fault_updates
 from sync.service.record_faults import planned as faults_planned
 
@@ -245,7 +246,9 @@ class OutcomeSync:
             polled.handed.update(fresh)
             if fresh:
                 ids, fresh = sorted(fresh), {}
-                yield from self._retry(lambda: self._crm.read_payments(ids))  # noqa: B023 - called at once
+                found = self._retry(lambda: self._crm.read_payments(ids))  # noqa: B023 - called at once
+                self._settle_deleted(set(ids) - {p.id for p in found}, gateway)
+                yield from found
 
     def _payments_concerned(
         self, events: tuple[StripeEventRef, ...], gateway: PaymentsGateway, by_intent: dict[str, str]
@@ -359,7 +362,7 @@ class OutcomeSync:
         except (RetryableError, PermanentError) as exc:
             log.warning("orphans.scan_failed", error=str(exc))
             return 0
-        retired = 0
+        retired = self._settle_deleted({i for i in unknown if i not in known}, gateway)
         owner_of = {link.id: payment_id for payment_id, link in active}
         for payment_id, link in active:
             payment = known.get(payment_id)
@@ -597,6 +600,14 @@ class OutcomeSync:
                 report.failed[plan.payment_id] = result.error
                 bound.warning("outcome.write_refused", error=result.error)
         return deferred
+
+    def _settle_deleted(self, payment_ids: set[str], gateway: PaymentsGateway) -> int:
+        """Links of Payments staff deleted (this org's recycle bin) turned off; money paid on one said."""
+
+        def post(notice: StaffNotice) -> ChatterPost | None:
+            return self._post(notice) if self._wants(notice) else None
+
+        return settle_deleted(payment_ids, gateway, crm=self._crm, retry=self._retry, post=post)
 
     def _wants(self, notice: StaffNotice) -> bool:
         return self._notices is not None and bool(self._notices.for_kind(notice.kind))

@@ -185,3 +185,38 @@ def test_request_payment_ticked_again_with_requested_at_unchanged_is_a_new_reque
     assert [(p["status"], p["amount"]) for p in payments] == [("link_sent", Decimal("1500.00"))] * 2
     assert len({p["request_key"] for p in payments}) == 2 and len(sandbox.outbox()) == 2
     assert sandbox.project(project)["request_payment"] is False
+
+
+# --- item 4: a deleted Payment ---------------------------------------------------------------------
+def _delete(sandbox: Sandbox, payment_id: str) -> None:
+    sandbox.salesforce.delete_record(sandbox.mapping.payment.object, payment_id)  # to the recycle bin
+
+
+def test_a_deleted_payments_emailed_link_is_turned_off(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    payment = link_sent(sandbox, worker)
+    _delete(sandbox, payment["id"])
+
+    assert worker.once().code == 0
+
+    [link] = sandbox.payment_links()
+    assert link["active"] is False
+    with pytest.raises(Exception, match="inactive"):
+        sandbox.pay(payment["link_url"])
+    assert sandbox.staff_posts() == []  # nothing was paid: nothing to say
+
+
+def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(sandbox: Sandbox, worker: Worker):
+    sandbox.add_setup()
+    payment = link_sent(sandbox, worker)
+    sandbox.pay(payment["link_url"], email="pat@example.com")
+    _delete(sandbox, payment["id"])  # before the worker saw the payment
+
+    run = worker.once()
+    assert run.code == 0
+    assert worker.once().code == 0  # and again: said once
+
+    [post] = sandbox.staff_posts()
+    assert post["parent_id"] == payment["project"] and "$5,000.00" in post["body"] and "deleted" in post["body"]
+    assert "payment.paid_after_delete" in run.events
+    assert all(link["active"] is False for link in sandbox.payment_links())

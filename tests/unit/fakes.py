@@ -33,7 +33,7 @@ from sync.domain.models import (
 from sync.domain.refunds import RefundSpec
 from sync.domain.staff_actions import paid_by_hand_with_live_link
 from sync.domain.stripe_results import OutcomeWrite
-from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
+from sync.ports import ChatterPost, DeletedPayment, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 
 
 @dataclass
@@ -208,6 +208,15 @@ class FakeCrm:
                     )
                     self.payments[payment.id] = payment.model_copy(update={"refunds": refunds})
         return [WriteResult(record_id=u.refund_id) for u in updates]
+
+    deleted: dict[str, DeletedPayment] = field(default_factory=dict)  # the recycle bin
+
+    def deleted_payments(self, payment_ids: list[str]) -> tuple[DeletedPayment, ...]:
+        return tuple(self.deleted[i] for i in payment_ids if i in self.deleted)
+
+    def post(self, posts: list[ChatterPost]) -> list[WriteResult]:
+        self.posts.extend(posts)
+        return [WriteResult(record_id=p.project_id) for p in posts]
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         self.cursors.append(cursor)

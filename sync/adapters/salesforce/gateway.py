@@ -41,7 +41,7 @@ from sync.domain.errors import PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
 from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
-from sync.ports import ChatterPost, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
+from sync.ports import ChatterPost, DeletedPayment, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.logs import log, mask_secrets
 
@@ -226,6 +226,36 @@ class SalesforceCrm:
             query = soql.payments_by_id(self._m, payment_ids[start : start + IDS_PER_QUERY])
             found.extend(self._payments(self.query_all(query)))
         return tuple(found)
+
+    def deleted_payments(self, payment_ids: list[str]) -> tuple[DeletedPayment, ...]:
+        """Of these ids, the Payments in the org's recycle bin. queryAll, as the query resource leaves
+        deleted records out (developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+        resources_queryall.htm); simple-salesforce sends it for `include_deleted=True`."""
+        p = self._m.payment.fields
+        found: list[DeletedPayment] = []
+        payment_ids = [i for i in payment_ids if soql.is_record_id(i)]
+        for start in range(0, len(payment_ids), IDS_PER_QUERY):
+            query = soql.deleted_payments_by_id(self._m, payment_ids[start : start + IDS_PER_QUERY])
+            page = self._call(lambda sf, q=query: sf.query(q, include_deleted=True))
+            for rec in page.get("records", []):
+                found.append(
+                    DeletedPayment(
+                        id=rec["Id"], project_id=rec.get(p.project), payment_link_id=rec.get(p.payment_link_id)
+                    )
+                )
+        return tuple(found)
+
+    def post(self, posts: list[ChatterPost]) -> list[WriteResult]:
+        """Create FeedItems with allOrNone false (composite/sobjects POST), 200 a call."""
+        results: list[WriteResult] = []
+        for start in range(0, len(posts), COLLECTION_LIMIT):
+            chunk = posts[start : start + COLLECTION_LIMIT]
+            records = [{"attributes": {"type": "FeedItem"}, "ParentId": x.project_id, "Body": x.body} for x in chunk]
+            body = {"allOrNone": False, "records": records}
+            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="POST", json=b))
+            for post, saved in zip(chunk, response, strict=True):
+                results.append(_save_result(saved.get("id") or post.project_id, saved))
+        return results
 
     def payment_ids_for_intents(self, intent_ids: list[str]) -> dict[str, str]:
         """PaymentIntent id -> Payment id, for the intents already recorded on a Payment."""

@@ -223,6 +223,15 @@ def payments_by_id(m: Mapping, ids: list[str]) -> str:
     return f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE Id IN ({_in_list(ids)})"
 
 
+def deleted_payments_by_id(m: Mapping, ids: list[str]) -> str:
+    """For queryAll: those of `ids` in the recycle bin, with their Project and link."""
+    p = m.payment.fields
+    return (
+        f"SELECT Id, {p.project}, {p.payment_link_id} FROM {m.payment.object} "
+        f"WHERE Id IN ({_in_list(ids)}) AND IsDeleted = TRUE"
+    )
+
+
 def payment_ids_by_intent(m: Mapping, intent_ids: list[str]) -> str:
     p = m.payment.fields
     where = f"{p.payment_intent_id} IN ({_in_list(intent_ids)})"
