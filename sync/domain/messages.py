@@ -160,6 +160,11 @@ LOG_RESENT = "Link resent to {to} (send {count})."
 LOG_REMINDED = "Reminder {number} emailed to {to}."
 LOG_REMINDERS_DONE = "No more reminders: {count} sent, the most allowed."
 LOG_CANCELED = "Canceled; the payment link was deactivated in Stripe."
+AMOUNT_EDIT_REFUSED_PAID = (
+    "The amount of a paid payment cannot be changed, so it was put back to {charged}, what the customer "
+    "paid. To give money back, issue a Refund; to ask for more, make a new request."
+)
+LOG_AMOUNT_PUT_BACK = "Amount put back to {charged}: it had been changed to {typed} after the payment."
 LOG_PAID_BY_HAND = "Marked paid by hand: the payment link was deactivated in Stripe and reminders stopped."
 PAID_TWICE = (
     "Check for a double payment: this Payment was marked paid by hand, and the customer also paid {amount} on "

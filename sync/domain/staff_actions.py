@@ -121,6 +121,8 @@ def plan_staff_action(
     if paid_by_hand_with_live_link(payment):
         assert payment.payment_link_id is not None
         return RetireLink(payment_id=payment.id, link_id=payment.payment_link_id, purpose="paid_by_hand")
+    if _amount_edited_after_payment(payment):
+        return _put_amount_back(payment, now=now, default_currency=default_currency)
     if payment.status is PaymentStatus.REQUESTED:
         return None  # the request path sends it (and clears a Resend ticked before the first send)
     if payment.status in AWAITING_PAYMENT and payment.payment_link_id:
@@ -209,6 +211,30 @@ def recorded_paid_status(payment: Payment) -> PaymentStatus:
 def paid_by_hand_with_live_link(payment: Payment) -> bool:
     """Paid by hand while its link is still live: the link is deactivated and reminders stopped."""
     return paid_by_hand(payment) and payment.payment_link_id is not None and payment.link_deactivated_at is None
+
+
+# --- an amount edited once paid ------------------------------------------------------------------
+def _amount_edited_after_payment(payment: Payment) -> bool:
+    """A paid Payment (recorded from Stripe) whose Amount no longer says what was charged."""
+    if payment.status not in PAID_FAMILY or paid_by_hand(payment) or payment.amount_paid is None:
+        return False
+    return payment.amount is None or payment.amount != payment.amount_paid
+
+
+def _put_amount_back(payment: Payment, *, now: datetime, default_currency: str) -> WriteOnly:
+    """Refused visibly: the Amount is put back to Amount Paid (Stripe's), and the record says why and
+    what to do instead; a later Final balance counts what was charged either way."""
+    assert payment.amount_paid is not None
+    currency = normalise_currency(payment.currency or payment.project_currency, default_currency)
+    charged = money.format_amount(payment.amount_paid, currency)
+    typed = money.format_amount(payment.amount, currency) if payment.amount is not None else "blank"
+    line = messages.LOG_AMOUNT_PUT_BACK.format(charged=charged, typed=typed)
+    change = PaymentChange(
+        amount=payment.amount_paid,
+        sync_error=messages.AMOUNT_EDIT_REFUSED_PAID.format(charged=charged),
+        sync_log=append_log(payment.sync_log, line, now=now),
+    )
+    return WriteOnly(payment.id, change, event="payment.amount_edit_refused", reason="already paid")
 
 
 # --- cancel --------------------------------------------------------------------------------------

@@ -220,3 +220,20 @@ def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(s
     assert post["parent_id"] == payment["project"] and "$5,000.00" in post["body"] and "deleted" in post["body"]
     assert "payment.paid_after_delete" in run.events
     assert all(link["active"] is False for link in sandbox.payment_links())
+
+
+def test_an_amount_edited_on_a_paid_payment_is_put_back_with_the_reason(sandbox: Sandbox, worker: Worker):
+    # Item 2: the edit was kept silently.
+    sandbox.add_setup()
+    payment = link_sent(sandbox, worker)
+    sandbox.pay(payment["link_url"], email="pat@example.com")
+    assert worker.once().code == 0
+    sandbox.update_payment(payment["id"], amount="4500.00")
+
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert (after["status"], after["amount"]) == ("paid", Decimal("5000.00"))
+    assert after["sync_error"] == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$5,000.00")
+    assert "changed to $4,500.00 after the payment" in after["sync_log"]
+    assert len(sandbox.staff_posts()) == 1  # the payment's own post only

@@ -32,7 +32,7 @@ from sync.domain.models import (
 )
 from sync.domain.refunds import RefundSpec
 from sync.domain.staff_actions import paid_by_hand_with_live_link
-from sync.domain.stripe_results import OutcomeWrite
+from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
 from sync.ports import ChatterPost, DeletedPayment, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
 
 
@@ -73,7 +73,7 @@ class FakeCrm:
     def read_snapshot(
         self, *, reminders_due_by: datetime | None = None, changed_after: tuple[datetime, str] | None = None
     ) -> CrmSnapshot:
-        """As the org's queries select them; every awaiting Payment counts as changed."""
+        """As the org's queries select them; every awaiting or paid Payment counts as changed (by staff)."""
         awaiting = (PaymentStatus.LINK_SENT, PaymentStatus.PAYMENT_FAILED)
 
         def needs_action(p: Payment) -> bool:
@@ -83,6 +83,7 @@ class FakeCrm:
                 or p.cancel_requested
                 or live_canceled
                 or p.status in awaiting
+                or p.status in PAID_FAMILY  # as if edited by staff since the worker last wrote it
                 or paid_by_hand_with_live_link(p)
             )
 

@@ -301,3 +301,20 @@ def test_a_hand_marked_payment_also_paid_on_its_link_is_left_to_the_outcome_path
     state = StripePaymentState(payment_link_id="plink_1", paid=True, amount_paid_minor=500, currency="usd")
     change, paid = after_retire(sent(status=PaymentStatus.PAID), state, purpose="paid_by_hand", now=T0)
     assert paid and change.written() == {"link_deactivated_at": T0, "next_reminder_at": None, "resend": False}
+
+
+# --- an amount edited on a paid Payment ----------------------------------------------------------
+@pytest.mark.parametrize("typed", [Decimal("4500"), None])
+def test_an_amount_edited_on_a_paid_payment_is_put_back_and_said(typed):
+    p = sent(status=PaymentStatus.PAID, paid_at=T0, charge_id="ch_1", amount_paid=Decimal("20000"), amount=typed)
+    action = plan(p)
+    assert isinstance(action, WriteOnly) and action.reason == "already paid"
+    fields = action.change.written()
+    assert fields["amount"] == Decimal("20000")
+    assert fields["sync_error"] == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$20,000.00")
+    assert ("changed to $4,500.00" if typed else "changed to blank") in fields["sync_log"]
+
+
+def test_a_paid_payment_whose_amount_says_what_was_charged_needs_nothing():
+    p = sent(status=PaymentStatus.PAID, paid_at=T0, charge_id="ch_1", amount_paid=Decimal("20000"))
+    assert p.amount == Decimal("20000.00") and plan(p) is None

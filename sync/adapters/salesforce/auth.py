@@ -24,6 +24,9 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 class AccessToken:
     value: str
     instance_url: str
+    # The integration user's id: the last part of the identity URL the token answer carries in `id`
+    # (https://login.salesforce.com/id/<org id>/<user id>; help.salesforce.com "Identity URLs").
+    user_id: str | None = None
 
     def __repr__(self) -> str:  # keep the token out of tracebacks and logs
         return f"AccessToken(instance_url={self.instance_url!r})"
@@ -71,7 +74,9 @@ def fetch_token(settings: Settings, http: requests.Session) -> AccessToken:
     instance_url = str(settings.salesforce_instance_url or body.get("instance_url") or "").rstrip("/")
     if not instance_url:
         raise ConfigError("Salesforce's login answer had no instance_url: set SALESFORCE_INSTANCE_URL.")
-    return AccessToken(value=body["access_token"], instance_url=instance_url)
+    identity = str(body.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
+    user_id = identity if identity.startswith("005") and identity.isalnum() else None
+    return AccessToken(value=body["access_token"], instance_url=instance_url, user_id=user_id)
 
 
 def _json_or_empty(response: requests.Response) -> dict:

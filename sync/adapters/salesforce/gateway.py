@@ -191,6 +191,7 @@ class SalesforceCrm:
                 paid=[self._codec.status_word(s) for s in sorted(PAID_FAMILY, key=lambda s: s.value)],
                 reminders_due_by=self._codec.wire_value(reminders_due_by) if reminders_due_by else None,
                 changed_after=window,
+                others_than=self._token.user_id if self._token is not None else None,
                 limit=limit,
             ),
             "refunds": soql.payments_with_refund_requests(

@@ -167,6 +167,7 @@ def payments_needing_action(
     reminders_due_by: str | None,
     changed_after: tuple[str, str] | None,
     limit: int,
+    others_than: str | None = None,
 ) -> str:
     """Payments with a staff action waiting, in the order they last changed.
 
@@ -175,7 +176,9 @@ def payments_needing_action(
       link not yet deactivated (see domain.staff_actions.paid_by_hand_with_live_link);
     - awaiting payment with a reminder due by `reminders_due_by` (a SOQL datetime), unless opted out;
     - awaiting payment and changed after `changed_after` (a SOQL datetime and a record id, so a
-      reader pages through a second of many changes): an edited amount or description shows here.
+      reader pages through a second of many changes): an edited amount or description shows here;
+    - paid, and changed after `changed_after` by someone other than `others_than` (the worker's own
+      user: its outcome writes are not edits to look at): an Amount edited on a paid Payment.
     """
     p = m.payment.fields
     statuses = _in_list(awaiting)
@@ -190,6 +193,7 @@ def payments_needing_action(
         conditions.append(
             f"({p.status} IN ({statuses}) AND {p.no_reminders} = FALSE AND {p.next_reminder_at} <= {reminders_due_by})"
         )
+    since = None
     if changed_after is None:
         conditions.append(f"{p.status} IN ({statuses})")
     else:
@@ -200,6 +204,11 @@ def payments_needing_action(
             else f"LastModifiedDate >= {when}"
         )
         conditions.append(f"({p.status} IN ({statuses}) AND {since})")
+    if others_than is not None and is_record_id(others_than):
+        # Last changed by someone else: the worker's own writes put every such edit right, so the
+        # set stays small even from the start (no window yet).
+        edited = f"{p.status} IN ({_in_list(paid)}) AND LastModifiedById != {quote(others_than)}"
+        conditions.append(f"({edited})" if since is None else f"({edited} AND {since})")
     return (
         f"SELECT {_payment_fields(m)} FROM {m.payment.object} WHERE {' OR '.join(conditions)} "
         f"ORDER BY LastModifiedDate ASC, Id ASC LIMIT {limit}"
