@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -104,3 +105,55 @@ def test_standalone_sandbox_never_overwrites_an_existing_env_file(tmp_path: Path
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
     assert (tmp_path / ".env").read_text() == "LOG_LEVEL=debug\n"
+
+
+def test_the_sandboxs_printed_request_works_when_run_twice(tmp_path: Path):
+    """Issue 17 item 3: the printed line sets the same Requested At every time; each run is a request."""
+    env_file = tmp_path / "sandbox.env"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        printed = []
+        for line in proc.stdout or ():
+            printed.append(line)
+            if "curl -s" in line and "-X PATCH" in line:
+                break
+        words = shlex.split(printed[-1])
+        url, body = words[words.index("PATCH") + 1], words[words.index("-d") + 1]
+        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
+
+        def once() -> None:
+            run = subprocess.run(
+                [sys.executable, "-m", "sync", "run", "--once"],
+                cwd=tmp_path,
+                env=clean_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+
+        once()  # the seeded Kitchen request
+        for _ in range(2):
+            answer = requests.patch(url, data=body, verify=settings["SALESFORCE_CA_BUNDLE"], timeout=10)
+            assert answer.ok, answer.text
+            once()
+
+        deck = url.rsplit("/", 1)[-1]
+        rows = requests.post(
+            settings["SALESFORCE_LOGIN_URL"] + "/__sandbox/query",
+            data=json.dumps({"q": f"SELECT Status__c, Amount__c FROM Payment__c WHERE Project__c = '{deck}'"}),  # noqa: S608
+            verify=settings["SALESFORCE_CA_BUNDLE"],
+            timeout=10,
+        ).json()["records"]
+        assert [(r["Status__c"], r["Amount__c"]) for r in rows] == [("Link Sent", 1500)] * 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
