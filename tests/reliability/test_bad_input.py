@@ -144,6 +144,42 @@ REQUESTS = [
         ),
         id="project-name-control-chars-and-emoji",
     ),
+    # Issue 17: what staff really type.
+    pytest.param(
+        Req(project={"currency": "KWD"}, request=USD_100, expect=("'KWD' is not supported", "use one of AED")),
+        id="KWD-names-the-supported-currencies",
+    ),
+    pytest.param(
+        Req(
+            project={"currency": "JPY", "contract_amount": Decimal("5001")},
+            request={"type": "deposit", "amount": None},
+            link={"currency": "jpy", "unit_amount": "2501"},
+        ),
+        id="JPY-deposit-rounds-to-the-yen",
+    ),
+    pytest.param(
+        Req(
+            project={"contract_amount": Decimal("0")},
+            request={"type": "deposit", "amount": None},
+            expect=("contract amount, which is $0.00",),
+        ),
+        id="deposit-on-a-zero-contract",
+    ),
+    pytest.param(
+        Req(
+            request=progress("100.00", description="Tile \u202egpj.exe\u200b work"),
+            link={"name": "Tile gpj.exe work"},
+        ),
+        id="description-bidi-override-dropped",
+    ),
+    pytest.param(
+        Req(
+            project={"name": "Kitchen\u202e\u2066 remodel"},
+            request=USD_100,
+            link={"name": "Progress payment – Kitchen remodel"},
+        ),
+        id="project-name-format-characters-dropped",
+    ),
 ]
 
 
