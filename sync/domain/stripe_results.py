@@ -85,7 +85,14 @@ def paid_by_hand(payment: Payment) -> bool:
 
 
 def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | None:
-    """The changes that make `payment` show `state`; None when the record already does."""
+    """The changes that make `payment` show `state`; None when the record already does.
+
+    A Payment set (back) to Requested is the request path's first: it holds the link against Stripe
+    before anything is emailed or recorded (requests.judge_existing_link), so a paid one set back
+    is not announced as paid a second time by an event or sweep that reads it in between.
+    """
+    if payment.status is PaymentStatus.REQUESTED:
+        return None
     currency = (state.currency or payment.currency or "usd").lower()
     desired: dict[str, Any] = {}
     notices: list[StaffNotice] = []

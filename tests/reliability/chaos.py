@@ -241,6 +241,8 @@ class Ledger:
     fails_later: set[str] = field(default_factory=set)  # charges paid with the asynchronous-refund-failure card
     resent: set[str] = field(default_factory=set)
     canceled: set[str] = field(default_factory=set)
+    # Paid, then set back to Requested by staff: Payment id -> emails it had been sent by then.
+    rerequested: dict[str, int] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -402,8 +404,16 @@ class People:
                     self.ledger.counts["refunds_failed_later"] += 1
 
     def resend_or_cancel_some(self, payments: list[dict[str, Any]]) -> None:
-        asked_before = self.ledger.resent | self.ledger.canceled  # one staff action per Payment
+        asked_before = self.ledger.resent | self.ledger.canceled | set(self.ledger.rerequested)  # one each
         for p in payments:
+            if p["status"] == "paid" and p["id"] not in asked_before and self.rng.random() < 0.02:
+                # "Fix the record, set it back to Requested" on one already paid (issue 17): the spent
+                # link must not be emailed again, nor staff told twice (invariants e and g).
+                sent = sum(1 for mail in self.sandbox.outbox() if mail["related_record_id"] == p["id"])
+                self.sandbox.update_payment(p["id"], status="requested")
+                self.ledger.rerequested[p["id"]] = sent
+                self.ledger.counts["paid_set_back_to_requested"] += 1
+                continue
             if p["status"] != "link_sent" or p["id"] in asked_before:
                 continue
             roll = self.rng.random()
@@ -610,6 +620,12 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
         urls_to[mail["related_record_id"]].add(url)
         if owner_of_url.get(url) != mail["related_record_id"]:
             bad("e.one_link_per_customer", f"an email for {mail['related_record_id']} carries another's link")
+    emails_to = Counter(mail["related_record_id"] for mail in outbox)
+    for payment_id, sent in ledger.rerequested.items():
+        if emails_to[payment_id] != sent:
+            bad("e.one_link_per_customer", f"Payment {payment_id}, paid, was emailed again once set to Requested")
+        if by_id[payment_id]["status"] not in PAID_FAMILY:
+            bad("d.crm_equals_stripe", f"Payment {payment_id}, paid, shows {by_id[payment_id]['status']}")
     for payment_id, urls in urls_to.items():
         if len(urls) > 1:
             bad("e.one_link_per_customer", f"Payment {payment_id}: the customer received {len(urls)} different links")

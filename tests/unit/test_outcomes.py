@@ -295,3 +295,8 @@ def test_a_payment_the_worker_recorded_as_paid_is_not_taken_for_one_paid_by_hand
     assert recorded is not None
     after = sent().model_copy(update=recorded.change.written())
     assert plan_outcome(after, paid_state(amount_refunded_minor=100)).notices == ()
+
+
+def test_a_payment_set_back_to_requested_is_left_to_the_request_path():
+    # Read by an event or sweep between the staff edit and the request path: not announced again.
+    assert plan_outcome(sent(status=PaymentStatus.REQUESTED, paid_at=PAID_AT, charge_id="ch_1"), paid_state()) is None
