@@ -23,6 +23,31 @@ def _sync(*args: str, timeout: float = 60, env: dict | None = None) -> subproces
     )
 
 
+def _start_sandbox(folder: Path, env_file: Path) -> subprocess.Popen[str]:
+    """`python -m sync sandbox` in `folder`, its settings written to `env_file`, its output unbuffered."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _run_once_in(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`run --once` from `folder` with no worker settings in the environment: only the folder's .env."""
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "sync", "run", "--once"],
+        cwd=folder,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize("command", [[], ["run"], ["check"], ["sandbox"], ["demo"]])
 def test_every_command_has_help(command):
     result = _sync(*command, "--help")
@@ -47,13 +72,7 @@ def test_demo_exits_0_when_every_expected_outcome_happened():
 def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
     """In a folder with no .env, the sandbox writes one, so a plain `run --once` finds it."""
     env_file = tmp_path / "sandbox.env"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _start_sandbox(tmp_path, env_file)
     try:
         deadline = time.monotonic() + 30
         while not env_file.exists() and time.monotonic() < deadline:
@@ -62,15 +81,7 @@ def test_standalone_sandbox_serves_the_worker_its_settings(tmp_path: Path):
         settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
 
         assert (tmp_path / ".env").exists()
-        clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
-        run = subprocess.run(
-            [sys.executable, "-m", "sync", "run", "--once"],
-            cwd=tmp_path,
-            env=clean_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = _run_once_in(tmp_path)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr
 
         control = settings["SALESFORCE_LOGIN_URL"] + "/__sandbox/query"
@@ -110,14 +121,7 @@ def test_standalone_sandbox_never_overwrites_an_existing_env_file(tmp_path: Path
 def test_the_sandboxs_printed_request_works_when_run_twice(tmp_path: Path):
     """Issue 17 item 3: the printed line sets the same Requested At every time; each run is a request."""
     env_file = tmp_path / "sandbox.env"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync", "sandbox", "--env-out", str(env_file)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _start_sandbox(tmp_path, env_file)
     try:
         printed = []
         for line in proc.stdout or ():
@@ -127,17 +131,9 @@ def test_the_sandboxs_printed_request_works_when_run_twice(tmp_path: Path):
         words = shlex.split(printed[-1])
         url, body = words[words.index("PATCH") + 1], words[words.index("-d") + 1]
         settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "STRIPE_", "CRM_"))}
 
         def once() -> None:
-            run = subprocess.run(
-                [sys.executable, "-m", "sync", "run", "--once"],
-                cwd=tmp_path,
-                env=clean_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            run = _run_once_in(tmp_path)
             assert run.returncode == 0, run.stdout[-2000:] + run.stderr
 
         once()  # the seeded Kitchen request

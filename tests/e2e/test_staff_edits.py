@@ -11,6 +11,7 @@ from sync.domain import messages
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker
 from tests.e2e.test_outcomes import link_sent
+from tests.e2e.test_staff_actions import paid
 
 
 def test_a_yen_deposit_is_half_the_contract_rounded_half_up_to_the_yen(sandbox: Sandbox, worker: Worker):
@@ -87,10 +88,8 @@ def test_a_card_payment_on_top_of_one_marked_by_hand_is_recorded_and_said_as_may
 # --- item 1: a Payment set back to Requested --------------------------------------------------------
 def test_a_paid_payment_set_back_to_requested_is_not_emailed_and_gets_its_status_back(sandbox: Sandbox, worker: Worker):
     sandbox.add_setup()
-    payment = link_sent(sandbox, worker)
-    sandbox.pay(payment["link_url"], email="pat@example.com")
-    assert worker.once().code == 0
-    assert sandbox.payment(payment["id"])["status"] == "paid" and len(sandbox.staff_posts()) == 1
+    payment = paid(sandbox, worker)
+    assert len(sandbox.staff_posts()) == 1
     sandbox.update_payment(payment["id"], status="requested")
 
     assert worker.once().code == 0
@@ -225,9 +224,7 @@ def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(s
 def test_an_amount_edited_on_a_paid_payment_is_put_back_with_the_reason(sandbox: Sandbox, worker: Worker):
     # Item 2: the edit was kept silently.
     sandbox.add_setup()
-    payment = link_sent(sandbox, worker)
-    sandbox.pay(payment["link_url"], email="pat@example.com")
-    assert worker.once().code == 0
+    payment = paid(sandbox, worker)
     sandbox.update_payment(payment["id"], amount="4500.00")
 
     assert worker.once().code == 0

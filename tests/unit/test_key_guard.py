@@ -52,10 +52,12 @@ def test_refusals_from_several_threads_keep_one():
 
     class Refusing(FakeStripe):
         def link(self, link_id):
-            barrier.wait()
+            self.calls += 1
+            barrier.wait(timeout=5)
             raise StripeKeyRejected(f"refused {link_id}")
 
-    guard = KeyGuard(Refusing())
+    inner = Refusing()
+    guard = KeyGuard(inner)
     seen: list[str] = []
 
     def call(n: int) -> None:
@@ -70,6 +72,9 @@ def test_refusals_from_several_threads_keep_one():
     for t in threads:
         t.join()
     assert len(seen) == 4 and guard.refusal is not None and str(guard.refusal) in seen
+    with pytest.raises(StripeKeyRejected, match=str(guard.refusal)):
+        guard.link("plink_9")  # refused with the one kept, without a call
+    assert inner.calls == 4
 
 
 def test_the_connection_says_a_refusal_on_the_setup_once_and_drops_the_gateway():
