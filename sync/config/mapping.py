@@ -61,6 +61,9 @@ class ProjectFields(_Strict):
     # the box the worker ticks when it has requested that deposit, so it is requested only once.
     stage: Annotated[str | None, _f("picklist", "read")] = None
     signing_deposit_requested: Annotated[str | None, _f("boolean", "write")] = None
+    # Why the last request could not be taken at all (the CRM refused even an Error Payment saying
+    # why): shown on the Project, cleared when a request is taken. Optional: left out, a log line only.
+    request_error: Annotated[str | None, _f("textarea", "write", length=255, worker_owned=True)] = None
 
 
 class PaymentFields(_Strict):

@@ -80,6 +80,10 @@ NOTHING_LEFT_TO_REQUEST = (
     "A Final payment without an amount requests the balance still unrequested, and nothing is left "
     "(contract {contract}, already requested {requested})."
 )
+REQUEST_NOT_TAKEN = (
+    "This request could not be recorded as a Payment: the CRM refused it ({detail}). Ask your admin to "
+    "look at the rule it names, then tick Request Payment again."
+)
 REQUEST_NOT_RECORDABLE = (
     "The CRM refused the request as entered ({detail}); correct the Project's request fields or this "
     "Payment, then set it to Requested."

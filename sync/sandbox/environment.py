@@ -21,6 +21,7 @@ from sync.sandbox.faults import FaultInjector, SalesforceWire, StripeWire
 from sync.sandbox.httpserver import SandboxServer
 from sync.sandbox.org import org_schema_for
 from sync.sandbox.salesforce.app import SalesforceEmulator
+from sync.sandbox.salesforce.validation_rules import ValidationRule
 from sync.sandbox.stripe.app import StripeEmulator
 from sync.sandbox.tls import make_tls_files
 
@@ -222,6 +223,15 @@ class Sandbox:
                 }
             ),
         )
+
+    def add_validation_rule(self, object: str, message: str, **when: Any) -> None:
+        """An org rule refusing any save of a `project` or `payment` with these (logical) values."""
+        if object == "payment":
+            sobject, values = self.mapping.payment.object, self._payment_values(when)
+        else:
+            f = self.mapping.project.fields
+            sobject, values = self.mapping.project.object, {getattr(f, k): v for k, v in when.items()}
+        self.salesforce.add_validation_rule(ValidationRule(sobject, values, message))
 
     def update_project(self, project_id: str, **logical: Any) -> None:
         f = self.mapping.project.fields

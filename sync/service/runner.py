@@ -16,6 +16,7 @@ from decimal import Decimal
 import structlog
 
 from sync.config.email_templates import EmailTemplates
+from sync.config.mapping import ProjectFields, field_specs
 from sync.domain import messages, ownership
 from sync.domain.actions import (
     Action,
@@ -68,6 +69,7 @@ LinkResult = CreatedLink | BaseException | Skipped[CreatePaymentLink]
 # emailed and marked sent before the next, so a long backlog shows progress on the records as it
 # drains, and a stop leaves at most one chunk in hand.
 LINK_CHUNK = 200
+REQUEST_ERROR_LIMIT = field_specs(ProjectFields)["request_error"].length or 255
 
 
 # Awaiting Payments changed this long before the CRM's "now" are read once more, in case a change
@@ -279,6 +281,8 @@ class Runner:
             elif result.duplicate:
                 # Another worker (or an earlier crash-free run) took this request already.
                 self._clear_flag_of_taken_request(action, report)
+            elif result.status is WriteStatus.REFUSED:
+                report.set(action.project_id, Outcome.ERROR)  # said on the Project (intake.request_not_taken)
             else:
                 report.set(action.project_id, Outcome.PENDING)
                 bound.warning("intake.deferred", error=result.error)
@@ -293,12 +297,40 @@ class Runner:
             retried: list[WriteResult] = self._retry(lambda: self._crm.create_payments(fallbacks))
         except (RetryableError, PermanentError) as exc:
             log.warning("intake.fallback_failed", projects=len(fallbacks), error=str(exc))
-            return results
+            again = list(results)
+            for index, _, first in refused:  # the drafts are tried again next cycle
+                again[index] = dataclasses.replace(first, deferred=True)
+            return again
         merged = list(results)
         for (index, action, first), result in zip(refused, retried, strict=True):
             log.warning("intake.draft_refused", project_id=action.project_id, error=first.error)
+            if result.status is WriteStatus.REFUSED and not result.duplicate:
+                result = self._say_request_refused(action, result.error or first.error or "")
             merged[index] = result
         return merged
+
+    def _say_request_refused(self, action: CreatePayment, reason: str) -> WriteResult:
+        """A request the CRM refuses even as an Error Payment: said on its Project, and cleared there.
+
+        Left ticked, it would be refused again every cycle and seen only in the logs. Returns the
+        result to report: deferred when the Project could not be written either (said next cycle).
+        """
+        bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)
+        message = messages.REQUEST_NOT_TAKEN.format(detail=reason)
+        if len(message) > REQUEST_ERROR_LIMIT:
+            message = message[: REQUEST_ERROR_LIMIT - 1] + "…"  # the Project field's length
+        try:
+            said = self._crm.refuse_request(
+                action.project_id,
+                message,
+                unmodified_since=action.project_last_modified,
+                signing_deposit=action.signing_deposit,
+            )
+        except (RetryableError, PermanentError) as exc:
+            bound.error("intake.request_not_taken", reason=reason, said_on_project=False, error=str(exc))
+            return WriteResult(record_id=None, error=reason, deferred=True)
+        bound.error("intake.request_not_taken", reason=reason, said_on_project=said)
+        return WriteResult(record_id=None, error=reason, deferred=not said)
 
     def _clear_flag_of_taken_request(self, action: CreatePayment, report: CycleReport) -> None:
         bound = log.bind(project_id=action.project_id, request_key=action.draft.request_key)

@@ -186,6 +186,33 @@ def test_request_payment_ticked_again_with_requested_at_unchanged_is_a_new_reque
     assert sandbox.project(project)["request_payment"] is False
 
 
+def test_a_request_the_org_refuses_to_record_says_why_on_the_project(sandbox: Sandbox, worker: Worker):
+    # Item 3: when the org refuses even the Error Payment saying why (a validation rule on Payment),
+    # the request vanished into the logs, or stayed ticked and was refused every cycle.
+    sandbox.add_setup()
+    project = sandbox.add_project("Porch", customer_email="lee@example.com")
+    rule = "Custom payments need a manager's approval."
+    sandbox.add_validation_rule("payment", rule, type="custom")
+    sandbox.request_payment(project, amount=Decimal("300"), type="custom", description="Extra steps")
+
+    assert worker.once().code == 0
+
+    assert sandbox.payments() == []
+    after = sandbox.project(project)
+    assert after["request_payment"] is False  # not refused again every cycle
+    assert after["request_error"] == messages.REQUEST_NOT_TAKEN.format(
+        detail=f"FIELD_CUSTOM_VALIDATION_EXCEPTION: {rule}"
+    )
+
+    sandbox.salesforce.writer.validation_rules.clear()  # the admin relaxes the rule; staff tick again
+    sandbox.request_payment(project, amount=Decimal("300"), type="custom", description="Extra steps")
+    assert worker.once().code == 0
+
+    [payment] = sandbox.payments()
+    assert payment["status"] == "link_sent"
+    assert sandbox.project(project)["request_error"] is None  # the stale reason is gone
+
+
 # --- item 4: a deleted Payment ---------------------------------------------------------------------
 def _delete(sandbox: Sandbox, payment_id: str) -> None:
     sandbox.salesforce.delete_record(sandbox.mapping.payment.object, payment_id)  # to the recycle bin

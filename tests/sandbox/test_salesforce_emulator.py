@@ -25,6 +25,7 @@ from simple_salesforce.exceptions import (
 from sync.sandbox.clock import SandboxClock
 from sync.sandbox.httpserver import Request, Response, SandboxServer
 from sync.sandbox.salesforce import FieldSchema, OrgSchema, SalesforceEmulator, SObjectSchema
+from sync.sandbox.salesforce.validation_rules import ValidationRule
 from sync.sandbox.tls import TlsFiles, make_tls_files
 
 VERSION = "64.0"
@@ -486,6 +487,20 @@ def test_duplicate_external_id_and_upsert(org: SalesforceEmulator, sf: Salesforc
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Payment__c.create({"Project__c": project, "Idempotency_Key__c": "Key-1"})
     assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+
+
+def test_a_validation_rule_refuses_the_save_as_salesforce_does(org: SalesforceEmulator, sf: Salesforce) -> None:
+    _, project, [payment] = seed(org, payments=1)
+    org.add_validation_rule(ValidationRule("Payment__c", {"Status__c": "Paid"}, "Paid needs a receipt."))
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Payment__c.update(payment, {"Status__c": "Paid"})
+    # The REST error of a validation rule shown at the top of the page: no field named.
+    assert caught.value.content == [
+        {"message": "Paid needs a receipt.", "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "fields": []}
+    ]
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Payment__c.create({"Project__c": project, "Status__c": "Paid"})  # on insert as on update
+    assert sf.Payment__c.update(payment, {"Status__c": "Draft"}) == 204  # other saves go through
 
 
 def test_if_unmodified_since_guards_patch(org: SalesforceEmulator, sf: Salesforce, clock: SandboxClock) -> None:

@@ -47,6 +47,7 @@ class FakeCrm:
     fail_writes_for: set[str] = field(default_factory=set)
     created: list[CreatePayment] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
+    refused_requests: dict[str, str] = field(default_factory=dict)
     # Payment id -> the sentence the adapter would give: read, those are set aside as the adapter does
     # with a record it cannot decode (see take_unreadable).
     undecodable: dict[str, str] = field(default_factory=dict)
@@ -107,6 +108,12 @@ class FakeCrm:
 
     def clear_request_flag(self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False) -> None:
         self.cleared.append(project_id)
+
+    def refuse_request(
+        self, project_id: str, reason: str, *, unmodified_since: datetime, signing_deposit: bool = False
+    ) -> bool:
+        self.refused_requests[project_id] = reason
+        return True
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]:
         results = []

@@ -447,14 +447,16 @@ class SalesforceCrm:
     def _project_done(self, *, signing_deposit: bool) -> dict[str, Any]:
         """The Project values that mark a request as taken: the request cleared, or the signing box ticked."""
         pf = self._m.project.fields
+        said = {pf.request_error: None} if pf.request_error else {}  # a reason from an earlier request is stale
         if signing_deposit:
             assert pf.signing_deposit_requested is not None  # the deposit rule is only read when mapped
-            return {pf.signing_deposit_requested: True}
+            return {pf.signing_deposit_requested: True, **said}
         return {
             pf.request_payment: False,
             pf.requested_amount: None,
             pf.request_type: None,
             pf.request_description: None,
+            **said,
         }
 
     def clear_request_flag(self, project_id: str, *, unmodified_since: datetime, signing_deposit: bool = False) -> None:
@@ -464,6 +466,24 @@ class SalesforceCrm:
         """
         pf = self._m.project.fields
         body = {pf.request_payment: False} if not signing_deposit else self._project_done(signing_deposit=True)
+        self._patch_project(project_id, body, unmodified_since=unmodified_since)
+
+    def refuse_request(
+        self, project_id: str, reason: str, *, unmodified_since: datetime, signing_deposit: bool = False
+    ) -> bool:
+        """Say on the Project why its request cannot be taken, and clear it (staff tick it again once fixed).
+
+        Conditional, like intake: a Project changed since it was read is left for the next cycle.
+        False when the mapping has no field for the reason (the request is left as it is).
+        """
+        pf = self._m.project.fields
+        if not pf.request_error:
+            return False
+        done = self._project_done(signing_deposit=signing_deposit)
+        self._patch_project(project_id, {**done, pf.request_error: reason}, unmodified_since=unmodified_since)
+        return True
+
+    def _patch_project(self, project_id: str, body: dict[str, Any], *, unmodified_since: datetime) -> None:
         headers = {"If-Unmodified-Since": http_date(unmodified_since.astimezone(UTC), usegmt=True)}
         path = f"sobjects/{self._m.project.object}/{project_id}"
         self._call(lambda sf: sf.restful(path, method="PATCH", json=body, headers=headers))

@@ -24,6 +24,7 @@ from .sobject_api import SObjectApi
 from .soql import quote_string
 from .store import Store
 from .usage import ApiUsage
+from .validation_rules import ValidationRule
 from .values import truncate_ms
 from .wire import Call, Result
 
@@ -147,6 +148,10 @@ class SalesforceEmulator:
         return self.accounts.register_jwt_app(
             consumer_key=consumer_key, certificate_pem=certificate_pem, username=username
         )
+
+    def add_validation_rule(self, rule: ValidationRule) -> None:
+        """Add a validation rule, as an org's admin does: saves that break it are refused from then on."""
+        self.writer.validation_rules.append(rule)
 
     def create_record(self, sobject: str, fields: dict[str, Any]) -> str:
         """Create a record as an admin in the UI would: no FLS, but types, required and unique apply."""

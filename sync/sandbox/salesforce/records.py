@@ -14,6 +14,7 @@ from .errors import ApiError, bad_request, not_found
 from .ids import to_18
 from .schema import SYSTEM_FIELDS, FieldSchema, SObjectSchema
 from .store import Row, Store
+from .validation_rules import ValidationRule, check_rules
 from .values import coerce, label, truncate_ms
 
 _FLS_MESSAGE = (
@@ -38,6 +39,7 @@ class RecordWriter:
         self.store = store
         self.clock = clock
         self.is_user = is_user
+        self.validation_rules: list[ValidationRule] = []  # the org admin's (add_validation_rule)
 
     def create(
         self, conn: sqlite3.Connection, sobject: SObjectSchema, body: dict, *, actor: str, admin: bool = False
@@ -66,6 +68,7 @@ class RecordWriter:
             values["Name"] = row_id  # Salesforce names an unnamed custom record after its id
         self._derive(sobject, values)
         self._check_required(sobject, values)
+        check_rules(self.validation_rules, sobject.name, values, "insert")
         self._check_unique(conn, sobject, values, None)
         return self.store.insert(conn, sobject, row_id, values)
 
@@ -94,6 +97,7 @@ class RecordWriter:
         merged = {**row.values, **changes}
         self._derive(sobject, merged)
         self._check_required(sobject, merged)
+        check_rules(self.validation_rules, sobject.name, merged, "update")
         self._check_unique(conn, sobject, merged, row.id)
         now = self._now()
         merged.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=actor)
