@@ -204,6 +204,8 @@ class CreatedLink(_Value):
     # What the link charges (its one line item), when it was read with its line items.
     currency: str | None = None
     amount_minor: int | None = None
+    # The charge staff were already told of when the link's Payment had been deleted (its metadata).
+    deleted_paid_said: str | None = None
 
 
 # --- what Stripe says about a Payment (read by the payments adapter, in our own terms) ----------

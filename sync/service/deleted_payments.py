@@ -4,7 +4,8 @@ A Payment id the org does not show may be another org's on the same Stripe accou
 alone; one in this org's recycle bin (queryAll, IsDeleted) is this org's. Its link, once checked to
 be that Payment's own, is deactivated, and a payment made on it before that is posted to staff on
 the Project (and logged), never silently kept. Found by the sweep's walk over active links and by
-events that name such a Payment; each is handled once, as each event and active link is seen once.
+events that name such a Payment (every later event about its charge too): the post is told once,
+noted on the link's metadata in Stripe, as the CRM has no record left to note it on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def settle_deleted(
     except (RetryableError, PermanentError) as exc:
         log.warning("deleted_payments.read_failed", payments=len(ids), error=str(exc))
         return 0
-    retired, posts = 0, []
+    retired = 0
+    to_tell: list[tuple[str, str, ChatterPost]] = []  # (link id, charge id, post)
     for payment in deleted:
         bound = log.bind(payment_id=payment.id, payment_link_id=payment.payment_link_id)
         if not payment.payment_link_id:
@@ -51,21 +53,36 @@ def settle_deleted(
                 retry(functools.partial(gateway.deactivate_link, link.id))
                 retired += 1
                 bound.warning("payment_link.deactivated_payment_deleted")
+            # Read once the link is off (its open sessions expired): what it took is final.
             state = retry(lambda: gateway.payment_state(link.id, with_refunds=False))  # noqa: B023
         except (RetryableError, PermanentError) as exc:
             bound.warning("deleted_payments.link_failed", error=str(exc))
             continue
-        if state.paid:
+        # Told once: every later event about this charge (a refund, a dispute) finds it said on the link.
+        if state.paid and state.charge_id and link.deleted_paid_said != state.charge_id:
             bound.error("payment.paid_after_delete", charge_id=state.charge_id, amount_minor=state.amount_paid_minor)
-            if payment.project_id:
-                rendered = post(deleted_paid_notice(payment.project_id, state))
-                if rendered is not None:
-                    posts.append(rendered)
-    if posts:
-        try:
-            for result in retry(lambda: crm.post(posts)):
-                if result.error is not None:
-                    log.warning("deleted_payments.post_refused", error=result.error)
-        except (RetryableError, PermanentError) as exc:
-            log.warning("deleted_payments.post_failed", posts=len(posts), error=str(exc))
+            rendered = post(deleted_paid_notice(payment.project_id, state)) if payment.project_id else None
+            if rendered is not None:
+                to_tell.append((link.id, state.charge_id, rendered))
+    if to_tell:
+        _tell(to_tell, gateway, crm=crm, retry=retry)
     return retired
+
+
+def _tell(
+    to_tell: list[tuple[str, str, ChatterPost]], gateway: PaymentsGateway, *, crm: CrmGateway, retry: Retry
+) -> None:
+    """Post to staff, then note each post on its link: a crash in between posts twice, never not at all."""
+    try:
+        results = retry(lambda: crm.post([post for _, _, post in to_tell]))
+    except (RetryableError, PermanentError) as exc:
+        log.warning("deleted_payments.post_failed", posts=len(to_tell), error=str(exc))
+        return
+    for (link_id, charge_id, _), result in zip(to_tell, results, strict=True):
+        if result.error is not None:
+            log.warning("deleted_payments.post_refused", payment_link_id=link_id, error=result.error)
+            continue
+        try:
+            retry(functools.partial(gateway.note_deleted_paid_said, link_id, charge_id))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("deleted_payments.said_not_noted", payment_link_id=link_id, error=str(exc))

@@ -59,6 +59,9 @@ class KeyGuard:
     def deactivate_link(self, link_id: str) -> None:
         self._call(lambda: self._inner.deactivate_link(link_id))
 
+    def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
+        self._call(lambda: self._inner.note_deleted_paid_said(link_id, charge_id))
+
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         return self._call(lambda: self._inner.links_for_payment(payment_id))
 

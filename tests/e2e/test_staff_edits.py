@@ -247,6 +247,13 @@ def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(s
     assert "payment.paid_after_delete" in run.events
     assert all(link["active"] is False for link in sandbox.payment_links())
 
+    # Later events about that charge (a refund made in the Dashboard) name the deleted Payment
+    # again: staff were told already, and are not told again.
+    [charge] = sandbox.stripe_objects("charge")
+    sandbox.dashboard_refund(charge["id"], amount=1000)
+    assert worker.once().code == 0
+    assert len(sandbox.staff_posts()) == 1
+
 
 def test_an_amount_edited_on_a_paid_payment_is_put_back_with_the_reason(sandbox: Sandbox, worker: Worker):
     # Item 2: the edit was kept silently.

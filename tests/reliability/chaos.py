@@ -243,6 +243,11 @@ class Ledger:
     canceled: set[str] = field(default_factory=set)
     # Paid, then set back to Requested by staff: Payment id -> emails it had been sent by then.
     rerequested: dict[str, int] = field(default_factory=dict)
+    # The other staff edits of issue 17, each Payment edited once:
+    reopened: set[str] = field(default_factory=set)  # canceled, then set back to Requested: a new link
+    hand_paid: set[str] = field(default_factory=set)  # marked Paid by hand while its link was live
+    deleted: dict[str, str] = field(default_factory=dict)  # deleted while its link was live: -> Project id
+    amount_edited: set[str] = field(default_factory=set)  # Amount edited once paid: put back
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -366,6 +371,10 @@ class People:
             asked.append(refund)
         return asked
 
+    def _still_link_sent(self, payment_id: str) -> bool:
+        m = self.sandbox.mapping.payment
+        return self.sandbox.salesforce.get_record(m.object, payment_id)[m.fields.status] == m.status.link_sent
+
     def _type_another_charge(self, p: dict[str, Any], payments: list[dict[str, Any]]) -> None:
         """Staff type another paid Payment's charge and a larger Amount Paid on this one before refunding
         (invariant 7): the refund must still go to this Payment's own charge, and the fields come back."""
@@ -404,27 +413,49 @@ class People:
                     self.ledger.counts["refunds_failed_later"] += 1
 
     def resend_or_cancel_some(self, payments: list[dict[str, Any]]) -> None:
-        asked_before = self.ledger.resent | self.ledger.canceled | set(self.ledger.rerequested)  # one each
+        """Staff actions and the edits staff make by hand (issue 17), each Payment edited once."""
+        led = self.ledger
+        edited = led.resent | led.canceled | set(led.rerequested) | led.hand_paid | set(led.deleted)
+        edited |= led.amount_edited
         for p in payments:
-            if p["status"] == "paid" and p["id"] not in asked_before and self.rng.random() < 0.02:
-                # "Fix the record, set it back to Requested" on one already paid (issue 17): the spent
-                # link must not be emailed again, nor staff told twice (invariants e and g).
+            roll = self.rng.random()
+            if p["status"] == "canceled" and p["id"] in led.canceled and p["id"] not in led.reopened:
+                if roll < 0.3:  # canceled, then "set it back to Requested": a new live link, not the dead one
+                    self.sandbox.update_payment(p["id"], status="requested")
+                    led.reopened.add(p["id"])
+                    led.counts["canceled_set_back_to_requested"] += 1
+                continue
+            if p["id"] in edited:
+                continue
+            if p["status"] == "paid" and roll < 0.02:
+                # "Fix the record, set it back to Requested" on one already paid: the spent link must
+                # not be emailed again, nor staff told twice (invariants e and g).
                 sent = sum(1 for mail in self.sandbox.outbox() if mail["related_record_id"] == p["id"])
                 self.sandbox.update_payment(p["id"], status="requested")
-                self.ledger.rerequested[p["id"]] = sent
-                self.ledger.counts["paid_set_back_to_requested"] += 1
-                continue
-            if p["status"] != "link_sent" or p["id"] in asked_before:
-                continue
-            roll = self.rng.random()
-            if roll < 0.03:
+                led.rerequested[p["id"]] = sent
+                led.counts["paid_set_back_to_requested"] += 1
+            elif p["status"] == "paid" and roll < 0.04:
+                self.sandbox.update_payment(p["id"], amount=p["amount"] + Decimal("25.00"))  # put back (d)
+                led.amount_edited.add(p["id"])
+                led.counts["paid_amount_edited"] += 1
+            elif p["status"] != "link_sent" or (0.05 <= roll < 0.075 and not self._still_link_sent(p["id"])):
+                continue  # (paid since it was read: the hand-made edits below are of unpaid ones)
+            elif roll < 0.03:
                 self.sandbox.update_payment(p["id"], resend=True)
-                self.ledger.resent.add(p["id"])
-                self.ledger.counts["resends"] += 1
+                led.resent.add(p["id"])
+                led.counts["resends"] += 1
             elif roll < 0.05:
                 self.sandbox.update_payment(p["id"], cancel_requested=True)
-                self.ledger.canceled.add(p["id"])
-                self.ledger.counts["cancels"] += 1
+                led.canceled.add(p["id"])
+                led.counts["cancels"] += 1
+            elif roll < 0.065:  # cash or a cheque: the link turned off; a card payment on top is said (g)
+                self.sandbox.update_payment(p["id"], status="paid")
+                led.hand_paid.add(p["id"])
+                led.counts["marked_paid_by_hand"] += 1
+            elif roll < 0.075:  # to the recycle bin: its link turned off; money paid on it is said (b, g)
+                self.sandbox.salesforce.delete_record(self.sandbox.mapping.payment.object, p["id"])
+                led.deleted[p["id"]] = p["project"]
+                led.counts["payments_deleted"] += 1
 
 
 _URL = re.compile(r"https?://\S+")
@@ -466,7 +497,9 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
     Refund record staff asked for (none for a refused one), and one Refund record per Dashboard
     refund; d. the CRM's amounts and statuses equal Stripe's; e. no customer received two different
     links for one request; f. nothing lost: no request, refund or flag left unanswered; g. staff
-    are told of each payment once (one Chatter post), even with two workers.
+    are told of each payment once (one Chatter post), even with two workers. The staff edits of
+    issue 17 have their own answers: a canceled Payment set back to Requested has a second link; one
+    marked Paid by hand, or deleted, has no live link, and a card payment on it is said to staff.
     """
     m = sandbox.mapping
     payments = sandbox.payments()
@@ -488,9 +521,13 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
     per_project: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for p in payments:
         per_project[p["project"]].append(p)
+    deleted_from = set(ledger.deleted.values())
     for project_id, ask in ledger.requests.items():
         got = per_project.get(project_id, [])
-        if len(got) != 1:
+        if project_id in deleted_from:
+            if got:
+                bad("a.one_payment_per_request", f"Project {project_id}: its Payment was deleted, yet {len(got)}")
+        elif len(got) != 1:
             bad("a.one_payment_per_request", f"Project {project_id} ({ask.kind}) has {len(got)} Payments")
         elif ask.payment_id is not None and got[0]["id"] != ask.payment_id:
             bad("a.one_payment_per_request", f"Payment {ask.payment_id} was replaced by {got[0]['id']}")
@@ -505,10 +542,14 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
     for payment_id, made in links_of.items():
         record = by_id.get(payment_id)
         live = [link for link in made if link["active"]]
+        if payment_id in ledger.deleted:
+            if live:
+                bad("b.one_live_link", f"Payment {payment_id} was deleted, but link {live[0]['id']} is live")
+            continue
         if record is None:
             bad("b.one_live_link", f"links {[k['id'] for k in made]} name no Payment ({payment_id})")
             continue
-        if len(made) > 1:
+        if len(made) > (2 if payment_id in ledger.reopened else 1):
             bad("b.one_live_link", f"Payment {payment_id}: {len(made)} links made for one request")
         if len(live) > 1:
             bad("b.one_live_link", f"Payment {payment_id}: {len(live)} live links")
@@ -516,6 +557,8 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
             bad("b.one_live_link", f"Payment {payment_id}: live link {live[0]['id']} is not the one on the record")
         if live and record["status"] == "canceled":
             bad("b.one_live_link", f"Payment {payment_id} is Canceled but its link is live")
+        if live and payment_id in ledger.hand_paid:
+            bad("b.one_live_link", f"Payment {payment_id} was marked Paid by hand but its link is live")
     for p in payments:
         if p["status"] in AWAITING and not any(
             link["active"] and link["id"] == p["payment_link_id"] for link in links_of.get(p["id"], [])
@@ -562,6 +605,8 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
         if r["stripe_refund_id"]:
             recorded[r["stripe_refund_id"]].append(r)
     for refund in stripe_refunds:
+        if owner_of_charge.get(refund["charge"]) in ledger.deleted:
+            continue  # a Dashboard refund of a deleted Payment's charge: no record left to hold it
         if len(recorded.get(refund["id"], [])) != 1:
             bad(
                 "c.one_stripe_refund", f"Stripe refund {refund['id']} has {len(recorded.get(refund['id'], []))} records"
@@ -582,6 +627,10 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
         if len(got) > 1:
             bad("d.crm_equals_stripe", f"Payment {p['id']} was charged {len(got)} times")
         if not got:
+            if p["id"] in ledger.hand_paid:
+                if p["status"] != "paid" or p["amount_paid"]:
+                    bad("d.crm_equals_stripe", f"Payment {p['id']}, paid by hand, shows {p['status']}")
+                continue
             if p["status"] in PAID_FAMILY or p["amount_paid"]:
                 bad("d.crm_equals_stripe", f"Payment {p['id']} shows {p['status']} with nothing charged")
             continue
@@ -595,6 +644,8 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
                 f"Payment {p['id']}: CRM paid {p['amount_paid']} refunded {p['amount_refunded']} "
                 f"(charge {p['charge_id']}); Stripe paid {paid} refunded {refunded} (charge {charge['id']})",
             )
+        if p["id"] in ledger.amount_edited and p["amount"] != paid:
+            bad("d.crm_equals_stripe", f"Payment {p['id']}: Amount {p['amount']} edited once paid, charged {paid}")
         expected = "refunded" if refunded >= paid else "partially_refunded" if refunded > 0 else "paid"
         if p["status"] != expected:
             bad("d.crm_equals_stripe", f"Payment {p['id']} shows {p['status']}; Stripe says {expected}")
@@ -626,8 +677,13 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
             bad("e.one_link_per_customer", f"Payment {payment_id}, paid, was emailed again once set to Requested")
         if by_id[payment_id]["status"] not in PAID_FAMILY:
             bad("d.crm_equals_stripe", f"Payment {payment_id}, paid, shows {by_id[payment_id]['status']}")
+    for payment_id in ledger.reopened:
+        record = by_id[payment_id]
+        last = next((_first_url(m["body"]) for m in reversed(outbox) if m["related_record_id"] == payment_id), None)
+        if record["status"] in AWAITING and last != record["link_url"]:
+            bad("e.one_link_per_customer", f"Payment {payment_id}, canceled then Requested: last email {last}")
     for payment_id, urls in urls_to.items():
-        if len(urls) > 1:
+        if len(urls) > (2 if payment_id in ledger.reopened else 1):
             bad("e.one_link_per_customer", f"Payment {payment_id}: the customer received {len(urls)} different links")
 
     # f. nothing lost
@@ -648,11 +704,23 @@ def check_invariants(sandbox: Sandbox, ledger: Ledger) -> list[Violation]:
             bad("f.nothing_lost", f"Project {row['Id']} still has Request Payment ticked")
 
     # g. staff are told once: one "received" post per paid Payment (each Project here has one request)
-    told = Counter(post["parent_id"] for post in sandbox.staff_posts() if " received from " in (post["body"] or ""))
+    posts = sandbox.staff_posts()
+    told = Counter(post["parent_id"] for post in posts if " received from " in (post["body"] or ""))
+    twice = Counter(post["parent_id"] for post in posts if "Check for a double payment" in (post["body"] or ""))
     for p in payments:
-        expected = 1 if paid_charges.get(p["id"]) else 0
-        if told[p["project"]] != expected:
-            bad("g.staff_told_once", f"Project {p['project']}: {told[p['project']]} payment posts, {expected} expected")
+        charged = 1 if paid_charges.get(p["id"]) else 0
+        expected, doubled = (0, charged) if p["id"] in ledger.hand_paid else (charged, 0)
+        if told[p["project"]] != expected or twice[p["project"]] != doubled:
+            bad(
+                "g.staff_told_once",
+                f"Project {p['project']}: {told[p['project']]} payment posts and {twice[p['project']]} "
+                f"double-payment posts, {expected} and {doubled} expected",
+            )
+    on_deleted = Counter(post["parent_id"] for post in posts if "that was deleted" in (post["body"] or ""))
+    for payment_id, project_id in ledger.deleted.items():
+        charged = 1 if paid_charges.get(payment_id) else 0
+        if on_deleted[project_id] != charged or told[project_id]:
+            bad("g.staff_told_once", f"Project {project_id}: {on_deleted[project_id]} posts of a deleted paid Payment")
     return out
 
 

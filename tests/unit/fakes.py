@@ -48,6 +48,7 @@ class FakeCrm:
     created: list[CreatePayment] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     refused_requests: dict[str, str] = field(default_factory=dict)
+    refuse_posts: bool = False
     # Payment id -> the sentence the adapter would give: read, those are set aside as the adapter does
     # with a record it cannot decode (see take_unreadable).
     undecodable: dict[str, str] = field(default_factory=dict)
@@ -223,6 +224,8 @@ class FakeCrm:
         return tuple(self.deleted[i] for i in payment_ids if i in self.deleted)
 
     def post(self, posts: list[ChatterPost]) -> list[WriteResult]:
+        if self.refuse_posts:  # feed tracking off on the Project, say
+            return [WriteResult(record_id=None, error="INSUFFICIENT_ACCESS: feed off") for _ in posts]
         self.posts.extend(posts)
         return [WriteResult(record_id=p.project_id) for p in posts]
 
@@ -273,6 +276,12 @@ class FakeStripe:
 
     def deactivate_link(self, link_id: str) -> None:
         self.deactivated.append(link_id)
+
+    def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
+        for links in (self.links, self.existing):
+            for key, link in links.items():
+                if link.id == link_id:
+                    links[key] = link.model_copy(update={"deleted_paid_said": charge_id})
 
     # --- outcomes ---------------------------------------------------------------------------------
     states: dict[str, StripePaymentState] = field(default_factory=dict)  # by link id

@@ -42,3 +42,28 @@ def test_a_payment_made_on_a_deleted_payments_link_is_posted_on_its_project():
     [post] = crm.posts
     assert post.project_id == "proj1" and post.body.startswith("deleted_paid:")
     assert "$5,000.00" in post.body and "ch_1" in post.body and "Pat" in post.body
+
+
+def test_the_post_is_noted_on_the_link_so_later_events_about_the_charge_tell_staff_nothing_more():
+    crm = FakeCrm(deleted={"p1": DeletedPayment("p1", "proj1", "plink_1")})
+    stripe = FakeStripe(existing={"plink_1": _link("plink_1", "p1")})
+    stripe.states["plink_1"] = StripePaymentState(
+        payment_link_id="plink_1", paid=True, amount_paid_minor=500000, currency="usd", charge_id="ch_1", payer="Pat"
+    )
+    _settle(crm, stripe, ["p1"])
+    assert stripe.link("plink_1").deleted_paid_said == "ch_1"
+    _settle(crm, stripe, ["p1"])  # a refund or dispute event names the deleted Payment again
+    assert len(crm.posts) == 1
+
+
+def test_a_post_the_crm_refused_is_not_noted_and_is_tried_again():
+    crm = FakeCrm(deleted={"p1": DeletedPayment("p1", "proj1", "plink_1")}, refuse_posts=True)
+    stripe = FakeStripe(existing={"plink_1": _link("plink_1", "p1")})
+    stripe.states["plink_1"] = StripePaymentState(
+        payment_link_id="plink_1", paid=True, amount_paid_minor=500000, currency="usd", charge_id="ch_1", payer="Pat"
+    )
+    _settle(crm, stripe, ["p1"])
+    assert stripe.link("plink_1").deleted_paid_said is None
+    crm.refuse_posts = False
+    _settle(crm, stripe, ["p1"])
+    assert len(crm.posts) == 1 and stripe.link("plink_1").deleted_paid_said == "ch_1"

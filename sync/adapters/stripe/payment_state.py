@@ -42,6 +42,8 @@ EVENT_TYPES = (
     "charge.dispute.funds_reinstated",
 )
 PAYMENT_ID_KEY = "crm_payment_id"  # set by the worker on the link's and the PaymentIntent's metadata
+# On a deleted Payment's link: the charge a staff post has told of, so that it is told once.
+DELETED_PAID_SAID_KEY = "crm_deleted_paid_said"
 PAGE_SIZE = 100
 
 
@@ -148,6 +150,7 @@ def read_link(link: dict[str, Any]) -> CreatedLink:
         payment_id=link_owner(link),
         currency=price.get("currency"),
         amount_minor=price.get("unit_amount"),
+        deleted_paid_said=(link.get("metadata") or {}).get(DELETED_PAID_SAID_KEY) or None,
     )
 
 

@@ -222,6 +222,11 @@ class StripePayments:
 
         _call(retire)
 
+    def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
+        """Keep on the link (its metadata, merged) that staff were told of this charge on a deleted Payment."""
+        params = {"metadata": {outcomes.DELETED_PAID_SAID_KEY: charge_id}}
+        _call(lambda: self._client.v1.payment_links.update(link_id, params=params))  # type: ignore[arg-type]
+
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         """Active links whose metadata names this Payment (Stripe cannot filter links by metadata)."""
 
