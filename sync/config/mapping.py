@@ -180,6 +180,7 @@ class ConnectionStatuses(_Strict):
     mode_mismatch: str = "Mode Mismatch"
     account_changed: str = "Account Changed"
     error: str = "Error"
+    not_in_use: str = "Not In Use"  # another active Setup is the one used
 
 
 class ProjectMapping(_Strict):

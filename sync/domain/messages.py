@@ -9,6 +9,9 @@ STRIPE_NOT_CONNECTED = (
 
 # Setup record problems (written to the Setup record's Last Error).
 NO_ACTIVE_SETUP = "No active Stripe Setup record: create one and tick Active."
+SETUP_NOT_IN_USE = (
+    "Not in use: another active Stripe Setup ({used}) is the one the worker uses. Untick Active on this one."
+)
 SEVERAL_ACTIVE_SETUPS = (
     "{count} Stripe Setup records are active; the most recently changed one whose key and mode pass the checks is "
     "used (or, when none does, the most recently changed). Untick Active on the others."

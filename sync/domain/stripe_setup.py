@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sync.domain import messages
 from sync.domain.models import StripeMode, StripeSetup
@@ -16,6 +16,8 @@ class SetupVerdict:
     problem: str | None
     warning: str | None = None
     mode_mismatch: bool = False
+    # With several active: the verdict on each of the others, so that each record says where it stands.
+    others: tuple[SetupVerdict, ...] = ()
 
 
 def key_mode(key: str) -> StripeMode | None:
@@ -46,7 +48,8 @@ def judge_setups(setups: tuple[StripeSetup, ...], *, live_keys_allowed: bool = T
     newest_first = sorted(setups, key=lambda s: (s.last_modified, s.id), reverse=True)
     warning = messages.SEVERAL_ACTIVE_SETUPS.format(count=len(setups)) if len(setups) > 1 else None
     verdicts = [_judge(s, warning, live_keys_allowed=live_keys_allowed) for s in newest_first]
-    return next((v for v in verdicts if v.problem is None), verdicts[0])
+    chosen = next((v for v in verdicts if v.problem is None), verdicts[0])
+    return replace(chosen, others=tuple(v for v in verdicts if v is not chosen))
 
 
 def _judge(setup: StripeSetup, warning: str | None, *, live_keys_allowed: bool) -> SetupVerdict:

@@ -83,6 +83,8 @@ class StripeConnection:
         setup = verdict.setup
         if self._changed_warning(verdict.warning) and verdict.warning:
             log.warning("stripe_setup.several_active", count=len(setups))
+        if setup is not None:
+            self._say_where_the_others_stand(verdict.others, used=setup)
         if setup is None:
             self._forget()
             if self._changed("missing"):
@@ -179,6 +181,17 @@ class StripeConnection:
         if verified:
             log.info("stripe_setup.verified", setup_id=setup.id, mode=setup.mode.value if setup.mode else None)
         return StripeReadiness(gateway, setup, descriptor.suffix)
+
+    def _say_where_the_others_stand(self, others: tuple[SetupVerdict, ...], *, used: StripeSetup) -> None:
+        """Each active Setup not used says why: its own problem, or that another one is used."""
+        for other in others:
+            assert other.setup is not None
+            if other.problem is not None:
+                status = self._statuses.mode_mismatch if other.mode_mismatch else self._statuses.invalid_key
+                self._write(other.setup, status=status, error=other.problem, verified=False)
+            else:
+                error = messages.SETUP_NOT_IN_USE.format(used=used.id)
+                self._write(other.setup, status=self._statuses.not_in_use, error=error, verified=False)
 
     def current(self, readiness: StripeReadiness) -> StripeReadiness:
         """`readiness` as it stands now: without its gateway once Stripe refused the key, which is then

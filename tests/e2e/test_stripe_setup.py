@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from decimal import Decimal
 
 from sync.domain import messages
@@ -125,3 +126,31 @@ def test_a_key_of_another_stripe_account_moves_no_money_until_an_admin_confirms(
     assert record["connection_status"] == "Connected" and record["last_error"] is None
     assert record["stripe_account_id"] == account and record["confirm_account_change"] is False
     assert sandbox.payment(payment["id"])["status"] == "link_sent"
+
+
+def test_with_several_active_setups_the_working_one_is_used_and_each_record_says_where_it_stands(
+    sandbox: Sandbox, worker: Worker
+):
+    # Issue 17: the newest Active one won even when broken (a blank key stopped every request), and
+    # the others said nothing.
+    working = sandbox.add_setup()
+    spare = sandbox.add_setup()
+    sandbox.clock.advance(timedelta(seconds=2))
+    blank = sandbox.add_setup(key="")
+    project = sandbox.add_project("Deck", customer_email="kim@example.com")
+    sandbox.request_payment(project, amount=Decimal("800"), type="custom", description="Deck boards")
+
+    assert worker.once().code == 0
+
+    [payment] = sandbox.payments()
+    assert payment["status"] == "link_sent"
+    used, other = (working, spare) if sandbox.setup(working)["connection_status"] == "Connected" else (spare, working)
+    assert sandbox.setup(used)["last_error"] == messages.SEVERAL_ACTIVE_SETUPS.format(count=3)
+    assert (sandbox.setup(other)["connection_status"], sandbox.setup(other)["last_error"]) == (
+        "Not In Use",
+        messages.SETUP_NOT_IN_USE.format(used=used),
+    )
+    assert (sandbox.setup(blank)["connection_status"], sandbox.setup(blank)["last_error"]) == (
+        "Invalid Key",
+        messages.NO_KEY,
+    )

@@ -96,6 +96,16 @@ def test_a_broken_newer_active_setup_does_not_stop_an_older_one_that_works(newer
         assert judge_setups((new, setup(id="old", key=None))).problem == problem
 
 
+def test_the_setups_not_used_are_judged_each_so_each_record_can_say_where_it_stands():
+    broken = setup(id="broken", key=None, last_modified=T0 + timedelta(hours=2))
+    spare = setup(id="spare", last_modified=T0)
+    used = setup(id="used", last_modified=T0 + timedelta(hours=1))
+    verdict = judge_setups((spare, broken, used))
+    assert verdict.setup.id == "used"
+    assert [(v.setup.id, v.problem) for v in verdict.others] == [("broken", messages.NO_KEY), ("spare", None)]
+    assert judge_setups((used,)).others == ()
+
+
 def test_the_choice_among_equally_new_setups_is_the_same_every_time():
     a, b = setup(id="a03A"), setup(id="a03B")
     assert judge_setups((a, b)).setup.id == judge_setups((b, a)).setup.id == "a03B"
