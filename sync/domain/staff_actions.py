@@ -69,7 +69,16 @@ class RetireLink:
     change: str | None = None  # for a replacement: what changed, for the log
 
 
-StaffAction = SendAgain | WriteOnly | RetireLink
+@dataclass(frozen=True)
+class PutAmountBack:
+    """An Amount that no longer says what a paid Payment charged: read the charge from Stripe (the
+    record's Amount Paid may have been typed too), then finish with `amount_put_back`."""
+
+    payment_id: str
+    link_id: str
+
+
+StaffAction = SendAgain | WriteOnly | RetireLink | PutAmountBack
 
 
 def link_terms(payment: Payment, *, default_currency: str) -> str | None:
@@ -122,7 +131,10 @@ def plan_staff_action(
         assert payment.payment_link_id is not None
         return RetireLink(payment_id=payment.id, link_id=payment.payment_link_id, purpose="paid_by_hand")
     if _amount_edited_after_payment(payment):
-        return _put_amount_back(payment, now=now, default_currency=default_currency)
+        if payment.payment_link_id:
+            return PutAmountBack(payment.id, payment.payment_link_id)
+        put_back = amount_put_back(payment, payment.amount_paid, now=now, default_currency=default_currency)
+        return _said_amount_refusal(payment, put_back)
     if payment.status is PaymentStatus.REQUESTED:
         return None  # the request path sends it (and clears a Resend ticked before the first send)
     if payment.status in AWAITING_PAYMENT and payment.payment_link_id:
@@ -221,19 +233,28 @@ def _amount_edited_after_payment(payment: Payment) -> bool:
     return payment.amount is None or payment.amount != payment.amount_paid
 
 
-def _put_amount_back(payment: Payment, *, now: datetime, default_currency: str) -> WriteOnly:
-    """Refused visibly: the Amount is put back to Amount Paid (Stripe's), and the record says why and
-    what to do instead; a later Final balance counts what was charged either way."""
-    assert payment.amount_paid is not None
+def amount_put_back(
+    payment: Payment, charged: Decimal | None, *, now: datetime, default_currency: str
+) -> PaymentChange | None:
+    """Refused visibly: the Amount is put back to what Stripe charged, and the record says why and
+    what to do instead; a later Final balance counts what was charged either way. None when the
+    Amount already says it (only Amount Paid was typed: the outcome path puts that back)."""
+    if charged is None or payment.amount == charged:
+        return None
     currency = normalise_currency(payment.currency or payment.project_currency, default_currency)
-    charged = money.format_amount(payment.amount_paid, currency)
+    shown = money.format_amount(charged, currency)
     typed = money.format_amount(payment.amount, currency) if payment.amount is not None else "blank"
-    line = messages.LOG_AMOUNT_PUT_BACK.format(charged=charged, typed=typed)
-    change = PaymentChange(
-        amount=payment.amount_paid,
-        sync_error=messages.AMOUNT_EDIT_REFUSED_PAID.format(charged=charged),
+    line = messages.LOG_AMOUNT_PUT_BACK.format(charged=shown, typed=typed)
+    return PaymentChange(
+        amount=charged,
+        sync_error=messages.AMOUNT_EDIT_REFUSED_PAID.format(charged=shown),
         sync_log=append_log(payment.sync_log, line, now=now),
     )
+
+
+def _said_amount_refusal(payment: Payment, change: PaymentChange | None) -> WriteOnly | None:
+    if change is None:
+        return None
     return WriteOnly(payment.id, change, event="payment.amount_edit_refused", reason="already paid")
 
 

@@ -19,19 +19,21 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from sync.config.email_templates import EmailTemplates, NoticeTemplates
-from sync.domain import messages, ownership
+from sync.domain import messages, money, ownership
 from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
 from sync.domain.models import CreatedLink, Payment
 from sync.domain.requests import email_context_for
 from sync.domain.staff_actions import (
+    PutAmountBack,
     ReminderPolicy,
     RetireLink,
     SendAgain,
     StaffAction,
     WriteOnly,
     after_retire,
+    amount_put_back,
     plan_staff_action,
 )
 from sync.ports import ChatterPost, CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
@@ -131,6 +133,11 @@ class StaffSync:
                     if link is not None:
                         foreign.append((payment, link))
                     continue
+                if isinstance(action, PutAmountBack):
+                    put_back = self._amount_put_back(payment, link, gateway, now, report, default_currency)
+                    if put_back is not None:
+                        writes.append(put_back)
+                    continue
                 if isinstance(action, RetireLink):
                     update, retired = self._retire(payment, action, gateway, now, report)
                     if update is not None:
@@ -160,6 +167,34 @@ class StaffSync:
             self.report_foreign(foreign, report)
         self._send(sends, report)
         return result
+
+    def _amount_put_back(
+        self,
+        payment: Payment,
+        link: CreatedLink,
+        gateway: PaymentsGateway,
+        now: datetime,
+        report: CycleReport,
+        default_currency: str,
+    ) -> PaymentUpdate | None:
+        """The Amount put back to what the link's charge took in Stripe (never a typed Amount Paid)."""
+        try:
+            state = self._retry(lambda: gateway.payment_state(link.id, with_refunds=False))
+        except (RetryableError, PermanentError) as exc:
+            report.set(payment.id, Outcome.PENDING)
+            log.warning("payment.amount_check_deferred", payment_id=payment.id, error=str(exc))
+            return None
+        charged = (
+            money.from_minor_units(state.amount_paid_minor, state.currency)
+            if state.paid and state.amount_paid_minor is not None and state.currency
+            else None
+        )
+        change = amount_put_back(payment, charged, now=now, default_currency=default_currency)
+        if change is None:
+            return None
+        log.info("payment.amount_edit_refused", payment_id=payment.id, reason="already paid")
+        report.set(payment.id, Outcome.ERROR)
+        return PaymentUpdate(payment.id, change | PaymentChange(last_synced_at=now))
 
     def checked_link(
         self, payment_id: str, link_id: str, gateway: PaymentsGateway, report: CycleReport

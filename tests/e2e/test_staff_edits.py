@@ -255,6 +255,21 @@ def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(s
     assert len(sandbox.staff_posts()) == 1
 
 
+def test_an_amount_edited_with_amount_paid_typed_too_goes_back_to_what_stripe_charged(
+    sandbox: Sandbox, worker: Worker
+):
+    # Amount Paid is a claim as well: the Amount went back to a typed Amount Paid (found by chaos).
+    sandbox.add_setup()
+    payment = paid(sandbox, worker)
+    sandbox.update_payment(payment["id"], amount="4500.00", amount_paid="9000.00")
+
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert after["amount"] == Decimal("5000.00")
+    assert after["sync_error"] == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$5,000.00")
+
+
 def test_an_amount_edited_on_a_paid_payment_is_put_back_with_the_reason(sandbox: Sandbox, worker: Worker):
     # Item 2: the edit was kept silently.
     sandbox.add_setup()

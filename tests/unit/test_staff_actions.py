@@ -12,11 +12,13 @@ from sync.domain.actions import EmailContext
 from sync.domain.models import PaymentStatus, StripePaymentState
 from sync.domain.staff_actions import (
     SYNC_LOG_LIMIT,
+    PutAmountBack,
     ReminderPolicy,
     RetireLink,
     SendAgain,
     WriteOnly,
     after_retire,
+    amount_put_back,
     append_log,
     link_terms,
     next_reminder_at,
@@ -305,14 +307,23 @@ def test_a_hand_marked_payment_also_paid_on_its_link_is_left_to_the_outcome_path
 
 # --- an amount edited on a paid Payment ----------------------------------------------------------
 @pytest.mark.parametrize("typed", [Decimal("4500"), None])
-def test_an_amount_edited_on_a_paid_payment_is_put_back_and_said(typed):
+def test_an_amount_edited_on_a_paid_payment_is_put_back_to_what_stripe_charged_and_said(typed):
     p = sent(status=PaymentStatus.PAID, paid_at=T0, charge_id="ch_1", amount_paid=Decimal("20000"), amount=typed)
-    action = plan(p)
-    assert isinstance(action, WriteOnly) and action.reason == "already paid"
-    fields = action.change.written()
+    assert plan(p) == PutAmountBack(p.id, "plink_1")  # what was charged is read from Stripe first
+    # Amount Paid typed too (a claim): the Amount goes back to the charge Stripe shows, not to it.
+    typed_paid = p.model_copy(update={"amount_paid": Decimal("26000")})
+    change = amount_put_back(typed_paid, Decimal("20000"), now=T0, default_currency="usd")
+    assert change is not None
+    fields = change.written()
     assert fields["amount"] == Decimal("20000")
     assert fields["sync_error"] == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$20,000.00")
     assert ("changed to $4,500.00" if typed else "changed to blank") in fields["sync_log"]
+
+
+def test_an_amount_that_says_what_stripe_charged_is_left_alone_even_if_amount_paid_was_typed():
+    p = sent(status=PaymentStatus.PAID, paid_at=T0, charge_id="ch_1", amount_paid=Decimal("26000"))
+    assert amount_put_back(p, Decimal("20000.00"), now=T0, default_currency="usd") is None
+    assert amount_put_back(p, None, now=T0, default_currency="usd") is None  # Stripe shows no charge
 
 
 def test_a_paid_payment_whose_amount_says_what_was_charged_needs_nothing():
