@@ -167,6 +167,9 @@ class PaymentsGateway(Protocol):
 
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None: ...
 
+    # Kept on the link when the CRM did not record that it was emailed (requests.recipient_mark).
+    def note_emailed(self, link_id: str, recipient_mark: str) -> None: ...
+
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]: ...
 
     # The Payment's own link, found through Stripe objects naming it, for a record whose link id is another's.

@@ -83,6 +83,10 @@ NOTHING_LEFT_TO_REQUEST = (
     "A Final payment without an amount requests the balance still unrequested, and nothing is left "
     "(contract {contract}, already requested {requested})."
 )
+CRM_REFUSED_UPDATE = (
+    "The CRM refused the worker's update of this Payment ({detail}). Ask your admin about the rule or "
+    "automation it names; the worker tries again each cycle, and never emails the customer twice meanwhile."
+)
 REQUEST_NOT_TAKEN = (
     "This request could not be recorded as a Payment: the CRM refused it ({detail}). Ask your admin to "
     "look at the rule it names, then tick Request Payment again."

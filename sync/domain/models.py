@@ -206,6 +206,9 @@ class CreatedLink(_Value):
     amount_minor: int | None = None
     # The charge staff were already told of when the link's Payment had been deleted (its metadata).
     deleted_paid_said: str | None = None
+    # The recipient mark (requests.recipient_mark) of an email that carried the link although the
+    # CRM did not record it (its metadata): the email is a fact the worker does not forget.
+    emailed_to: str | None = None
 
 
 # --- what Stripe says about a Payment (read by the payments adapter, in our own terms) ----------

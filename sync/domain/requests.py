@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -344,7 +345,13 @@ def sent_fields(
     )
 
 
-ExistingLinkVerdict = Literal["send", "paid", "dead", "differs"]
+ExistingLinkVerdict = Literal["send", "paid", "dead", "differs", "emailed"]
+
+
+def recipient_mark(email: str) -> str:
+    """A short one-way mark of a recipient, kept on a link in Stripe: which address it was emailed
+    to, without the address leaving the CRM."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
 
 def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: bool) -> ExistingLinkVerdict:
@@ -353,7 +360,9 @@ def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: b
     A staff member sets a Payment back to Requested after it was paid, canceled or refused: its link
     is emailed only while it is live, unpaid and charges what the record now says, so the words of
     the email and the link never disagree. `paid`: the status is put back, nothing emailed; `dead`
-    (inactive) and `differs` (to be deactivated first): the next link revision replaces it.
+    (inactive) and `differs` (to be deactivated first): the next link revision replaces it;
+    `emailed`: it was emailed to this recipient already, and the CRM refused (or deferred) recording
+    that: recorded now, not emailed again.
     """
     if paid:
         return "paid"
@@ -362,6 +371,8 @@ def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: b
     charged = (link.currency.lower(), link.amount_minor) if link.currency and link.amount_minor is not None else None
     if action.terms_changed or (charged is not None and charged != action.charges):
         return "differs"
+    if link.emailed_to is not None and link.emailed_to == recipient_mark(action.email.to):
+        return "emailed"
     return "send"
 
 

@@ -224,14 +224,25 @@ class Sandbox:
             ),
         )
 
-    def add_validation_rule(self, object: str, message: str, **when: Any) -> None:
-        """An org rule refusing any save of a `project` or `payment` with these (logical) values."""
+    def add_validation_rule(
+        self,
+        object: str,
+        message: str,
+        *,
+        code: str = "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        times: int | None = None,
+        on: tuple[str, ...] = ("insert", "update"),
+        **when: Any,
+    ) -> None:
+        """An org rule (or failing automation, or a lock: `code`) refusing a save of a `project` or
+        `payment` with these (logical) values; `times` refusals, or every one."""
         if object == "payment":
             sobject, values = self.mapping.payment.object, self._payment_values(when)
         else:
             f = self.mapping.project.fields
             sobject, values = self.mapping.project.object, {getattr(f, k): v for k, v in when.items()}
-        self.salesforce.add_validation_rule(ValidationRule(sobject, values, message))
+        rule = ValidationRule(sobject, values, message, code=code, times=times, on=frozenset(on))
+        self.salesforce.add_validation_rule(rule)
 
     def update_project(self, project_id: str, **logical: Any) -> None:
         f = self.mapping.project.fields

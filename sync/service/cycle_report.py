@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sync.domain import messages
+from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError
-from sync.ports import CrmGateway, PaymentUpdate, WriteResult
+from sync.ports import CrmGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.logs import log
 from sync.runtime.retry import Retry
 
@@ -71,4 +73,21 @@ def write_records(
 def write_payment_updates(
     crm: CrmGateway, updates: list[PaymentUpdate], *, retry: Retry, report: CycleReport
 ) -> list[WriteResult]:
-    return write_records(crm.update_payments, updates, record_id=lambda u: u.payment_id, retry=retry, report=report)
+    """Write the updates; a Payment the org refuses for good (a validation rule, failing automation)
+    then gets a write of its Sync Error alone, with the org's own message, so the refusal shows on the
+    record. The results are those of the updates."""
+    results = write_records(crm.update_payments, updates, record_id=lambda u: u.payment_id, retry=retry, report=report)
+    said = [
+        PaymentUpdate(u.payment_id, PaymentChange(sync_error=messages.CRM_REFUSED_UPDATE.format(detail=r.error)))
+        for u, r in zip(updates, results, strict=True)
+        if r.status is WriteStatus.REFUSED and set(u.change.written()) - _SAYING
+    ]
+    written = write_records(crm.update_payments, said, record_id=lambda u: u.payment_id, retry=retry, report=report)
+    for update, result in zip(said, written, strict=True):
+        if result.error is None:
+            report.set(update.payment_id, Outcome.ERROR)  # said on the record; tried again next cycle
+            log.warning("crm.refusal_said", payment_id=update.payment_id)
+    return results
+
+
+_SAYING = frozenset({"sync_error", "last_synced_at"})  # an update that only says something is not said again

@@ -59,6 +59,9 @@ class KeyGuard:
     def deactivate_link(self, link_id: str) -> None:
         self._call(lambda: self._inner.deactivate_link(link_id))
 
+    def note_emailed(self, link_id: str, recipient_mark: str) -> None:
+        self._call(lambda: self._inner.note_emailed(link_id, recipient_mark))
+
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
         self._call(lambda: self._inner.note_deleted_paid_said(link_id, charge_id))
 

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 import structlog
 
@@ -38,6 +39,7 @@ from sync.domain.requests import (
     existing_link_change,
     fallback_intake,
     judge_existing_link,
+    recipient_mark,
     sent_fields,
 )
 from sync.ports import CrmGateway, OutboundEmail, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
@@ -69,6 +71,17 @@ LinkResult = CreatedLink | BaseException | Skipped[CreatePaymentLink]
 # emailed and marked sent before the next, so a long backlog shows progress on the records as it
 # drains, and a stop leaves at most one chunk in hand.
 LINK_CHUNK = 200
+
+
+class ToEmail(NamedTuple):
+    """A link to email as a request: the Payment, the link (id and URL) and what the email says."""
+
+    payment_id: str
+    link_id: str
+    url: str
+    action: EmailExistingLink | CreatePaymentLink
+
+
 REQUEST_ERROR_LIMIT = field_specs(ProjectFields)["request_error"].length or 255
 
 
@@ -349,7 +362,7 @@ class Runner:
     # --- payments --------------------------------------------------------------------------------
     def _apply_payment_actions(self, actions: list[Action], readiness: StripeReadiness, report: CycleReport) -> None:
         updates: list[PaymentUpdate] = []
-        to_email: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]] = []
+        to_email: list[ToEmail] = []
         now = self._now()
         for action in actions:
             if isinstance(action, ReportError | WaitForStripe | ReportFault):
@@ -393,7 +406,7 @@ class Runner:
                     # Stripe makes the next chunk's links while this one is written back and emailed.
                     making = make(chunks[k + 1])
                 to_email.extend(self._record_links(chunk, results, readiness, report))
-                self._email_and_mark_sent(to_email, report)
+                self._email_and_mark_sent(to_email, report, readiness.gateway)
                 to_email = []
                 if making is None:
                     break
@@ -403,7 +416,7 @@ class Runner:
 
     def _checked_existing(
         self, actions: list[EmailExistingLink], readiness: StripeReadiness, report: CycleReport
-    ) -> tuple[list[tuple[str, str, EmailExistingLink]], set[str]]:
+    ) -> tuple[list[ToEmail], set[str]]:
         """The links on the record to email, each read from Stripe first: its own URL is the one sent,
         and a link that names another Payment is not sent at all (said on the record and to staff).
         Also the Payments set to the next link revision instead (judge_existing_link)."""
@@ -411,7 +424,7 @@ class Runner:
         if not actions:
             return [], relinked
         gateway = readiness.gateway if readiness.ready else None
-        checked: list[tuple[str, str, EmailExistingLink]] = []
+        checked: list[ToEmail] = []
         instead: list[PaymentUpdate] = []  # the records whose link is not emailed, and what they get
         foreign: dict[str, str] = {}
         now = self._now()
@@ -435,6 +448,13 @@ class Runner:
                 report.set(action.payment_id, Outcome.PENDING)
                 log.warning("payment_link.check_deferred", payment_id=action.payment_id, error=str(exc))
                 continue
+            if verdict == "emailed":
+                # Emailed already, and the CRM refused (or deferred) recording it: recorded now, not sent again.
+                sent = sent_fields(action, url=link.url, now=now, reminders=self._staff.reminders)
+                instead.append(PaymentUpdate(action.payment_id, sent | PaymentChange(last_synced_at=now)))
+                report.set(action.payment_id, Outcome.LINK_SENT)
+                log.warning("payment_link.not_emailed_again", payment_id=action.payment_id, verdict=verdict)
+                continue
             if verdict != "send":
                 change = existing_link_change(action, verdict, now=now) | PaymentChange(last_synced_at=now)
                 instead.append(PaymentUpdate(action.payment_id, change))
@@ -447,7 +467,7 @@ class Runner:
             if restore:
                 log.warning("payment.fields_restored", payment_id=action.payment_id, fields=["link_url"])
                 action = dataclasses.replace(action, link_url=link.url, sync_log=restore.sync_log or None)
-            checked.append((action.payment_id, link.url, action))
+            checked.append(ToEmail(action.payment_id, link.id, link.url, action))
         saved = self._write_updates(instead, report)
         relinked &= {r.record_id for r in saved if r.error is None}
         if foreign:
@@ -486,7 +506,7 @@ class Runner:
         results: list[LinkResult],
         readiness: StripeReadiness,
         report: CycleReport,
-    ) -> list[tuple[str, str, CreatePaymentLink]]:
+    ) -> list[ToEmail]:
         """Write every new link back in one batch (before any is emailed), and each refusal; the links to email."""
         if not results or readiness.gateway is None:
             return []
@@ -521,7 +541,7 @@ class Runner:
         write_back = [PaymentUpdate(a.payment_id, a.written_back(link) | synced) for a, link in made]
         saved = self._write_updates(write_back + errors, report)
         written = {r.record_id for r in saved if r.error is None}
-        return [(a.payment_id, link.url, a) for a, link in made if a.payment_id in written]
+        return [ToEmail(a.payment_id, link.id, link.url, a) for a, link in made if a.payment_id in written]
 
     def _replace_edited_request(
         self, action: CreatePaymentLink, gateway: PaymentsGateway, now: datetime
@@ -545,26 +565,29 @@ class Runner:
             ),
         )
 
-    def _email_and_mark_sent(
-        self, items: list[tuple[str, str, EmailExistingLink | CreatePaymentLink]], report: CycleReport
-    ) -> None:
+    def _email_and_mark_sent(self, items: list[ToEmail], report: CycleReport, gateway: PaymentsGateway | None) -> None:
+        """Email each link, then record it on its Payment; an email the CRM did not record is kept on
+        the link in Stripe, so that it is recorded, never sent again, next cycle (judge_existing_link)."""
         if not items:
             return
         emails = []
-        for payment_id, url, action in items:
+        for payment_id, _, url, action in items:
             subject, body = self._templates.payment_link.render(action.email, link_url=url)
             emails.append(OutboundEmail(to=action.email.to, subject=subject, body=body, related_record_id=payment_id))
         try:
             results: list[WriteResult] = self._retry(lambda: self._crm.send_emails(emails))
         except (RetryableError, PermanentError) as exc:
             log.warning("email.deferred", payments=len(emails), error=str(exc))
-            for payment_id, _, _ in items:
-                report.set(payment_id, Outcome.PENDING)
+            for item in items:
+                report.set(item.payment_id, Outcome.PENDING)
             return
         now = self._now()
         updates = []
-        for (payment_id, url, action), result in zip(items, results, strict=True):
+        emailed: list[ToEmail] = []
+        for item, result in zip(items, results, strict=True):
+            payment_id, url, action = item.payment_id, item.url, item.action
             if result.error is None:
+                emailed.append(item)
                 sent = sent_fields(action, url=url, now=now, reminders=self._staff.reminders)
                 updates.append(PaymentUpdate(payment_id, sent | PaymentChange(last_synced_at=now)))
                 report.set(payment_id, Outcome.LINK_SENT)
@@ -578,7 +601,19 @@ class Runner:
                 updates.append(self._error_update(payment_id, message, now))
                 report.set(payment_id, Outcome.ERROR)
                 log.warning("email.rejected", payment_id=payment_id, error=result.error)
-        self._write_updates(updates, report)
+        saved = self._write_updates(updates, report)
+        recorded = {r.record_id for r in saved if r.error is None}
+        for item in emailed:
+            if item.payment_id not in recorded and gateway is not None:
+                self._keep_emailed_on_link(item, gateway)
+
+    def _keep_emailed_on_link(self, item: ToEmail, gateway: PaymentsGateway) -> None:
+        bound = log.bind(payment_id=item.payment_id, payment_link_id=item.link_id)
+        try:
+            self._retry(functools.partial(gateway.note_emailed, item.link_id, recipient_mark(item.action.email.to)))
+            bound.warning("email.sent_not_recorded", kept_on="stripe_link")
+        except (RetryableError, PermanentError, StripeKeyRejected) as exc:
+            bound.error("email.sent_not_recorded", kept_on=None, error=str(exc))
 
     @staticmethod
     def _error_update(payment_id: str, message: str, now: datetime) -> PaymentUpdate:

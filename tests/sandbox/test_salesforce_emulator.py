@@ -503,6 +503,29 @@ def test_a_validation_rule_refuses_the_save_as_salesforce_does(org: SalesforceEm
     assert sf.Payment__c.update(payment, {"Status__c": "Draft"}) == 204  # other saves go through
 
 
+def test_failing_automation_and_a_passing_lock_set_through_the_control_api(
+    org: SalesforceEmulator, sf: Salesforce, session: requests.Session
+) -> None:
+    _, _, [payment] = seed(org, payments=1)
+    trigger = {"object": "Payment__c", "when": {"Status__c": "Paid"}, "message": "PayTrigger: boom",
+               "code": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"}  # fmt: skip
+    lock = {"object": "Payment__c", "when": {}, "message": "unable to obtain exclusive access to this record",
+            "code": "UNABLE_TO_LOCK_ROW", "times": 1}  # fmt: skip
+    for rule in (trigger, lock):
+        assert session.post(f"{org.url}/__sandbox/rules", json=rule, timeout=10).status_code == 204
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Payment__c.update(payment, {"Status__c": "Draft"})
+    assert caught.value.content[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert sf.Payment__c.update(payment, {"Status__c": "Draft"}) == 204  # the lock was released
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Payment__c.update(payment, {"Status__c": "Paid"})
+    assert caught.value.content[0]["errorCode"] == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+    assert session.delete(f"{org.url}/__sandbox/rules", timeout=10).status_code == 204
+    assert sf.Payment__c.update(payment, {"Status__c": "Paid"}) == 204
+    bad = session.post(f"{org.url}/__sandbox/rules", json={**lock, "code": "NOPE"}, timeout=10)
+    assert bad.status_code == 400 and "NOPE" in bad.text
+
+
 def test_if_unmodified_since_guards_patch(org: SalesforceEmulator, sf: Salesforce, clock: SandboxClock) -> None:
     _, _, payment_ids = seed(org, payments=1)
     read_at = clock.now()

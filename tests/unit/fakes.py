@@ -277,6 +277,12 @@ class FakeStripe:
     def deactivate_link(self, link_id: str) -> None:
         self.deactivated.append(link_id)
 
+    def note_emailed(self, link_id: str, recipient_mark: str) -> None:
+        for links in (self.links, self.existing):
+            for key, link in links.items():
+                if link.id == link_id:
+                    links[key] = link.model_copy(update={"emailed_to": recipient_mark})
+
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
         for links in (self.links, self.existing):
             for key, link in links.items():

@@ -18,6 +18,7 @@ from sync.domain.requests import (
     link_idempotency_key,
     plan_intake,
     plan_payment,
+    recipient_mark,
     sent_fields,
 )
 from sync.domain.staff_actions import ReminderPolicy
@@ -364,6 +365,17 @@ def test_a_link_set_back_to_requested_is_emailed_only_when_live_unpaid_and_charg
     overrides, link, paid, verdict
 ):
     assert judge_existing_link(_existing(**overrides), link, paid=paid) == verdict
+
+
+def test_a_link_already_emailed_to_this_recipient_is_recorded_not_emailed_again():
+    # The CRM refused (or deferred) recording the email: the link in Stripe keeps that it went out.
+    action = _existing()
+    emailed = _link().model_copy(update={"emailed_to": recipient_mark(action.email.to.upper())})
+    assert judge_existing_link(action, emailed, paid=False) == "emailed"
+    elsewhere = _link().model_copy(update={"emailed_to": recipient_mark("someone.else@example.com")})
+    assert judge_existing_link(action, elsewhere, paid=False) == "send"  # staff corrected the address
+    assert judge_existing_link(action, emailed, paid=True) == "paid"  # and paid comes first
+    assert recipient_mark(action.email.to) != action.email.to and len(recipient_mark(action.email.to)) == 16
 
 
 def test_a_paid_payment_set_back_to_requested_gets_its_paid_status_back_and_says_why():

@@ -44,6 +44,8 @@ EVENT_TYPES = (
 PAYMENT_ID_KEY = "crm_payment_id"  # set by the worker on the link's and the PaymentIntent's metadata
 # On a deleted Payment's link: the charge a staff post has told of, so that it is told once.
 DELETED_PAID_SAID_KEY = "crm_deleted_paid_said"
+# On a link emailed while the CRM refused (or deferred) recording it: to whom (a mark, not the address).
+EMAILED_TO_KEY = "crm_emailed_to"
 PAGE_SIZE = 100
 
 
@@ -151,6 +153,7 @@ def read_link(link: dict[str, Any]) -> CreatedLink:
         currency=price.get("currency"),
         amount_minor=price.get("unit_amount"),
         deleted_paid_said=(link.get("metadata") or {}).get(DELETED_PAID_SAID_KEY) or None,
+        emailed_to=(link.get("metadata") or {}).get(EMAILED_TO_KEY) or None,
     )
 
 

@@ -222,6 +222,11 @@ class StripePayments:
 
         _call(retire)
 
+    def note_emailed(self, link_id: str, recipient_mark: str) -> None:
+        """Keep on the link (its metadata, merged) that it was emailed to this recipient."""
+        params = {"metadata": {outcomes.EMAILED_TO_KEY: recipient_mark}}
+        _call(lambda: self._client.v1.payment_links.update(link_id, params=params))  # type: ignore[arg-type]
+
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
         """Keep on the link (its metadata, merged) that staff were told of this charge on a deleted Payment."""
         params = {"metadata": {outcomes.DELETED_PAID_SAID_KEY: charge_id}}

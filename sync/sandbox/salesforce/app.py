@@ -151,7 +151,12 @@ class SalesforceEmulator:
 
     def add_validation_rule(self, rule: ValidationRule) -> None:
         """Add a validation rule, as an org's admin does: saves that break it are refused from then on."""
-        self.writer.validation_rules.append(rule)
+        with self.db.transaction():  # under the store's lock: a rule is never half seen by a save
+            self.writer.validation_rules.append(rule)
+
+    def clear_validation_rules(self) -> None:
+        with self.db.transaction():
+            self.writer.validation_rules.clear()
 
     def create_record(self, sobject: str, fields: dict[str, Any]) -> str:
         """Create a record as an admin in the UI would: no FLS, but types, required and unique apply."""

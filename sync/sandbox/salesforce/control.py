@@ -11,6 +11,8 @@ GET    /__sandbox/outbox                                           -> [mail...]
 GET    /__sandbox/api-calls    DELETE /__sandbox/api-calls (reset)
 POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
+POST   /__sandbox/rules                     {object, when, message, code?, field?, on?, times?}
+DELETE /__sandbox/rules                     (every rule removed)
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
 GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
@@ -25,6 +27,7 @@ from ..clock import clock_control
 from ..httpserver import Request, Response
 from .errors import ApiError
 from .jsonwire import dumps, loads
+from .validation_rules import ValidationRule
 
 if TYPE_CHECKING:
     from .app import SalesforceEmulator
@@ -68,6 +71,12 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
             return None
         case "POST", ["tokens", "expire"]:
             emulator.expire_all_tokens()
+            return None
+        case "POST", ["rules"]:
+            emulator.add_validation_rule(ValidationRule.from_json(body))
+            return None
+        case "DELETE", ["rules"]:
+            emulator.clear_validation_rules()
             return None
         case "POST", ["fields", sobject, field]:
             emulator.set_field_access(sobject, field, **body)

@@ -1,0 +1,73 @@
+"""A real org is not a clean org (issue 23): its rules and automation never cost a customer a
+duplicate email or a Payment its outcome. The worker as a process, against the sandbox's busy org."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sync.domain import messages
+from sync.entry.cli import EXIT_UNSETTLED
+from sync.sandbox.environment import Sandbox
+from tests.e2e.conftest import Worker
+
+RULE = "A Payment can be Link Sent only once the contract is signed."
+
+
+def _request(sandbox: Sandbox) -> str:
+    sandbox.add_setup()
+    project = sandbox.add_project("Kitchen", customer_email="sam@example.com")
+    sandbox.request_payment(project, amount=Decimal("1200"), type="progress", description="Cabinets")
+    return project
+
+
+def test_a_refused_status_write_after_the_email_never_emails_the_customer_again(sandbox: Sandbox, worker: Worker):
+    # Item 1: the Payment stayed Requested with its link, and every cycle emailed it again (1, 2, 3, 4).
+    _request(sandbox)
+    sandbox.add_validation_rule("payment", RULE, status="link_sent")
+
+    for _ in range(4):
+        assert worker.once().code == 0
+
+    assert len(sandbox.outbox()) == 1
+    [payment] = sandbox.payments()
+    assert payment["status"] == "requested"  # the org's rule stands
+    detail = f"FIELD_CUSTOM_VALIDATION_EXCEPTION: {RULE}"
+    assert payment["sync_error"] == messages.CRM_REFUSED_UPDATE.format(detail=detail)  # in the org's words
+    [link] = sandbox.payment_links()
+    assert link["active"] is True and link["id"] == payment["payment_link_id"]
+
+    sandbox.salesforce.clear_validation_rules()  # the admin relaxes the rule
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert (after["status"], after["sync_error"], after["times_sent"]) == ("link_sent", None, 1)
+    assert after["last_sent_at"] is not None and after["next_reminder_at"] is not None
+    assert len(sandbox.outbox()) == 1  # recorded as sent, never sent twice
+
+
+def test_a_row_lock_on_the_status_write_costs_no_duplicate_email(sandbox: Sandbox, worker: Worker):
+    # Item 1: "even one lock error gives one duplicate email".
+    _request(sandbox)
+    sandbox.add_validation_rule(
+        "payment", "unable to obtain exclusive access to this record", code="UNABLE_TO_LOCK_ROW", times=1,
+        status="link_sent",
+    )  # fmt: skip
+
+    assert worker.once().code == EXIT_UNSETTLED  # the write waits for the next cycle
+    assert worker.once().code == 0
+
+    [payment] = sandbox.payments()
+    assert (payment["status"], payment["sync_error"]) == ("link_sent", None)
+    assert len(sandbox.outbox()) == 1
+
+
+def test_failing_automation_on_the_status_write_shows_on_the_record_and_emails_once(sandbox: Sandbox, worker: Worker):
+    _request(sandbox)
+    trigger = "PaymentTrigger: execution of AfterUpdate caused by: System.NullPointerException"
+    sandbox.add_validation_rule("payment", trigger, code="CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", status="link_sent")
+
+    for _ in range(3):
+        assert worker.once().code == 0
+
+    [payment] = sandbox.payments()
+    assert trigger in payment["sync_error"] and len(sandbox.outbox()) == 1
