@@ -9,6 +9,11 @@ STRIPE_NOT_CONNECTED = (
 
 # Setup record problems (written to the Setup record's Last Error).
 NO_ACTIVE_SETUP = "No active Stripe Setup record: create one and tick Active."
+PROJECT_FEED_OFF = (
+    "Feed tracking is off for the Project object ({object}), so staff posts (payment received, disputes) "
+    "cannot be made; payments are still recorded. Turn it on in Setup > Feed Tracking (and Chatter in "
+    "Setup > Chatter Settings), or set STAFF_NOTICES=false."
+)
 SETUP_NOT_IN_USE = (
     "Not in use: another active Stripe Setup ({used}) is the one the worker uses. Untick Active on this one."
 )

@@ -46,9 +46,11 @@ class Findings:
     notes: list[str]
     # The objects ("Project", "Stripe Setup", ...) with a problem of their own: reading them would fail.
     broken: set[str] = field(default_factory=set)
+    # Org settings a feature relies on that are off: the worker runs, without that feature.
+    warnings: list[str] = field(default_factory=list)
 
 
-def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry) -> Findings:
+def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry, staff_notices: bool = True) -> Findings:
     """Describe every mapped object and report what is missing or not accessible.
 
     `retry` runs each describe call: a passing fault on one of them retries that call alone, not
@@ -100,6 +102,9 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry) 
                 f"The Payment object has no child relationship {mapping.refund.child_relationship} "
                 f"for its Refunds (set refund.child_relationship in the mapping)."
             )
+    project_info = describe(mapping.project.object)
+    if staff_notices and project_info is not None and not project_info.get("feedEnabled", False):
+        findings.warnings.append(messages.PROJECT_FEED_OFF.format(object=mapping.project.object))
     setup_info = describe(mapping.setup.object)
     if setup_info is not None:
         setup_picklists = (
@@ -218,7 +223,7 @@ def run_check(settings: Settings) -> int:
     crm = SalesforceCrm(settings=settings, mapping=mapping)
     try:
         crm.connect()
-        org = check_org(crm=crm, mapping=mapping, retry=call_with_retries)
+        org = check_org(crm=crm, mapping=mapping, retry=call_with_retries, staff_notices=settings.staff_notices)
         if "Stripe Setup" in org.broken:  # its records cannot be read until the mapping or the org is fixed
             stripe = Findings(
                 problems=["Stripe Setup: not checked until its object and fields above are fixed."], notes=[]
@@ -232,6 +237,8 @@ def run_check(settings: Settings) -> int:
     print(f"Checked the org at {settings.salesforce_login_url} against {settings.crm_mapping_file}.")
     for note in org.notes + stripe.notes:
         print(f"  ok: {note}")
+    for warning in org.warnings:
+        print(f"  warning: {warning}")
     for problem in problems:
         print(f"  PROBLEM: {problem}")
     print(

@@ -71,3 +71,23 @@ def test_failing_automation_on_the_status_write_shows_on_the_record_and_emails_o
 
     [payment] = sandbox.payments()
     assert trigger in payment["sync_error"] and len(sandbox.outbox()) == 1
+
+
+def test_with_feed_tracking_off_on_the_project_a_payment_still_shows_paid(sandbox: Sandbox, worker: Worker):
+    # Item 2: the staff post shared the outcome's all-or-nothing graph; refused, it rolled the Paid
+    # back every cycle and every sweep.
+    _request(sandbox)
+    sandbox.salesforce.set_feed_tracking(sandbox.mapping.project.object, enabled=False)
+    assert worker.once().code == 0
+    [payment] = sandbox.payments()
+    sandbox.pay(payment["link_url"], email="sam@example.com")
+
+    run = worker.once()
+    assert run.code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert (after["status"], after["amount_paid"]) == ("paid", Decimal("1200.00"))
+    assert sandbox.staff_posts() == []
+    assert "staff_post.refused" in run.events
+    checked = worker.command("check")
+    assert messages.PROJECT_FEED_OFF.format(object=sandbox.mapping.project.object) in checked.stdout

@@ -255,9 +255,7 @@ def test_money_paid_on_a_deleted_payments_link_is_said_to_staff_on_the_project(s
     assert len(sandbox.staff_posts()) == 1
 
 
-def test_an_amount_edited_with_amount_paid_typed_too_goes_back_to_what_stripe_charged(
-    sandbox: Sandbox, worker: Worker
-):
+def test_an_amount_edited_with_amount_paid_typed_too_goes_back_to_what_stripe_charged(sandbox: Sandbox, worker: Worker):
     # Amount Paid is a claim as well: the Amount went back to a typed Amount Paid (found by chaos).
     sandbox.add_setup()
     payment = paid(sandbox, worker)

@@ -105,6 +105,7 @@ class SalesforceCrm:
         self._codec = RecordCodec(mapping)
         self._http = http or build_http_session(settings)
         self._token: AccessToken | None = None
+        self._post_refusal_said = False  # a refused staff post is logged as a warning once a process
         self._sf: simple_salesforce.Salesforce | None = None
         # The org's clock when it served the last answer (its Date header); see `_stamp`.
         self._served_at: datetime | None = None
@@ -539,7 +540,9 @@ class SalesforceCrm:
 
         The Payment is written only if unchanged since it was read (If-Unmodified-Since): a
         concurrent writer makes the graph roll back and the next poll reads afresh, so a status
-        change and its Chatter post happen once, together, or not at all.
+        change and its Chatter post happen once, together, or not at all. A post the org refuses
+        for good (feed tracking off on the Project, Chatter off) never holds the outcome back: that
+        graph is sent again without its posts, and the refusal logged (once a process).
         """
         results: dict[int, WriteResult] = {}
         ready = []
@@ -548,14 +551,36 @@ class SalesforceCrm:
                 results[n] = WriteResult(record_id=write.payment_id, error=_SAME_SECOND, deferred=True)
             else:
                 ready.append((n, write, posts))
+        unposted = self._outcome_graphs(ready, results)
+        if unposted:
+            self._outcome_graphs([(n, write, ()) for n, write, _ in unposted], results)
+        return [results[n] for n in range(len(items))]
+
+    def _outcome_graphs(self, ready: list[_Outcome], results: dict[int, WriteResult]) -> list[_Outcome]:
+        """Send the graphs and record each result; return those refused only for their posts."""
+        unposted: list[_Outcome] = []
         for chunk in _outcome_calls(ready):
             graphs = [self._outcome_graph(i, write, posts) for i, (_, write, posts) in enumerate(chunk)]
             response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
             by_id = {g["graphId"]: g for g in response["graphs"]}
-            for i, (n, write, _) in enumerate(chunk):
-                result = _graph_result(by_id.get(f"g{i}"))
-                results[n] = dataclasses.replace(result, record_id=write.payment_id)
-        return [results[n] for n in range(len(items))]
+            for i, item in enumerate(chunk):
+                n, write, _ = item
+                graph = by_id.get(f"g{i}")
+                refused = _posts_refused(graph)
+                if refused is not None:
+                    unposted.append(item)
+                    self._say_post_refused(write.payment_id, refused)
+                    continue
+                results[n] = dataclasses.replace(_graph_result(graph), record_id=write.payment_id)
+        return unposted
+
+    def _say_post_refused(self, payment_id: str, error: str) -> None:
+        event = "staff_post.refused"
+        if self._post_refusal_said:
+            log.info(event, payment_id=payment_id, error=error)
+            return
+        self._post_refusal_said = True
+        log.warning(event, payment_id=payment_id, error=error, fix=POST_REFUSED_FIX)
 
     def _outcome_graph(self, index: int, write: OutcomeWrite, posts: tuple[ChatterPost, ...]) -> dict[str, Any]:
         base = f"{self._data_path}sobjects/"
@@ -622,6 +647,24 @@ class SalesforceCrm:
 
 
 _SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
+POST_REFUSED_FIX = (
+    "the org refused a staff post on the Project: turn on Feed Tracking for the Project object (Setup > "
+    "Feed Tracking) and Chatter; `python -m sync check` says which. Outcomes are written without the post."
+)
+
+
+def _posts_refused(graph: dict[str, Any] | None) -> str | None:
+    """The error of a graph refused only for its staff posts, for a reason no retry mends; else None."""
+    if graph is None or graph.get("isSuccessful"):
+        return None
+    subs = graph["graphResponse"]["compositeResponse"]
+    failing = [s for s in subs if s["httpStatusCode"] >= 300 and "PROCESSING_HALTED" not in _error_codes(s["body"])]
+    if not failing or not all(s["referenceId"].startswith("post") for s in failing):
+        return None
+    codes = set().union(*(_error_codes(s["body"]) for s in failing))
+    if codes & _RETRYABLE_CODES:
+        return None
+    return "; ".join(_errors_text(s["body"]) for s in failing)
 
 
 def _outcome_calls(ready: list[_Outcome]) -> Iterator[list[_Outcome]]:

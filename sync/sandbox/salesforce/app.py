@@ -154,6 +154,12 @@ class SalesforceEmulator:
         with self.db.transaction():  # under the store's lock: a rule is never half seen by a save
             self.writer.validation_rules.append(rule)
 
+    def set_feed_tracking(self, sobject: str, *, enabled: bool) -> None:
+        """Turn an object's feed tracking on or off, as an admin does in Setup (Feed Tracking)."""
+        name = self._sobject(sobject).name
+        with self.db.transaction():
+            (self.catalog.feeds_off.discard if enabled else self.catalog.feeds_off.add)(name)
+
     def clear_validation_rules(self) -> None:
         with self.db.transaction():
             self.writer.validation_rules.clear()

@@ -23,6 +23,10 @@ class Catalog:
     def __init__(self, schema: OrgSchema) -> None:
         self._objects = {o.name.lower(): o for o in schema.objects}
         self._by_prefix = {o.key_prefix: o for o in schema.objects}
+        # Objects whose feed tracking an admin turned off (every one is on in this org by default, as
+        # the README has the admin set it up): Salesforce creates a record feed only for an object
+        # with feed tracking on, so a FeedItem on its records is refused, and describe says so.
+        self.feeds_off: set[str] = set()
         self._fields = {o.name: with_standard_fields(o) for o in schema.objects}
         self._access: dict[tuple[str, str], dict[str, bool]] = {}
         self._lock = threading.Lock()
@@ -33,6 +37,9 @@ class Catalog:
 
     def sobject(self, name: str) -> SObjectSchema | None:
         return self._objects.get(name.lower())
+
+    def feed_enabled(self, sobject: SObjectSchema) -> bool:
+        return sobject.name not in self.feeds_off
 
     def sobject_for_prefix(self, prefix: str) -> SObjectSchema | None:
         return self._by_prefix.get(prefix)

@@ -12,6 +12,7 @@ GET    /__sandbox/api-calls    DELETE /__sandbox/api-calls (reset)
 POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
 POST   /__sandbox/rules                     {object, when, message, code?, field?, on?, times?}
+POST   /__sandbox/feeds/{Obj}               {enabled}              (feed tracking on the object)
 DELETE /__sandbox/rules                     (every rule removed)
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
@@ -74,6 +75,9 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
             return None
         case "POST", ["rules"]:
             emulator.add_validation_rule(ValidationRule.from_json(body))
+            return None
+        case "POST", ["feeds", sobject]:
+            emulator.set_feed_tracking(sobject, enabled=bool(body["enabled"]))
             return None
         case "DELETE", ["rules"]:
             emulator.clear_validation_rules()

@@ -39,7 +39,7 @@ def urls(sobject: SObjectSchema, version: str) -> dict[str, str]:
     }
 
 
-def global_entry(sobject: SObjectSchema, version: str) -> dict[str, Any]:
+def global_entry(sobject: SObjectSchema, version: str, *, feed_enabled: bool) -> dict[str, Any]:
     """One entry of describeGlobal's `sobjects` (also `objectDescribe` of the basic-info resource)."""
     return {
         "activateable": False,
@@ -51,7 +51,7 @@ def global_entry(sobject: SObjectSchema, version: str) -> dict[str, Any]:
         "deepCloneable": False,
         "deletable": True,
         "deprecatedAndHidden": False,
-        "feedEnabled": False,
+        "feedEnabled": feed_enabled,
         "hasSubtypes": False,
         "isInterface": False,
         "isSubtype": False,
@@ -77,13 +77,16 @@ def describe_global(catalog: Catalog, version: str) -> dict[str, Any]:
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,
-        "sobjects": [global_entry(o, version) for o in sorted(catalog.objects, key=lambda o: o.name)],
+        "sobjects": [
+            global_entry(o, version, feed_enabled=catalog.feed_enabled(o))
+            for o in sorted(catalog.objects, key=lambda o: o.name)
+        ],
     }
 
 
 def describe_sobject(catalog: Catalog, sobject: SObjectSchema, version: str, *, admin: bool = False) -> dict[str, Any]:
     """The full describe; FLS-hidden fields are left out, as for a user without read access."""
-    entry = global_entry(sobject, version)
+    entry = global_entry(sobject, version, feed_enabled=catalog.feed_enabled(sobject))
     children = [
         {
             "cascadeDelete": rel.field.required,
@@ -113,7 +116,7 @@ def describe_sobject(catalog: Catalog, sobject: SObjectSchema, version: str, *, 
         "deprecatedAndHidden": False,
         "extendedBy": None,
         "extendsInterfaces": None,
-        "feedEnabled": False,
+        "feedEnabled": catalog.feed_enabled(sobject),
         "fields": [describe_field(fs) for fs in catalog.fields(sobject, admin=admin)],
         "hasSubtypes": False,
         "implementedBy": None,

@@ -68,6 +68,7 @@ class RecordWriter:
             values["Name"] = row_id  # Salesforce names an unnamed custom record after its id
         self._derive(sobject, values)
         self._check_required(sobject, values)
+        self._check_feed(sobject, values)
         check_rules(self.validation_rules, sobject.name, values, "insert")
         self._check_unique(conn, sobject, values, None)
         return self.store.insert(conn, sobject, row_id, values)
@@ -185,6 +186,19 @@ class RecordWriter:
         if parent.deleted:
             raise bad_request("ENTITY_IS_DELETED", "entity is deleted", [fs.name])
         return normal
+
+    def _check_feed(self, sobject: SObjectSchema, values: dict[str, Any]) -> None:
+        """A post on a record whose object has no feed: the answer Salesforce gives ("Parent ID: id
+        value of incorrect type", FIELD_INTEGRITY_EXCEPTION), as reported by admins on Salesforce
+        Stack Exchange for objects whose feed tracking is off."""
+        if sobject.name != "FeedItem":
+            return
+        parent_id = str(values.get("ParentId") or "")
+        parent = self.catalog.sobject_for_prefix(parent_id[:3])
+        if parent is not None and not self.catalog.feed_enabled(parent):
+            raise bad_request(
+                "FIELD_INTEGRITY_EXCEPTION", f"Parent ID: id value of incorrect type: {parent_id}", ["ParentId"]
+            )
 
     def _check_required(self, sobject: SObjectSchema, values: dict[str, Any]) -> None:
         missing = [

@@ -41,7 +41,15 @@ class SObjectApi:
         rest = parts[1:]
         if not rest:
             if call.method == "GET":
-                return Result(200, {"objectDescribe": global_entry(sobject, call.version), "recentItems": []})
+                return Result(
+                    200,
+                    {
+                        "objectDescribe": global_entry(
+                            sobject, call.version, feed_enabled=self.catalog.feed_enabled(sobject)
+                        ),
+                        "recentItems": [],
+                    },
+                )
             if call.method == "POST":
                 return self.create(conn, call, sobject)
             raise method_not_allowed(call.method, "HEAD,GET,POST")
