@@ -25,6 +25,10 @@ NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk
 NO_MODE = "Mode is empty: choose Test or Live."
 PUBLISHABLE_KEY = "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
 MALFORMED_KEY = "The Secret Key does not look like a Stripe key: it must start with sk_ or rk_."
+KEY_MASKED = (
+    "The Secret Key reads as masked characters: the worker's Salesforce user lacks the View Encrypted Data "
+    "permission. Grant it (in a permission set); the key itself may be right."
+)
 KEY_HAS_STRAY_CHARACTERS = (
     "The Secret Key contains spaces or characters a Stripe key never has: copy it again from the Stripe Dashboard."
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from sync.domain import messages
@@ -52,12 +53,19 @@ def judge_setups(setups: tuple[StripeSetup, ...], *, live_keys_allowed: bool = T
     return replace(chosen, others=tuple(v for v in verdicts if v is not chosen))
 
 
+# An encrypted field read without View Encrypted Data: mask characters (* or X), perhaps with the
+# last four clear (the field's Mask Type). No Stripe key has either character.
+_MASKED = re.compile(r"[*X]{4,}[A-Za-z0-9]{0,4}")
+
+
 def _judge(setup: StripeSetup, warning: str | None, *, live_keys_allowed: bool) -> SetupVerdict:
     key = setup.secret_key.get_secret_value().strip() if setup.secret_key else ""
     if not key:
         return SetupVerdict(setup, messages.NO_KEY, warning)
     if setup.mode is None:
         return SetupVerdict(setup, messages.NO_MODE, warning)
+    if _MASKED.fullmatch(key):
+        return SetupVerdict(setup, messages.KEY_MASKED, warning)
     if key.startswith("pk_"):
         return SetupVerdict(setup, messages.PUBLISHABLE_KEY, warning)
     mode = key_mode(key)

@@ -91,3 +91,22 @@ def test_with_feed_tracking_off_on_the_project_a_payment_still_shows_paid(sandbo
     assert "staff_post.refused" in run.events
     checked = worker.command("check")
     assert messages.PROJECT_FEED_OFF.format(object=sandbox.mapping.project.object) in checked.stdout
+
+
+def test_a_key_read_masked_names_the_missing_permission_not_the_key(sandbox: Sandbox, worker: Worker):
+    # Item 3: without View Encrypted Data the key reads masked, and the worker said it "does not look
+    # like a Stripe key", sending the admin after the wrong problem.
+    setup = sandbox.add_setup()
+    sandbox.salesforce.set_view_encrypted_data(False)
+    project = sandbox.add_project("Attic", customer_email="jo@example.com")
+    sandbox.request_payment(project, amount=Decimal("400"), type="custom", description="Insulation")
+
+    worker.once()
+
+    assert sandbox.setup(setup)["last_error"] == messages.KEY_MASKED
+    assert sandbox.payment_links() == [] and sandbox.outbox() == []
+    assert messages.KEY_MASKED in worker.command("check").stdout
+
+    sandbox.salesforce.set_view_encrypted_data(True)  # the admin grants the permission
+    assert worker.once().code == 0
+    assert len(sandbox.outbox()) == 1

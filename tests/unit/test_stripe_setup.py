@@ -54,6 +54,8 @@ def test_key_mode_comes_from_the_prefix(key, mode):
         (setup(mode=None), messages.NO_MODE, False),
         (setup(key="pk_test_abc"), messages.PUBLISHABLE_KEY, False),
         (setup(key="hunter2"), messages.MALFORMED_KEY, False),
+        (setup(key="*" * 107), messages.KEY_MASKED, False),  # read without View Encrypted Data
+        (setup(key="XXXXXXXXXXXXXXXXa1B2"), messages.KEY_MASKED, False),  # the last four clear
     ],
 )
 def test_test_keys_never_serve_a_live_setup_and_vice_versa(record, problem, mismatch):

@@ -160,6 +160,11 @@ class SalesforceEmulator:
         with self.db.transaction():
             (self.catalog.feeds_off.discard if enabled else self.catalog.feeds_off.add)(name)
 
+    def set_view_encrypted_data(self, granted: bool) -> None:
+        """Grant or take away the API user's View Encrypted Data permission."""
+        with self.db.transaction():
+            self.catalog.view_encrypted_data = granted
+
     def clear_validation_rules(self) -> None:
         with self.db.transaction():
             self.writer.validation_rules.clear()

@@ -27,6 +27,8 @@ class Catalog:
         # the README has the admin set it up): Salesforce creates a record feed only for an object
         # with feed tracking on, so a FeedItem on its records is refused, and describe says so.
         self.feeds_off: set[str] = set()
+        # Whether the API user holds View Encrypted Data (without it, encrypted fields read masked).
+        self.view_encrypted_data = True
         self._fields = {o.name: with_standard_fields(o) for o in schema.objects}
         self._access: dict[tuple[str, str], dict[str, bool]] = {}
         self._lock = threading.Lock()

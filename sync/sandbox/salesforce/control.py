@@ -13,6 +13,7 @@ POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
 POST   /__sandbox/rules                     {object, when, message, code?, field?, on?, times?}
 POST   /__sandbox/feeds/{Obj}               {enabled}              (feed tracking on the object)
+POST   /__sandbox/permissions               {view_encrypted_data}  (the API user's)
 DELETE /__sandbox/rules                     (every rule removed)
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
@@ -75,6 +76,9 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
             return None
         case "POST", ["rules"]:
             emulator.add_validation_rule(ValidationRule.from_json(body))
+            return None
+        case "POST", ["permissions"]:
+            emulator.set_view_encrypted_data(bool(body["view_encrypted_data"]))
             return None
         case "POST", ["feeds", sobject]:
             emulator.set_feed_tracking(sobject, enabled=bool(body["enabled"]))

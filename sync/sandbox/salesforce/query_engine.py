@@ -421,8 +421,21 @@ class QueryEngine:
                     rel_name, {"attributes": attributes(parent_schema.name, current.id, version)}
                 )
             if current is not None:
-                target[item.field.name] = to_json(item.field, current.values.get(item.field.name))
+                value = to_json(item.field, current.values.get(item.field.name))
+                if (
+                    item.field.type == "encryptedstring"
+                    and value
+                    and not (self.admin or self.catalog.view_encrypted_data)
+                ):
+                    value = ENCRYPTED_MASK * len(value)
+                target[item.field.name] = value
         return out
+
+
+# What a user without View Encrypted Data reads in an encrypted field: every character masked (the
+# default mask type "Mask All Characters", mask character "*"; Salesforce Help, "Custom Field
+# Attributes": Mask Type and Mask Character of Text (Encrypted) fields).
+ENCRYPTED_MASK = "*"
 
 
 def attributes(sobject: str, row_id: str, version: str) -> dict[str, str]:
