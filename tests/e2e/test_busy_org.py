@@ -3,12 +3,13 @@ duplicate email or a Payment its outcome. The worker as a process, against the s
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from sync.domain import messages
 from sync.entry.cli import EXIT_UNSETTLED
 from sync.sandbox.environment import Sandbox
-from tests.e2e.conftest import Worker
+from tests.e2e.conftest import Worker, wait_until
 
 RULE = "A Payment can be Link Sent only once the contract is signed."
 
@@ -110,3 +111,29 @@ def test_a_key_read_masked_names_the_missing_permission_not_the_key(sandbox: San
     sandbox.salesforce.set_view_encrypted_data(True)  # the admin grants the permission
     assert worker.once().code == 0
     assert len(sandbox.outbox()) == 1
+
+
+def test_a_refused_login_mid_run_is_retried_not_an_exit(sandbox: Sandbox, worker: Worker):
+    # Item 7: a re-login refused mid-run (a token revoked, clock skew on a JWT, the app edited in
+    # Setup) was taken as a configuration error and stopped the process.
+    sandbox.add_setup()
+    c, org = sandbox.credentials, sandbox.salesforce
+    proc = worker.start(POLL_INTERVAL_SECONDS="1")
+    try:
+        assert wait_until(lambda: org.api_calls()["total"] > 3, timeout=20)
+        time.sleep(1.5)  # started well: a cycle or more done
+        org.register_client_credentials_app(consumer_key=c.client_id, consumer_secret="edited", username=c.username)
+        org.expire_all_tokens()
+        time.sleep(4)  # several cycles that cannot log in
+        assert proc.poll() is None, "the worker exited on a refused re-login"
+        org.register_client_credentials_app(
+            consumer_key=c.client_id, consumer_secret=c.client_secret, username=c.username
+        )
+        project = sandbox.add_project("Loft", customer_email="ro@example.com")
+        sandbox.request_payment(project, amount=Decimal("700"), type="custom", description="Skylight")
+        assert wait_until(lambda: len(sandbox.outbox()) == 1, timeout=60)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log = worker.collect(proc)
+    assert "salesforce.relogin_refused" in log

@@ -37,7 +37,7 @@ from sync.config.mapping import Mapping
 from sync.config.settings import Settings
 from sync.domain.actions import CreatePayment
 from sync.domain.changes import PaymentChange
-from sync.domain.errors import PermanentError, RetryableError
+from sync.domain.errors import ConfigError, PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
 from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
@@ -144,6 +144,16 @@ class SalesforceCrm:
         log.info("salesforce.logged_in", instance_url=self._token.instance_url)
         return self._sf
 
+    def _login_again(self) -> simple_salesforce.Salesforce:
+        """Log in again mid-run. Refused once the worker has started well (clock skew on a JWT, a
+        token revoked, an app edited in Setup), it is a passing fault, retried with backoff and
+        logged, not a configuration error that would stop the process; at start-up, it still is."""
+        try:
+            return self._login()
+        except ConfigError as exc:
+            log.warning("salesforce.relogin_refused", error=str(exc))
+            raise RetryableError(f"{exc} (logging in again mid-run; retried)") from None
+
     def _call(self, fn: Callable[[simple_salesforce.Salesforce], T]) -> T:
         """Run one API call; on an expired session log in again once and re-send it unchanged."""
         sf = self._sf or self._login()
@@ -153,7 +163,7 @@ class SalesforceCrm:
             log.info("salesforce.session_expired")
         except Exception as exc:
             raise _translate(exc) from exc
-        sf = self._login()
+        sf = self._login_again()
         try:
             return fn(sf)
         except Exception as exc:
