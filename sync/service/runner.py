@@ -88,6 +88,26 @@ REQUEST_ERROR_LIMIT = field_specs(ProjectFields)["request_error"].length or 255
 # Awaiting Payments changed this long before the CRM's "now" are read once more, in case a change
 # committed while the previous read was being served.
 WINDOW_OVERLAP = timedelta(seconds=5)
+# A record's LastModifiedDate is stamped when its transaction writes it, and the record is seen only
+# once that transaction commits: a long one (a trigger, a Flow, a batch) makes rows appear with stamps
+# older than a read already made ("changes that started after this date but did not complete",
+# GetUpdatedResult.latestDateCovered, SOAP API Developer Guide). A synchronous Apex transaction runs
+# at most 10 minutes (Apex governor limits), so every 10 minutes the window goes back that far once:
+# a row read twice is harmless (every decision is idempotent), a row never read is not.
+LONGEST_TRANSACTION = timedelta(minutes=10)
+
+
+def window_caught_up(
+    current: tuple[datetime, str] | None, *, now: datetime, caught_up_at: datetime | None
+) -> tuple[tuple[datetime, str] | None, datetime]:
+    """The window for this read, moved back over the longest transaction when that is due; and when
+    it last was. A first read (None) reads everything, which counts as caught up."""
+    if current is None or caught_up_at is None:
+        return current, caught_up_at or now
+    if now - caught_up_at < LONGEST_TRANSACTION:
+        return current, caught_up_at
+    back = (now - LONGEST_TRANSACTION - WINDOW_OVERLAP, "")
+    return min(current, back), now
 
 
 def next_window(
@@ -136,6 +156,7 @@ class Runner:
         self._refunds = refunds
         # Awaiting Payments changed after this (LastModifiedDate, Id) are read for edits; None: all.
         self._changed_after: tuple[datetime, str] | None = None
+        self._caught_up_at: datetime | None = None  # when the window last went back (window_caught_up)
         self._templates = templates
         self._config = config
         self._now = now
@@ -149,6 +170,9 @@ class Runner:
         structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
         try:
             reminders_due_by = self._now() if self._staff.reminders.on else None
+            self._changed_after, self._caught_up_at = window_caught_up(
+                self._changed_after, now=self._now(), caught_up_at=self._caught_up_at
+            )
             snapshot: CrmSnapshot = self._retry(
                 lambda: self._crm.read_snapshot(reminders_due_by=reminders_due_by, changed_after=self._changed_after)
             )

@@ -9,7 +9,7 @@ from sync.domain import messages
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CrmSnapshot, PaymentStatus, RefundRecord, RefundSource, RefundStatus, StripePaymentState
 from sync.domain.staff_actions import ReminderPolicy
-from sync.service.runner import next_window
+from sync.service.runner import LONGEST_TRANSACTION, next_window, window_caught_up
 from tests.unit.factories import T0, payment
 from tests.unit.fakes import FakeCrm, FakeStripe
 from tests.unit.test_runner import build, crm_with
@@ -248,3 +248,15 @@ def test_resend_and_reminders_email_the_links_own_url_and_put_it_back():
     assert all("https://pay.example/1" in e.body and "evil" not in e.body for e in crm.sent)
     final = crm.payments["p1"]
     assert final.link_url == "https://pay.example/1" and final.sync_log.count("did not match Stripe") == 2
+
+
+def test_every_ten_minutes_the_window_goes_back_over_the_longest_transaction_once():
+    # A long transaction commits rows stamped before a read already made; they are read on catch-up.
+    ahead = (T0 + timedelta(minutes=30), "p9")
+    assert window_caught_up(None, now=T0, caught_up_at=None) == (None, T0)  # the first read is a full one
+    assert window_caught_up(ahead, now=T0 + timedelta(minutes=9), caught_up_at=T0) == (ahead, T0)
+    now = T0 + timedelta(minutes=10)
+    back, at = window_caught_up(ahead, now=now, caught_up_at=T0)
+    assert back == (now - LONGEST_TRANSACTION - timedelta(seconds=5), "") and at == now
+    behind = (T0 - timedelta(hours=1), "p1")  # already further back (a full batch walking forward)
+    assert window_caught_up(behind, now=now, caught_up_at=T0) == (behind, now)
