@@ -383,7 +383,7 @@ class People:
             return
         other = self.rng.choice(others)
         self.sandbox.update_payment(
-            p["id"], charge_id=other["charge_id"], amount_paid=other["amount_paid"] + p["amount_paid"]
+            p["id"], charge_id=other["charge_id"], amount_paid=other["amount_paid"] + (p["amount_paid"] or 0)
         )
         self.ledger.counts["stripe_fields_typed"] += 1
 
