@@ -79,9 +79,11 @@ class OutcomeWrite:
 
 
 def paid_by_hand(payment: Payment) -> bool:
-    """Marked paid by staff (cash, cheque) rather than recorded from Stripe: a paid status with none
-    of the payment's Stripe values, which the worker always writes when it records one."""
-    return payment.status in PAID_FAMILY and payment.paid_at is None and payment.charge_id is None
+    """Marked paid by staff (cash, cheque) rather than recorded from Stripe: a paid status without
+    Paid At, which the worker always writes when it records a payment. A Charge Id alone does not
+    count: it may be typed, or put back from Stripe (invariant 7) before the payment is recorded,
+    which must still say that it was paid twice."""
+    return payment.status in PAID_FAMILY and payment.paid_at is None
 
 
 def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | None:
