@@ -751,7 +751,7 @@ CONFIGS = [
         id="mapping-status-word-not-in-picklist",
     ),
     pytest.param(
-        Config(("is not valid TOML", "line 31"), _swap("[payment.fields]", "[payment.fields")), id="mapping-bad-toml"
+        Config(("is not valid TOML", "line 32"), _swap("[payment.fields]", "[payment.fields")), id="mapping-bad-toml"
     ),
     pytest.param(
         Config(("payment.fields.amount: missing",), _swap('amount = "Amount__c"\n', "")),
