@@ -204,7 +204,7 @@ def test_a_request_the_org_refuses_to_record_says_why_on_the_project(sandbox: Sa
         detail=f"FIELD_CUSTOM_VALIDATION_EXCEPTION: {rule}"
     )
 
-    sandbox.salesforce.writer.validation_rules.clear()  # the admin relaxes the rule; staff tick again
+    sandbox.salesforce.clear_validation_rules()  # the admin relaxes the rule; staff tick again
     sandbox.request_payment(project, amount=Decimal("300"), type="custom", description="Extra steps")
     assert worker.once().code == 0
 

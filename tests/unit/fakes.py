@@ -278,16 +278,16 @@ class FakeStripe:
         self.deactivated.append(link_id)
 
     def note_emailed(self, link_id: str, recipient_mark: str) -> None:
-        for links in (self.links, self.existing):
-            for key, link in links.items():
-                if link.id == link_id:
-                    links[key] = link.model_copy(update={"emailed_to": recipient_mark})
+        self._note_on_link(link_id, emailed_to=recipient_mark)
 
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
+        self._note_on_link(link_id, deleted_paid_said=charge_id)
+
+    def _note_on_link(self, link_id: str, **metadata: str) -> None:
         for links in (self.links, self.existing):
             for key, link in links.items():
                 if link.id == link_id:
-                    links[key] = link.model_copy(update={"deleted_paid_said": charge_id})
+                    links[key] = link.model_copy(update=metadata)
 
     # --- outcomes ---------------------------------------------------------------------------------
     states: dict[str, StripePaymentState] = field(default_factory=dict)  # by link id
