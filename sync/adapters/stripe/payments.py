@@ -223,13 +223,15 @@ class StripePayments:
         _call(retire)
 
     def note_emailed(self, link_id: str, recipient_mark: str) -> None:
-        """Keep on the link (its metadata, merged) that it was emailed to this recipient."""
-        params = {"metadata": {outcomes.EMAILED_TO_KEY: recipient_mark}}
-        _call(lambda: self._client.v1.payment_links.update(link_id, params=params))  # type: ignore[arg-type]
+        """Keep on the link that it was emailed to this recipient."""
+        self._note_on_link(link_id, outcomes.EMAILED_TO_KEY, recipient_mark)
 
     def note_deleted_paid_said(self, link_id: str, charge_id: str) -> None:
-        """Keep on the link (its metadata, merged) that staff were told of this charge on a deleted Payment."""
-        params = {"metadata": {outcomes.DELETED_PAID_SAID_KEY: charge_id}}
+        """Keep on the link that staff were told of this charge on a deleted Payment."""
+        self._note_on_link(link_id, outcomes.DELETED_PAID_SAID_KEY, charge_id)
+
+    def _note_on_link(self, link_id: str, key: str, value: str) -> None:
+        params = {"metadata": {key: value}}  # Stripe merges metadata keys: the others stay
         _call(lambda: self._client.v1.payment_links.update(link_id, params=params))  # type: ignore[arg-type]
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
