@@ -2,7 +2,8 @@
 
 This is the README's "what the admin creates in the CRM", as data: the Project, Payment, Refund and
 Stripe Setup objects with every mapped field at the type the worker needs, a Contact for the
-customer's email when the mapping reads it through a lookup, and FeedItem for Chatter posts.
+customer's email when the mapping reads it through a lookup, FeedItem for Chatter posts, EmailMessage
+for the emails logged on a Payment, and TwoFactorMethodsInfo for the users' email verification.
 """
 
 from __future__ import annotations
@@ -50,6 +51,45 @@ def _feed_item(project_object: str) -> SObjectSchema:
             FieldSchema("Name", "string", "Title", length=255, createable=False, updateable=False),
         ),
     )  # fmt: skip
+
+
+# The email an emailSimple call logs on its related record (`logEmailOnSend`), with Enhanced Email on
+# (the default in orgs since Summer '19). Real RelatedToId is polymorphic over the objects that allow
+# activities; the worker only logs on Payments, so it refers to the Payment object here.
+def _email_message(payment_object: str) -> SObjectSchema:
+    return SObjectSchema(
+        name="EmailMessage",
+        label="Email Message",
+        key_prefix="02s",
+        fields=(
+            FieldSchema("RelatedToId", "reference", "Related To ID", reference_to=payment_object,
+                        relationship_name="RelatedTo", child_relationship_name="Emails"),
+            FieldSchema("Subject", "string", "Subject", length=3000),
+            FieldSchema("TextBody", "textarea", "Text Body", length=131072),
+            FieldSchema("ToAddress", "string", "To Address", length=4000),
+            FieldSchema("FromAddress", "email", "From Address", length=80),
+            FieldSchema("Status", "picklist", "Status", picklist_values=("0", "1", "2", "3", "4", "5"), default="3"),
+            FieldSchema("Incoming", "boolean", "Is Incoming", default=False),
+            FieldSchema("MessageDate", "datetime", "Message Date"),
+            FieldSchema("Name", "string", "Email Message Name", length=255, createable=False, updateable=False),
+        ),
+    )  # fmt: skip
+
+
+# A user's identity verification methods, one row a user; an admin reads HasUserVerifiedEmailAddress
+# to see who may send email (help.salesforce.com, "Manage User Email Address Verification":
+# xcloud.security_email_verification_manage.htm).
+TWO_FACTOR_METHODS_INFO = SObjectSchema(
+    name="TwoFactorMethodsInfo",
+    label="Two Factor Methods Info",
+    key_prefix="0tq",
+    fields=(
+        FieldSchema("UserId", "reference", "User ID", reference_to="User", relationship_name="User",
+                    createable=True, updateable=False),
+        FieldSchema("HasUserVerifiedEmailAddress", "boolean", "Has User Verified Email Address", default=True),
+        FieldSchema("Name", "string", "Name", length=255, createable=False, updateable=False),
+    ),
+)  # fmt: skip
 
 
 _PRECISION = {"currency": (16, 2), "double": (18, 0)}
@@ -164,5 +204,7 @@ def org_schema_for(mapping: Mapping) -> OrgSchema:
             SObjectSchema(setup.object, "Stripe Setup", "a03", tuple(setup_fields)),
             SObjectSchema(refund.object, "Refund", "a04", tuple(refund_fields), name_field_autonumber="REF-{00000}"),
             _feed_item(mapping.project.object),
+            _email_message(pay.object),
+            TWO_FACTOR_METHODS_INFO,
         )
     )

@@ -73,7 +73,8 @@ class SalesforceEmulator:
         composite = CompositeApi(
             catalog=self.catalog, writer=self.writer, sobjects=self.sobjects, versions=self.api_versions
         )
-        self.data = DataApi(sobjects=self.sobjects, queries=self.queries, composite=composite)
+        emails = actions.EmailAction(catalog=self.catalog, store=self.store, writer=self.writer)
+        self.data = DataApi(sobjects=self.sobjects, queries=self.queries, composite=composite, emails=emails)
 
     @property
     def url(self) -> str:
@@ -140,14 +141,44 @@ class SalesforceEmulator:
     # -- control (also served over HTTP under /__sandbox/) ----------------------------------------
 
     def register_client_credentials_app(self, *, consumer_key: str, consumer_secret: str, username: str) -> str:
-        return self.accounts.register_client_credentials_app(
-            consumer_key=consumer_key, consumer_secret=consumer_secret, username=username
+        return self._with_verification(
+            self.accounts.register_client_credentials_app(
+                consumer_key=consumer_key, consumer_secret=consumer_secret, username=username
+            )
         )
 
     def register_jwt_app(self, *, consumer_key: str, certificate_pem: str, username: str) -> str:
-        return self.accounts.register_jwt_app(
+        user_id = self.accounts.register_jwt_app(
             consumer_key=consumer_key, certificate_pem=certificate_pem, username=username
         )
+        return self._with_verification(user_id)
+
+    def _with_verification(self, user_id: str) -> str:
+        """Give a new API user its TwoFactorMethodsInfo row: email verified, as the README has the admin do
+        (an org schema without that object has every user verified)."""
+        methods = self.catalog.sobject("TwoFactorMethodsInfo")
+        with self.db.transaction() as conn:
+            if methods is not None and actions.verification_row(conn, self.store, self.catalog, user_id) is None:
+                self.writer.create(conn, methods, {"UserId": user_id}, actor=ADMIN_USER_ID, admin=True)
+        return user_id
+
+    def set_email_verified(self, username: str, verified: bool) -> None:
+        """Mark the user's email address verified or not (Setup → Users; the user clicks the link)."""
+        with self.db.transaction() as conn:
+            user_id = self.accounts.user_id(conn, username)
+            row = actions.verification_row(conn, self.store, self.catalog, user_id)
+            if row is None:
+                raise KeyError(f"no API user {username}")
+            self.writer.update(
+                conn, self._sobject("TwoFactorMethodsInfo"), row, {"HasUserVerifiedEmailAddress": verified},
+                actor=ADMIN_USER_ID, admin=True,
+            )  # fmt: skip
+
+    def set_activities(self, sobject: str, *, enabled: bool) -> None:
+        """Turn an object's "Allow Activities" on or off, as an admin does in its Object Manager page."""
+        name = self._sobject(sobject).name
+        with self.db.transaction():
+            (self.catalog.activities_off.discard if enabled else self.catalog.activities_off.add)(name)
 
     def add_validation_rule(self, rule: ValidationRule) -> None:
         """Add a validation rule, as an org's admin does: saves that break it are refused from then on."""
@@ -199,9 +230,10 @@ class SalesforceEmulator:
                 conn, soql, self.clock.now(), version=self.api_versions[-1], include_deleted=include_deleted
             )
 
-    def outbox(self) -> list[dict[str, Any]]:
+    def outbox(self, *, dropped: bool = False) -> list[dict[str, Any]]:
+        """The mail delivered (`dropped`: also the mail Salesforce dropped, marked so)."""
         with self.db.transaction() as conn:
-            return actions.outbox(conn)
+            return actions.outbox(conn, dropped=dropped)
 
     def api_calls(self) -> dict[str, Any]:
         """{"total", "by_endpoint"} since the last reset; the daily usage is in `limits`."""
@@ -229,8 +261,13 @@ class SalesforceEmulator:
         changes = {"readable": readable, "createable": createable, "updateable": updateable}
         self.catalog.set_access(self._sobject(sobject), field, **{k: v for k, v in changes.items() if v is not None})
 
-    def set_api_limit(self, *, daily_limit: int | None = None, used: int | None = None) -> None:
+    def set_api_limit(
+        self, *, daily_limit: int | None = None, used: int | None = None, single_email_max: int | None = None
+    ) -> None:
         self.usage.set(daily_limit=daily_limit, used=used)
+        if single_email_max is not None:  # 5,000 a day in production orgs, 50 in Developer and trial ones
+            with self.db.transaction() as conn:
+                actions.set_single_email_max(conn, single_email_max)
 
     def limits(self) -> dict[str, int]:
         used, limit = self.usage.current()

@@ -27,6 +27,9 @@ class Catalog:
         # the README has the admin set it up): Salesforce creates a record feed only for an object
         # with feed tracking on, so a FeedItem on its records is refused, and describe says so.
         self.feeds_off: set[str] = set()
+        # Objects whose "Allow Activities" is off: an email cannot be logged on their records, and no
+        # EmailMessage relationship shows in their describe (on for every object here by default).
+        self.activities_off: set[str] = set()
         # Whether the API user holds View Encrypted Data (without it, encrypted fields read masked).
         self.view_encrypted_data = True
         self._fields = {o.name: with_standard_fields(o) for o in schema.objects}
@@ -42,6 +45,9 @@ class Catalog:
 
     def feed_enabled(self, sobject: SObjectSchema) -> bool:
         return sobject.name not in self.feeds_off
+
+    def activities_enabled(self, sobject: SObjectSchema) -> bool:
+        return sobject.name not in self.activities_off
 
     def sobject_for_prefix(self, prefix: str) -> SObjectSchema | None:
         return self._by_prefix.get(prefix)
@@ -80,6 +86,8 @@ class Catalog:
         for child in self._objects.values():
             for fs in self.fields(child, admin=admin):
                 if fs.type == "reference" and fs.reference_to == sobject.name and fs.child_relationship_name:
+                    if child.name == "EmailMessage" and not self.activities_enabled(sobject):
+                        continue
                     out.append(ChildRelationship(fs.child_relationship_name, child, fs))
         return out
 

@@ -13,9 +13,11 @@ POST   /__sandbox/tokens/expire
 POST   /__sandbox/fields/{Obj}/{Field}      {readable?, createable?, updateable?}
 POST   /__sandbox/rules                     {object, when, message, code?, field?, on?, times?}
 POST   /__sandbox/feeds/{Obj}               {enabled}              (feed tracking on the object)
+POST   /__sandbox/activities/{Obj}          {enabled}              ("Allow Activities" on the object)
 POST   /__sandbox/permissions               {view_encrypted_data}  (the API user's)
+POST   /__sandbox/users/{username}          {email_verified}       (the user's email verification)
 DELETE /__sandbox/rules                     (every rule removed)
-GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?}
+GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?, single_email_max?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
 GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 """
@@ -82,6 +84,12 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
             return None
         case "POST", ["feeds", sobject]:
             emulator.set_feed_tracking(sobject, enabled=bool(body["enabled"]))
+            return None
+        case "POST", ["activities", sobject]:
+            emulator.set_activities(sobject, enabled=bool(body["enabled"]))
+            return None
+        case "POST", ["users", username]:
+            emulator.set_email_verified(username, bool(body["email_verified"]))
             return None
         case "DELETE", ["rules"]:
             emulator.clear_validation_rules()

@@ -14,11 +14,13 @@ from .sobject_api import SObjectApi, method_not_allowed
 from .wire import Call, Result
 
 _RESOURCES = ("sobjects", "query", "queryAll", "composite", "actions", "limits")
-SINGLE_EMAIL_MAX = 5000
 
 
 class DataApi:
-    def __init__(self, *, sobjects: SObjectApi, queries: QueryApi, composite: CompositeApi) -> None:
+    def __init__(
+        self, *, sobjects: SObjectApi, queries: QueryApi, composite: CompositeApi, emails: actions.EmailAction
+    ) -> None:
+        self.emails = emails
         self.sobjects = sobjects
         self.queries = queries
         self.composite = composite
@@ -38,7 +40,7 @@ class DataApi:
         head, rest = parts[0], parts[1:]
         if head == "limits" and not rest:
             _only(call, "GET")
-            return Result(200, limits(conn))
+            return Result(200, limits(conn, now))
         if head in ("query", "queryAll"):
             _only(call, "GET")
             if not rest:
@@ -57,7 +59,7 @@ class DataApi:
                 return self.composite.graph(conn, call, self.dispatch, now)
         if parts == ["actions", "standard", "emailSimple"]:
             _only(call, "POST")
-            return Result(200, actions.email_simple(conn, call.json(), sent_at=now, user_id=call.user_id))
+            return Result(200, self.emails.send(conn, call.json(), sent_at=now, user_id=call.user_id))
         raise not_found()
 
 
@@ -75,10 +77,10 @@ def endpoint_name(method: str, resource: str) -> str:
     return f"{method} {family}"
 
 
-def limits(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+def limits(conn: sqlite3.Connection, now: datetime) -> dict[str, dict[str, int]]:
     settings = {r["name"]: int(r["value"]) for r in conn.execute("SELECT name, value FROM sf_settings")}
-    sent = conn.execute("SELECT COUNT(*) FROM sf_outbox WHERE log_email_on_send = 1").fetchone()[0]
     daily = settings["daily_limit"]
+    single_left = actions.single_email_remaining(conn, day=now.date().isoformat())
     return {
         "ConcurrentAsyncGetReportInstances": {"Max": 200, "Remaining": 200},
         "ConcurrentSyncReportRuns": {"Max": 20, "Remaining": 20},
@@ -92,7 +94,7 @@ def limits(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         "FileStorageMB": {"Max": 1024, "Remaining": 1024},
         "HourlyPublishedPlatformEvents": {"Max": 50000, "Remaining": 50000},
         "MassEmail": {"Max": 5000, "Remaining": 5000},
-        "SingleEmail": {"Max": SINGLE_EMAIL_MAX, "Remaining": max(0, SINGLE_EMAIL_MAX - int(sent))},
+        "SingleEmail": {"Max": actions.single_email_max(conn), "Remaining": single_left},
     }
 
 
