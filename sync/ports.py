@@ -55,6 +55,18 @@ class OutboundEmail:
 
 
 @dataclass(frozen=True)
+class LoggedEmail:
+    """An email the org logged on a record when it sent it (EmailMessage): proof it went out."""
+
+    related_record_id: str
+    to: str  # the To addresses as the org lists them
+    body: str
+
+    def is_of(self, email: OutboundEmail) -> bool:
+        return self.body == email.body and email.to.strip().lower() in self.to.lower()
+
+
+@dataclass(frozen=True)
 class ChatterPost:
     """A post on a Project's feed, telling staff what happened."""
 
@@ -119,7 +131,12 @@ class CrmGateway(Protocol):
 
     def update_payments(self, updates: list[PaymentUpdate]) -> list[WriteResult]: ...
 
+    # An email whose send the org may or may not have done (the answer was lost) comes back deferred,
+    # after the org's log was checked for it: it is never sent again blind.
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]: ...
+
+    # The emails logged on these records, oldest first: what was sent, whatever its record says.
+    def logged_emails(self, record_ids: list[str]) -> tuple[LoggedEmail, ...]: ...
 
     # `account_id`, when given, is pinned on the record and the admin's Confirm Account Change cleared.
     def update_setup(

@@ -25,6 +25,29 @@ NO_KEY = "The Secret Key is empty: paste a Stripe secret (sk_) or restricted (rk
 NO_MODE = "Mode is empty: choose Test or Live."
 PUBLISHABLE_KEY = "The Secret Key is a publishable key (pk_): paste a secret (sk_) or restricted (rk_) key instead."
 MALFORMED_KEY = "The Secret Key does not look like a Stripe key: it must start with sk_ or rk_."
+PAYMENT_ACTIVITIES_OFF = (
+    "Activities are off for the Payment object ({object}), so Salesforce cannot log the link emails on "
+    "Payments and refuses to send them. Turn on Allow Activities for it (Setup > Object Manager > "
+    "Payment > Edit)."
+)
+EMAIL_LOG_HIDDEN = (
+    "The worker's user cannot read EmailMessage, the log of the emails it sent, so it could not tell an "
+    "email sent from one lost. Turn on Enhanced Email (Setup > Enhanced Email) and give the user Read on "
+    "EmailMessage."
+)
+SENDER_NOT_VERIFIED = (
+    "The worker's Salesforce user has not verified its email address, and Salesforce drops email from "
+    "unverified addresses, often without saying so: customers would get no links. Log in as that user and "
+    "click the link in the verification email (Setup > Users shows the status), or verify its domain."
+)
+SENDER_UNKNOWN = (
+    "Could not confirm that the worker's user has verified its email address (TwoFactorMethodsInfo is not "
+    "visible to it); check it in Setup > Users: Salesforce drops email from unverified addresses."
+)
+EMAIL_LIMIT_LOW = (
+    "Only {left} of the org's {most} single emails a day are left today; links and reminders beyond them "
+    "wait until the limit resets."
+)
 KEY_MASKED = (
     "The Secret Key reads as masked characters: the worker's Salesforce user lacks the View Encrypted Data "
     "permission. Grant it (in a permission set); the key itself may be right."
@@ -110,6 +133,16 @@ EDITED_DURING_LINK_CREATION = (
 SIGNING_DEPOSIT_DESCRIPTION = "Deposit on signing ({stage})"
 STRIPE_REJECTED_LINK = "Stripe refused to create the payment link: {detail}"
 EMAIL_REJECTED = "The CRM could not email the link to {email}: {detail}"
+# The org refuses every email until an admin acts (or the day ends): the Payment waits, not an error.
+EMAIL_LIMIT_REACHED = (
+    "Salesforce's daily email limit for this org is used up (SINGLE_EMAIL_LIMIT_EXCEEDED); the email is "
+    "sent automatically once the limit resets. `python -m sync check` shows how many are left."
+)
+EMAIL_NOT_LOGGABLE = (
+    "Salesforce cannot log the email on this Payment, so it was not sent: activities are off on the "
+    "Payment object. An administrator turns on Allow Activities for it (Setup → Object Manager → "
+    "Payment → Edit); the email is sent automatically then."
+)
 
 # --- outcomes read back from Stripe ----------------------------------------------------------------
 # What staff should do after a failed payment attempt, by Stripe's decline code (or error code when

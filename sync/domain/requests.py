@@ -354,15 +354,29 @@ def recipient_mark(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
 
-def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: bool) -> ExistingLinkVerdict:
+def org_email_problem(detail: str | None) -> str | None:
+    """What to say on a Payment whose email the org refused for a reason of its own, not of the
+    record (the daily limit, activities off on the Payment): it waits, and is sent once fixed."""
+    text = detail or ""
+    if "SINGLE_EMAIL_LIMIT_EXCEEDED" in text:
+        return messages.EMAIL_LIMIT_REACHED
+    if "FIELD_INTEGRITY_EXCEPTION" in text and "Related To ID" in text:
+        return messages.EMAIL_NOT_LOGGABLE
+    return None
+
+
+def judge_existing_link(
+    action: EmailExistingLink, link: CreatedLink, *, paid: bool, logged: bool = False
+) -> ExistingLinkVerdict:
     """Whether the link a Requested Payment holds may be emailed as it is (`send`), read from Stripe.
 
     A staff member sets a Payment back to Requested after it was paid, canceled or refused: its link
     is emailed only while it is live, unpaid and charges what the record now says, so the words of
     the email and the link never disagree. `paid`: the status is put back, nothing emailed; `dead`
     (inactive) and `differs` (to be deactivated first): the next link revision replaces it;
-    `emailed`: it was emailed to this recipient already, and the CRM refused (or deferred) recording
-    that: recorded now, not emailed again.
+    `emailed`: it was emailed to this recipient already (the org logged it: `logged`, or the worker
+    kept it on the link), and the CRM refused (or deferred) recording that: recorded now, not
+    emailed again.
     """
     if paid:
         return "paid"
@@ -371,7 +385,7 @@ def judge_existing_link(action: EmailExistingLink, link: CreatedLink, *, paid: b
     charged = (link.currency.lower(), link.amount_minor) if link.currency and link.amount_minor is not None else None
     if action.terms_changed or (charged is not None and charged != action.charges):
         return "differs"
-    if link.emailed_to is not None and link.emailed_to == recipient_mark(action.email.to):
+    if logged or (link.emailed_to is not None and link.emailed_to == recipient_mark(action.email.to)):
         return "emailed"
     return "send"
 

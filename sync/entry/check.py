@@ -48,6 +48,9 @@ class Findings:
     broken: set[str] = field(default_factory=set)
     # Org settings a feature relies on that are off: the worker runs, without that feature.
     warnings: list[str] = field(default_factory=list)
+    # Org settings without which customers get no email: the worker still runs (outcomes, refunds)
+    # and says so on each Payment they hold up; `check` counts them as problems.
+    blockers: list[str] = field(default_factory=list)
 
 
 def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry, staff_notices: bool = True) -> Findings:
@@ -105,6 +108,7 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry, 
     project_info = describe(mapping.project.object)
     if staff_notices and project_info is not None and not project_info.get("feedEnabled", False):
         findings.warnings.append(messages.PROJECT_FEED_OFF.format(object=mapping.project.object))
+    _check_email_settings(findings, crm, mapping, payment_info, describe, retry)
     setup_info = describe(mapping.setup.object)
     if setup_info is not None:
         setup_picklists = (
@@ -136,6 +140,43 @@ def _check_section(
             findings.problems.append(problem)
 
 
+def _check_email_settings(
+    findings: Findings,
+    crm: SalesforceCrm,
+    mapping: Mapping,
+    payment_info: dict[str, Any] | None,
+    describe: Any,
+    retry: Retry,
+) -> None:
+    """What the link emails rely on: activities on the Payment (emails are logged there), the email
+    log readable, a verified sender, and the day's email limit."""
+    if payment_info is not None:
+        # An object that allows activities has EmailMessage.RelatedToId among its child relationships.
+        logged_here = any(
+            r.get("childSObject") == "EmailMessage" and r.get("field") == "RelatedToId"
+            for r in payment_info.get("childRelationships", [])
+        )
+        if not logged_here:
+            findings.blockers.append(messages.PAYMENT_ACTIVITIES_OFF.format(object=mapping.payment.object))
+    if describe("EmailMessage") is None:
+        findings.blockers.append(messages.EMAIL_LOG_HIDDEN)
+    verified = retry(crm.sender_verified)
+    if verified is False:
+        findings.blockers.append(messages.SENDER_NOT_VERIFIED)
+    elif verified is None:
+        findings.warnings.append(messages.SENDER_UNKNOWN)
+    else:
+        findings.notes.append("The worker's user has a verified email address.")
+    limit = retry(crm.single_emails_left)
+    if limit is not None:
+        left, most = limit
+        findings.notes.append(f"{left} of the org's {most} single emails a day are left today.")
+        if left == 0:
+            findings.blockers.append(messages.EMAIL_LIMIT_LOW.format(left=left, most=most))
+        elif left < most / 10:
+            findings.warnings.append(messages.EMAIL_LIMIT_LOW.format(left=left, most=most))
+
+
 def startup_error(problems: list[str], *, mapping_file: Path) -> str:
     """The one message the worker stops with when the org lacks what the mapping names."""
     shown = " ".join(problems[:5])
@@ -144,6 +185,9 @@ def startup_error(problems: list[str], *, mapping_file: Path) -> str:
         f"the org does not match the mapping in CRM_MAPPING_FILE ({mapping_file}): {shown}{more} "
         "Correct the mapping file or the org; `python -m sync check` lists every problem."
     )
+
+
+_FLS_FIX = ": give the user Edit access to it (field-level security, in its permission set)."
 
 
 def _field_problem(
@@ -164,14 +208,17 @@ def _field_problem(
         current, where = target, ref["referenceTo"][0]
     field = next((f for f in current["fields"] if f["name"].lower() == parts[-1].lower()), None)
     if field is None:
-        return f"{label} field {where}.{parts[-1]} is missing, or the worker's user cannot read it."
+        return (
+            f"{label} field {where}.{parts[-1]} is missing, or the worker's user cannot read it: create it, "
+            "or give the user Read access to it (field-level security, in its permission set)."
+        )
     if spec.kind in _COMPATIBLE and field.get("type") not in _COMPATIBLE[spec.kind]:
         return f"{label} field {where}.{field['name']} is of type {field.get('type')}; the worker needs {spec.kind}."
     if spec.access == "write" and len(parts) == 1:
         if not field.get("updateable", False):
-            return f"{label} field {where}.{field['name']} is not editable by the worker's user."
+            return f"{label} field {where}.{field['name']} is not editable by the worker's user{_FLS_FIX}"
         if creates and not field.get("createable", False):
-            return f"{label} field {where}.{field['name']} cannot be set on new records by the worker's user."
+            return f"{label} field {where}.{field['name']} cannot be set on new records by the worker's user{_FLS_FIX}"
     return None
 
 
@@ -239,6 +286,8 @@ def run_check(settings: Settings) -> int:
         print(f"  ok: {note}")
     for warning in org.warnings:
         print(f"  warning: {warning}")
+    for blocker in org.blockers:
+        print(f"  PROBLEM: {blocker}")
     for problem in problems:
         print(f"  PROBLEM: {problem}")
     print(
@@ -246,4 +295,4 @@ def run_check(settings: Settings) -> int:
         if not org.problems
         else f"{len(org.problems)} problem(s) with objects and fields."
     )
-    return 0 if not problems else 1
+    return 0 if not problems and not org.blockers else 1

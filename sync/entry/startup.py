@@ -47,7 +47,7 @@ def _check_org_matches_mapping(app: App) -> None:
         ConfigError: naming the first problems; `sync check` lists them all.
     """
     findings = check_org(crm=app.crm, mapping=app.mapping, retry=app.retry, staff_notices=app.settings.staff_notices)
-    for warning in findings.warnings:
+    for warning in findings.warnings + findings.blockers:
         log.warning("org.setting_off", warning=warning)
     if findings.problems:
         raise ConfigError(startup_error(findings.problems, mapping_file=app.settings.crm_mapping_file))

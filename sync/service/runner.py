@@ -39,6 +39,7 @@ from sync.domain.requests import (
     existing_link_change,
     fallback_intake,
     judge_existing_link,
+    org_email_problem,
     recipient_mark,
     sent_fields,
 )
@@ -451,6 +452,7 @@ class Runner:
         checked: list[ToEmail] = []
         instead: list[PaymentUpdate] = []  # the records whose link is not emailed, and what they get
         foreign: dict[str, str] = {}
+        logged = self._logged_emails([a.payment_id for a in actions]) if gateway is not None else {}
         now = self._now()
         for action in actions:
             if gateway is None:
@@ -464,8 +466,10 @@ class Runner:
                 if link is not None:
                     foreign[action.payment_id] = link
                 continue
+            mine = logged.get(action.payment_id, ())
+            was_logged = any(link.url in body and action.email.to.lower() in to for to, body in mine)
             try:
-                verdict = self._judge_existing(action, link, gateway)
+                verdict = self._judge_existing(action, link, gateway, logged=was_logged)
             except StripeKeyRejected:
                 break  # the rest waits; said on the Setup by the connection
             except (RetryableError, PermanentError) as exc:
@@ -499,13 +503,27 @@ class Runner:
             self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
         return checked, relinked
 
+    def _logged_emails(self, payment_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """(To, body) of the emails the org logged on each of these Payments: a Requested Payment
+        whose link went out (the worker stopped, or the org refused the status write after the send)
+        is never emailed it again. Unreadable, the log is taken as empty, and said."""
+        try:
+            found = self._retry(lambda: self._crm.logged_emails(payment_ids))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("email.log_unreadable", payments=len(payment_ids), error=str(exc))
+            return {}
+        by_payment: dict[str, list[tuple[str, str]]] = {}
+        for email in found:
+            by_payment.setdefault(email.related_record_id, []).append((email.to.lower(), email.body))
+        return by_payment
+
     def _judge_existing(
-        self, action: EmailExistingLink, link: CreatedLink, gateway: PaymentsGateway
+        self, action: EmailExistingLink, link: CreatedLink, gateway: PaymentsGateway, *, logged: bool
     ) -> ExistingLinkVerdict:
         """Read the link's payment state, and deactivate a live link that charges otherwise (then read
         again: a customer may have paid in between), so that no email carries a link it should not."""
         state = self._retry(lambda: gateway.payment_state(link.id, with_refunds=False))
-        verdict = judge_existing_link(action, link, paid=state.paid)
+        verdict = judge_existing_link(action, link, paid=state.paid, logged=logged)
         if verdict == "differs":
             self._retry(lambda: gateway.deactivate_link(link.id))
             state = self._retry(lambda: gateway.payment_state(link.id, with_refunds=False))
@@ -620,6 +638,13 @@ class Runner:
                     payment_id=payment_id,
                     to_domain=action.email.to.rsplit("@", 1)[-1],
                 )
+            elif result.deferred:  # sent or not, the org's email log tells next cycle (_checked_existing)
+                report.set(payment_id, Outcome.PENDING)
+                log.warning("email.deferred", payment_id=payment_id, error=result.error)
+            elif (problem := org_email_problem(result.error)) is not None:
+                updates.append(PaymentUpdate(payment_id, PaymentChange(sync_error=problem, last_synced_at=now)))
+                report.set(payment_id, Outcome.WAITING)
+                log.warning("email.refused_by_org", payment_id=payment_id, error=result.error)
             else:
                 message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)
                 updates.append(self._error_update(payment_id, message, now))

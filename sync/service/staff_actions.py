@@ -24,7 +24,7 @@ from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
 from sync.domain.models import CreatedLink, Payment
-from sync.domain.requests import email_context_for
+from sync.domain.requests import email_context_for, org_email_problem
 from sync.domain.staff_actions import (
     PutAmountBack,
     ReminderPolicy,
@@ -341,6 +341,15 @@ class StaffSync:
                 updates.append(PaymentUpdate(action.payment_id, action.on_sent | PaymentChange(last_synced_at=now)))
                 report.set(action.payment_id, Outcome.UPDATED)
                 bound.info("payment_link.resent" if action.kind == "resend" else "payment.reminder_sent")
+                continue
+            if result.deferred:  # the answer was lost and the org's log does not show it: asked again next cycle
+                report.set(action.payment_id, Outcome.PENDING)
+                bound.warning("email.deferred", kind=action.kind, error=result.error)
+                continue
+            if (problem := org_email_problem(result.error)) is not None:  # the org's, not the address's
+                updates.append(PaymentUpdate(action.payment_id, PaymentChange(sync_error=problem, last_synced_at=now)))
+                report.set(action.payment_id, Outcome.WAITING)
+                bound.warning("email.refused_by_org", kind=action.kind, error=result.error)
                 continue
             # Refused for this address: say so, and stop what would fail again the same way.
             message = messages.EMAIL_REJECTED.format(email=action.email.to, detail=result.error)

@@ -137,3 +137,95 @@ def test_a_refused_login_mid_run_is_retried_not_an_exit(sandbox: Sandbox, worker
         proc.wait(timeout=15)
         log = worker.collect(proc)
     assert "salesforce.relogin_refused" in log
+
+
+def test_an_email_whose_answer_was_lost_is_never_sent_again(sandbox: Sandbox, worker: Worker):
+    # Item 6: the org sent the email and the connection dropped before its answer came back; the
+    # worker took it as unsent and retried, so the customer got the link twice.
+    _request(sandbox)
+    sandbox.faults("salesforce").add_rule("reset", path="emailSimple", phase="after", limit=1)
+
+    worker.once()
+    assert worker.once().code == 0
+
+    assert len(sandbox.outbox()) == 1
+    [payment] = sandbox.payments()
+    assert (payment["status"], payment["sync_error"], payment["times_sent"]) == ("link_sent", None, 1)
+
+
+def test_an_email_logged_by_the_org_is_a_fact_no_refused_write_can_undo(sandbox: Sandbox, worker: Worker):
+    # Items 1 and 6: the status write after the email is refused, and so is the note kept on the
+    # link in Stripe (Stripe failing as well); the email the org logged on the Payment still counts.
+    _request(sandbox)
+    sandbox.add_validation_rule("payment", RULE, status="link_sent")
+    sandbox.faults("stripe").add_rule("server_error", path="^/v1/payment_links/plink_", method="POST", limit=20)
+
+    for _ in range(3):
+        worker.once()
+
+    assert len(sandbox.outbox()) == 1
+    [logged] = sandbox.salesforce.query("SELECT RelatedToId, ToAddress, TextBody FROM EmailMessage")["records"]
+    [payment] = sandbox.payments()
+    assert logged["RelatedToId"] == payment["id"] and payment["link_url"] in logged["TextBody"]
+    assert RULE in payment["sync_error"]
+
+    sandbox.salesforce.clear_validation_rules()
+    assert worker.once().code == 0
+    assert sandbox.payment(payment["id"])["status"] == "link_sent" and len(sandbox.outbox()) == 1
+
+
+def test_activities_off_on_the_payment_hold_the_email_and_say_why(sandbox: Sandbox, worker: Worker):
+    # Item 4: an email logged on a Payment needs activities allowed on its object; it was not checked.
+    _request(sandbox)
+    org = sandbox.salesforce
+    payment_object = sandbox.mapping.payment.object
+    org.set_activities(payment_object, enabled=False)
+
+    check = worker.command("check")
+    assert check.code == 1
+    assert messages.PAYMENT_ACTIVITIES_OFF.format(object=payment_object) in check.stdout
+
+    for _ in range(2):
+        worker.once()
+    assert sandbox.outbox() == []
+    [payment] = sandbox.payments()
+    assert (payment["status"], payment["sync_error"]) == ("requested", messages.EMAIL_NOT_LOGGABLE)  # waiting
+
+    org.set_activities(payment_object, enabled=True)  # the admin allows activities
+    assert worker.once().code == 0
+    assert (sandbox.payment(payment["id"])["status"], len(sandbox.outbox())) == ("link_sent", 1)
+
+
+def test_check_and_the_worker_name_an_unverified_sender(sandbox: Sandbox, worker: Worker):
+    # Item 4: Salesforce drops email from an unverified user address, often without an error.
+    sandbox.add_setup()
+    sandbox.salesforce.set_email_verified(sandbox.credentials.username, False)
+
+    check = worker.command("check")
+    assert check.code == 1 and messages.SENDER_NOT_VERIFIED in check.stdout
+    run = worker.once()
+    assert "org.setting_off" in run.stdout + run.stderr and "verified its email" in run.stdout + run.stderr
+
+    sandbox.salesforce.set_email_verified(sandbox.credentials.username, True)
+    check = worker.command("check")
+    assert check.code == 0, check.stdout
+    assert "The worker's user has a verified email address." in check.stdout
+
+
+def test_the_daily_email_limit_is_shown_by_check_and_a_used_up_one_holds_the_email(sandbox: Sandbox, worker: Worker):
+    _request(sandbox)
+    org = sandbox.salesforce
+    check = worker.command("check")
+    assert "5000 of the org's 5000 single emails a day are left today." in check.stdout
+
+    org.set_api_limit(single_email_max=0)
+    check = worker.command("check")
+    assert check.code == 1 and messages.EMAIL_LIMIT_LOW.format(left=0, most=0) in check.stdout
+    worker.once()
+    [payment] = sandbox.payments()
+    assert (payment["status"], payment["sync_error"]) == ("requested", messages.EMAIL_LIMIT_REACHED)
+    assert sandbox.outbox() == []
+
+    org.set_api_limit(single_email_max=5000)  # the next day
+    assert worker.once().code == 0
+    assert (sandbox.payment(payment["id"])["status"], len(sandbox.outbox())) == ("link_sent", 1)

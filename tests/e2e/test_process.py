@@ -165,8 +165,9 @@ def test_check_reports_what_the_org_lacks_in_plain_words(sandbox: Sandbox, worke
     sandbox.stripe.revoke_api_key(sandbox.credentials.stripe_test_key)
     bad = worker.command("check")
     assert bad.code == 1
-    assert "Payment field Payment__c.Payment_Link_URL__c is not editable by the worker's user." in bad.stdout
-    assert "Project field Project__c.Contract_Amount__c is missing, or the worker's user cannot read it." in bad.stdout
+    fix = "give the user Edit access to it (field-level security, in its permission set)."
+    assert f"Payment field Payment__c.Payment_Link_URL__c is not editable by the worker's user: {fix}" in bad.stdout
+    assert "Project field Project__c.Contract_Amount__c is missing, or the worker's user cannot read it: " in bad.stdout
     assert "Stripe refused the key" in bad.stdout
 
 

@@ -33,7 +33,15 @@ from sync.domain.models import (
 from sync.domain.refunds import RefundSpec
 from sync.domain.staff_actions import paid_by_hand_with_live_link
 from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
-from sync.ports import ChatterPost, DeletedPayment, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
+from sync.ports import (
+    ChatterPost,
+    DeletedPayment,
+    LoggedEmail,
+    OutboundEmail,
+    PaymentUpdate,
+    RefundUpdate,
+    WriteResult,
+)
 
 
 @dataclass
@@ -130,6 +138,15 @@ class FakeCrm:
             self.payments[update.payment_id] = self.payments[update.payment_id].model_copy(update=values)
             results.append(WriteResult(record_id=update.payment_id))
         return results
+
+    def logged_emails(self, record_ids: list[str]) -> tuple[LoggedEmail, ...]:
+        """Every email sent, as the org logs it (EmailMessage) on its record."""
+        wanted = set(record_ids)
+        return tuple(
+            LoggedEmail(related_record_id=e.related_record_id, to=e.to, body=e.body)
+            for e in self.sent
+            if e.related_record_id in wanted
+        )
 
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]:
         results = []

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime as http_date
 from email.utils import parsedate_to_datetime
@@ -29,6 +30,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from sync.adapters.salesforce import queries as soql
 from sync.adapters.salesforce.auth import AccessToken, fetch_token
@@ -41,7 +43,15 @@ from sync.domain.errors import ConfigError, PermanentError, RetryableError
 from sync.domain.faults import RecordFault
 from sync.domain.models import CrmSnapshot, Payment, PaymentStatus, ProjectRequest, RefundStatus, StripeSetup
 from sync.domain.stripe_results import PAID_FAMILY, OutcomeWrite
-from sync.ports import ChatterPost, DeletedPayment, OutboundEmail, PaymentUpdate, RefundUpdate, WriteResult
+from sync.ports import (
+    ChatterPost,
+    DeletedPayment,
+    LoggedEmail,
+    OutboundEmail,
+    PaymentUpdate,
+    RefundUpdate,
+    WriteResult,
+)
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.logs import log, mask_secrets
 
@@ -55,6 +65,30 @@ EMAIL_INPUTS_LIMIT = 100
 IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
+
+
+@dataclass(frozen=True)
+class CallTimeouts:
+    """How long to wait for the org's answer, by the work a call asks of it.
+
+    A read is quick, but each record saved runs through the org's validation rules, triggers and
+    Flows, which in an org with years of automation take far longer than a read, so a write's
+    timeout grows with the records in it. An answer that never came is not a refusal: graphs are
+    conditional (If-Unmodified-Since), so one sent again after it was in fact done rolls back
+    harmlessly; emails are checked in the org's email log before any is sent again.
+    """
+
+    read: float  # a query page, a describe, a single-record PATCH
+    collection: float  # up to 200 records in one sObject Collections call
+    per_graph_node: float  # each node of a Composite Graph call (up to 500 a call)
+    email: float  # an emailSimple call of up to 100 emails, each logged as an activity
+
+    @classmethod
+    def scaled_from(cls, read_seconds: float) -> CallTimeouts:
+        return cls(read=read_seconds, collection=read_seconds * 3, per_graph_node=0.25, email=read_seconds * 3)
+
+    def graph(self, nodes: int) -> float:
+        return self.collection + self.per_graph_node * nodes
 
 
 class _SalesforceTransport(HTTPAdapter):
@@ -104,6 +138,7 @@ class SalesforceCrm:
         self._m = mapping
         self._codec = RecordCodec(mapping)
         self._http = http or build_http_session(settings)
+        self._timeouts = CallTimeouts.scaled_from(settings.salesforce_timeout_seconds)
         self._token: AccessToken | None = None
         self._post_refusal_said = False  # a refused staff post is logged as a warning once a process
         self._sf: simple_salesforce.Salesforce | None = None
@@ -264,7 +299,11 @@ class SalesforceCrm:
             chunk = posts[start : start + COLLECTION_LIMIT]
             records = [{"attributes": {"type": "FeedItem"}, "ParentId": x.project_id, "Body": x.body} for x in chunk]
             body = {"allOrNone": False, "records": records}
-            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="POST", json=b))
+            response = self._call(
+                lambda sf, b=body: sf.restful(
+                    "composite/sobjects", method="POST", json=b, timeout=self._timeouts.collection
+                )
+            )
             for post, saved in zip(chunk, response, strict=True):
                 results.append(_save_result(saved.get("id") or post.project_id, saved))
         return results
@@ -381,6 +420,30 @@ class SalesforceCrm:
                 return None
             raise
 
+    def sender_verified(self) -> bool | None:
+        """Whether the worker's user has verified its email address; None when the org does not say.
+
+        Salesforce sends no email from an unverified user address, and may not tell the sender
+        (help.salesforce.com, "Requirements to Send Email from Salesforce"); admins read
+        TwoFactorMethodsInfo.HasUserVerifiedEmailAddress to see who is verified ("Manage User Email
+        Address Verification": xcloud.security_email_verification_manage.htm).
+        """
+        user_id = self._token.user_id if self._token is not None else None
+        if user_id is None or not soql.is_record_id(user_id):
+            return None
+        try:
+            rows = list(self.query_all(soql.email_verification_of(user_id)))
+        except PermanentError:  # the object is not visible to the user (it needs Manage Users)
+            return None
+        return bool(rows[0].get("HasUserVerifiedEmailAddress")) if rows else None
+
+    def single_emails_left(self) -> tuple[int, int] | None:
+        """(left today, daily maximum) of the single-email limit that logged emails count against."""
+        found = self._call(lambda sf: sf.restful("limits/")).get("SingleEmail")
+        if not isinstance(found, dict):
+            return None
+        return int(found.get("Remaining", 0)), int(found.get("Max", 0))
+
     # --- writes ----------------------------------------------------------------------------------
     def create_payments(self, actions: list[CreatePayment]) -> list[WriteResult]:
         """Create each Payment and mark its Project done, both or neither, in as few calls as the
@@ -408,8 +471,7 @@ class SalesforceCrm:
                 {"graphId": f"g{g}", "compositeRequest": [n for i in group for n in self._intake_nodes(i, actions[i])]}
                 for g, group in enumerate(groups)
             ]
-            response = self._call(lambda sf, b=graphs: sf.restful("composite/graph", method="POST", json={"graphs": b}))
-            by_id = {graph["graphId"]: graph for graph in response["graphs"]}
+            by_id = self._send_graphs(graphs)
             for g, group in enumerate(groups):
                 for i, (result, rolled_back) in zip(group, _intake_results(by_id.get(f"g{g}"), group), strict=True):
                     if rolled_back and shared:
@@ -417,6 +479,13 @@ class SalesforceCrm:
                     else:
                         results[i] = result
         return innocent
+
+    def _send_graphs(self, graphs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """One Composite Graph call; each graph's answer by its graphId."""
+        timeout = self._timeouts.graph(sum(len(g["compositeRequest"]) for g in graphs))
+        body = {"graphs": graphs}
+        response = self._call(lambda sf: sf.restful("composite/graph", method="POST", json=body, timeout=timeout))
+        return {g["graphId"]: g for g in response["graphs"]}
 
     def _intake_nodes(self, index: int, action: CreatePayment) -> list[dict[str, Any]]:
         d = action.draft
@@ -511,13 +580,22 @@ class SalesforceCrm:
             chunk = rows[start : start + COLLECTION_LIMIT]
             records = [{"attributes": {"type": sobject}, "id": record_id, **values} for record_id, values in chunk]
             body = {"allOrNone": False, "records": records}
-            response = self._call(lambda sf, b=body: sf.restful("composite/sobjects", method="PATCH", json=b))
+            response = self._call(
+                lambda sf, b=body: sf.restful(
+                    "composite/sobjects", method="PATCH", json=b, timeout=self._timeouts.collection
+                )
+            )
             for (record_id, _), saved in zip(chunk, response, strict=True):
                 results.append(_save_result(record_id, saved))
         return results
 
     def send_emails(self, emails: list[OutboundEmail]) -> list[WriteResult]:
-        """Send through the org's emailSimple action, logged on the related record's activity."""
+        """Send through the org's emailSimple action, logged on the related record's activity.
+
+        A call whose answer was lost after it may have reached the org (a reset, a read timeout) is
+        not sent again: the org's email log says which of its emails went out, and the others come
+        back deferred, for the next cycle to decide (an email is never sent twice blind).
+        """
         results: list[WriteResult] = []
         for start in range(0, len(emails), EMAIL_INPUTS_LIMIT):
             chunk = emails[start : start + EMAIL_INPUTS_LIMIT]
@@ -532,9 +610,18 @@ class SalesforceCrm:
                 }
                 for e in chunk
             ]
-            response = self._call(
-                lambda sf, i=inputs: sf.restful("actions/standard/emailSimple", method="POST", json={"inputs": i})
-            )
+            began = self._served_at  # the org's clock before the call (its last answer's Date)
+            try:
+                response = self._call(
+                    lambda sf, i=inputs: sf.restful(
+                        "actions/standard/emailSimple", method="POST", json={"inputs": i}, timeout=self._timeouts.email
+                    )
+                )
+            except RetryableError as exc:
+                if not _may_have_arrived(exc.__cause__):
+                    raise
+                results.extend(self._settle_unknown_send(chunk, began))
+                continue
             for email, outcome in zip(chunk, response, strict=True):
                 ok = bool(outcome.get("isSuccess"))
                 results.append(
@@ -544,6 +631,40 @@ class SalesforceCrm:
                     )
                 )
         return results
+
+    def _settle_unknown_send(self, chunk: list[OutboundEmail], began: datetime | None) -> list[WriteResult]:
+        """The results of a send whose answer was lost, read from the org's email log."""
+        log.warning("email.outcome_unknown", emails=len(chunk))
+        since = began - timedelta(seconds=2) if began is not None else None  # Date has whole seconds
+        try:
+            logged = self._logged_emails([e.related_record_id for e in chunk], since=since)
+        except (RetryableError, PermanentError) as exc:
+            log.warning("email.log_unreadable", error=str(exc))
+            logged = ()
+        results = []
+        for email in chunk:
+            if any(x.related_record_id == email.related_record_id and x.is_of(email) for x in logged):
+                results.append(WriteResult(record_id=email.related_record_id))
+            else:
+                results.append(WriteResult(record_id=email.related_record_id, error=_SEND_UNKNOWN, deferred=True))
+        return results
+
+    def logged_emails(self, record_ids: list[str]) -> tuple[LoggedEmail, ...]:
+        return self._logged_emails(record_ids, since=None)
+
+    def _logged_emails(self, record_ids: list[str], *, since: datetime | None) -> tuple[LoggedEmail, ...]:
+        found: list[LoggedEmail] = []
+        ids = [i for i in record_ids if soql.is_record_id(i)]
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            for rec in self.query_all(soql.emails_logged_on(ids[start : start + IDS_PER_QUERY], since=since)):
+                found.append(
+                    LoggedEmail(
+                        related_record_id=str(rec.get("RelatedToId") or ""),
+                        to=str(rec.get("ToAddress") or ""),
+                        body=str(rec.get("TextBody") or ""),
+                    )
+                )
+        return tuple(found)
 
     def apply_outcomes(self, items: list[tuple[OutcomeWrite, tuple[ChatterPost, ...]]]) -> list[WriteResult]:
         """Write each Payment's outcome, its Refund records and staff posts together (one graph each).
@@ -571,8 +692,7 @@ class SalesforceCrm:
         unposted: list[_Outcome] = []
         for chunk in _outcome_calls(ready):
             graphs = [self._outcome_graph(i, write, posts) for i, (_, write, posts) in enumerate(chunk)]
-            response = self._call(lambda sf, g=graphs: sf.restful("composite/graph", method="POST", json={"graphs": g}))
-            by_id = {g["graphId"]: g for g in response["graphs"]}
+            by_id = self._send_graphs(graphs)
             for i, item in enumerate(chunk):
                 n, write, _ = item
                 graph = by_id.get(f"g{i}")
@@ -657,6 +777,7 @@ class SalesforceCrm:
 
 
 _SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
+_SEND_UNKNOWN = "the org's answer to the send was lost, and its email log does not show it yet; decided next cycle"
 POST_REFUSED_FIX = (
     "the org refused a staff post on the Project: turn on Feed Tracking for the Project object (Setup > "
     "Feed Tracking) and Chatter; `python -m sync check` says which. Outcomes are written without the post."
@@ -786,6 +907,21 @@ def _classify_body(status: int, body: Any, *, what: str) -> Exception:
     if status >= 500 or status in (401, 412) or codes & _RETRYABLE_CODES:
         return RetryableError(text, retry_after=60.0 if "REQUEST_LIMIT_EXCEEDED" in codes else None)
     return PermanentError(text)
+
+
+def _may_have_arrived(exc: BaseException | None) -> bool:
+    """Whether a request that failed in transport may have reached the org and been done there.
+
+    Only a connection never made is sure not to have arrived (requests wraps urllib3's connect
+    errors in a MaxRetryError whose `reason` is the connect error); a reset or a timeout on a
+    connection already made may come after the org did the work.
+    """
+    if not isinstance(exc, requests.RequestException) or isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+        return not isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return isinstance(exc, (requests.Timeout, requests.exceptions.ChunkedEncodingError))
 
 
 def _translate(exc: Exception) -> Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from sync.config.mapping import Mapping
 
@@ -260,6 +261,21 @@ def payments_with_refunds_in(m: Mapping, *, refund_statuses: list[str]) -> str:
     """Ids of Payments that have a Refund still moving (pending), whatever the Payment's status."""
     r = m.refund.fields
     return f"SELECT {r.payment} FROM {m.refund.object} WHERE {r.status} IN ({_in_list(refund_statuses)})"
+
+
+def emails_logged_on(ids: list[str], *, since: datetime | None = None) -> str:
+    """The emails logged on these records (the EmailMessage that emailSimple's logEmailOnSend creates).
+
+    TextBody is a long text field, which SOQL cannot filter on: the caller matches it.
+    """
+    where = f"RelatedToId IN ({_in_list(ids)})"
+    if since is not None:  # SOQL datetime literals are unquoted
+        where += f" AND CreatedDate >= {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return f"SELECT RelatedToId, ToAddress, TextBody FROM EmailMessage WHERE {where} ORDER BY CreatedDate ASC"
+
+
+def email_verification_of(user_id: str) -> str:
+    return f"SELECT HasUserVerifiedEmailAddress FROM TwoFactorMethodsInfo WHERE UserId = {quote(user_id)}"
 
 
 def _in_list(values: list[str]) -> str:
