@@ -258,8 +258,13 @@ class Sandbox:
             values[self.mapping.payment.fields.project] = project_id
         return self.salesforce.create_record(self.mapping.payment.object, _wire(values))
 
-    def update_payment(self, payment_id: str, **logical: Any) -> None:
-        self.salesforce.update_record(self.mapping.payment.object, payment_id, _wire(self._payment_values(logical)))
+    def update_payment(self, payment_id: str, *, transaction_seconds: float = 0, **logical: Any) -> None:
+        """Edit a Payment as staff would; `transaction_seconds`: the save committed that long after it
+        was stamped (a slow trigger or Flow)."""
+        values = _wire(self._payment_values(logical))
+        self.salesforce.update_record(
+            self.mapping.payment.object, payment_id, values, transaction_seconds=transaction_seconds
+        )
 
     def _payment_values(self, logical: dict[str, Any]) -> dict[str, Any]:
         pay = self.mapping.payment

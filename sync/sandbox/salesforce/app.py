@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.utils import formatdate
 from typing import Any
 
@@ -205,9 +206,16 @@ class SalesforceEmulator:
         with self.db.transaction() as conn:
             return self.writer.create(conn, self._sobject(sobject), fields, actor=ADMIN_USER_ID, admin=True).id
 
-    def update_record(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+    def update_record(
+        self, sobject: str, record_id: str, fields: dict[str, Any], *, transaction_seconds: float = 0
+    ) -> None:
+        """Save as an admin would. `transaction_seconds`: how long the save's transaction ran before
+        it committed now (automation in a busy org), so its stamp is that much older than its commit."""
+        began = self.clock.now() - timedelta(seconds=transaction_seconds) if transaction_seconds else None
         with self.db.transaction() as conn:
-            self.writer.update(conn, self._sobject(sobject), record_id, fields, actor=ADMIN_USER_ID, admin=True)
+            self.writer.update(
+                conn, self._sobject(sobject), record_id, fields, actor=ADMIN_USER_ID, admin=True, began_at=began
+            )
 
     def delete_record(self, sobject: str, record_id: str) -> None:
         with self.db.transaction() as conn:

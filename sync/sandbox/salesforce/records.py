@@ -83,7 +83,10 @@ class RecordWriter:
         actor: str,
         admin: bool = False,
         if_unmodified_since: datetime | None = None,
+        began_at: datetime | None = None,
     ) -> Row:
+        """Save changes to a record. `began_at`: when the saving transaction began, if long before its
+        commit (a slow trigger or Flow): the record is stamped then, and seen only now."""
         row = self.load(conn, sobject, row_id)
         body = {k: v for k, v in body.items() if not (k.lower() == "id" and v and to_18(str(v)) == row.id)}
         changes = self._coerce_body(conn, sobject, body, creating=False, admin=admin)
@@ -100,7 +103,7 @@ class RecordWriter:
         self._check_required(sobject, merged)
         check_rules(self.validation_rules, sobject.name, merged, "update")
         self._check_unique(conn, sobject, merged, row.id)
-        now = self._now()
+        now = truncate_ms(began_at) if began_at is not None else self._now()
         merged.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=actor)
         row.values = merged
         self.store.save(conn, row)
