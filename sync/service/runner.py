@@ -93,21 +93,24 @@ WINDOW_OVERLAP = timedelta(seconds=5)
 # once that transaction commits: a long one (a trigger, a Flow, a batch) makes rows appear with stamps
 # older than a read already made ("changes that started after this date but did not complete",
 # GetUpdatedResult.latestDateCovered, SOAP API Developer Guide). A synchronous Apex transaction runs
-# at most 10 minutes (Apex governor limits), so every 10 minutes the window goes back that far once:
-# a row read twice is harmless (every decision is idempotent), a row never read is not.
+# at most 10 minutes (Apex governor limits), so every 10 minutes the window goes back once, to that
+# long before the previous catch-up: a row committed since then was stamped after it (at most 10
+# minutes before its commit), however late in the 10 minutes it committed. A row read twice is
+# harmless (every decision is idempotent), a row never read is not.
 LONGEST_TRANSACTION = timedelta(minutes=10)
 
 
 def window_caught_up(
     current: tuple[datetime, str] | None, *, now: datetime, caught_up_at: datetime | None
 ) -> tuple[tuple[datetime, str] | None, datetime]:
-    """The window for this read, moved back over the longest transaction when that is due; and when
-    it last was. A first read (None) reads everything, which counts as caught up."""
+    """The window for this read, moved back over the longest transaction before the last catch-up
+    when that is due; and when this catch-up was. A first read (None) reads everything, which counts
+    as caught up."""
     if current is None or caught_up_at is None:
         return current, caught_up_at or now
     if now - caught_up_at < LONGEST_TRANSACTION:
         return current, caught_up_at
-    back = (now - LONGEST_TRANSACTION - WINDOW_OVERLAP, "")
+    back = (caught_up_at - LONGEST_TRANSACTION - WINDOW_OVERLAP, "")
     return min(current, back), now
 
 

@@ -4,6 +4,7 @@ duplicate email or a Payment its outcome. The worker as a process, against the s
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 from sync.domain import messages
@@ -229,3 +230,27 @@ def test_the_daily_email_limit_is_shown_by_check_and_a_used_up_one_holds_the_ema
     org.set_api_limit(single_email_max=5000)  # the next day
     assert worker.once().code == 0
     assert (sandbox.payment(payment["id"])["status"], len(sandbox.outbox())) == ("link_sent", 1)
+
+
+def test_an_edit_committed_late_by_a_long_transaction_is_still_read(sandbox: Sandbox, worker: Worker):
+    # Item 8: a save's LastModifiedDate is stamped when its transaction writes it, and the row is
+    # seen only at commit. An edit whose automation ran 3 minutes committed with a stamp older than
+    # the window the worker had moved to, and was missed until a full read.
+    _request(sandbox)
+    proc = worker.start(POLL_INTERVAL_SECONDS="1")
+    try:
+        assert wait_until(lambda: [p["status"] for p in sandbox.payments()] == ["link_sent"], timeout=30)
+        [payment] = sandbox.payments()
+        time.sleep(3)  # a few cycles: the window moves up to the org's clock
+        sandbox.update_payment(payment["id"], amount="900.00", transaction_seconds=180)
+        time.sleep(4)
+        assert sandbox.payment(payment["id"])["link_revision"] == 0  # behind the window: not read yet
+
+        sandbox.clock.advance(timedelta(minutes=10))  # the catch-up is due
+        assert wait_until(lambda: sandbox.payment(payment["id"])["link_revision"] == 1, timeout=30)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        worker.collect(proc)
+    after = sandbox.payment(payment["id"])
+    assert after["status"] == "link_sent" and "USD 1200 → USD 900" in after["sync_log"]

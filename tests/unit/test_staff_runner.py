@@ -255,8 +255,9 @@ def test_every_ten_minutes_the_window_goes_back_over_the_longest_transaction_onc
     ahead = (T0 + timedelta(minutes=30), "p9")
     assert window_caught_up(None, now=T0, caught_up_at=None) == (None, T0)  # the first read is a full one
     assert window_caught_up(ahead, now=T0 + timedelta(minutes=9), caught_up_at=T0) == (ahead, T0)
-    now = T0 + timedelta(minutes=10)
+    now = T0 + timedelta(minutes=17)  # a transaction begun at T0 - 1 min that took 9 min ended by now
     back, at = window_caught_up(ahead, now=now, caught_up_at=T0)
-    assert back == (now - LONGEST_TRANSACTION - timedelta(seconds=5), "") and at == now
+    assert back == (T0 - LONGEST_TRANSACTION - timedelta(seconds=5), "") and at == now
+    assert back[0] <= T0 - timedelta(minutes=1)  # its row is in the window
     behind = (T0 - timedelta(hours=1), "p1")  # already further back (a full batch walking forward)
     assert window_caught_up(behind, now=now, caught_up_at=T0) == (behind, now)
