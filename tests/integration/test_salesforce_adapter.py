@@ -469,3 +469,17 @@ def test_clearing_a_taken_requests_flag_leaves_a_project_changed_since_alone(san
     [fresh] = crm.read_snapshot().project_requests
     crm.clear_request_flag(project, unmodified_since=fresh.last_modified)
     assert sandbox.project(project)["request_payment"] is False
+
+
+def test_more_queries_than_a_composite_call_may_hold_are_split_over_several(
+    sandbox: Sandbox, crm: SalesforceCrm, sent: SentRequests
+):
+    # A composite call holds at most five queries (the org answers LIMIT_EXCEEDED past them); a
+    # cycle's snapshot reads five today, so a sixth must not break every cycle.
+    sandbox.add_project("Shed", customer_email="lee@example.com")
+    queries = {f"q{n}": "SELECT Id FROM Project__c" for n in range(7)}
+
+    results = crm._composite_queries(queries)
+
+    assert sorted(results) == sorted(queries) and all(len(rows) == 1 for rows in results.values())
+    assert len(sent.to("/composite")) == 2

@@ -62,6 +62,9 @@ GRAPH_LIMIT = 75  # Composite Graph: at most 75 graphs a call
 GRAPH_NODES_LIMIT = 500  # ... and 500 nodes in all
 INTAKE_NODES = 2  # a request's graph nodes: its Payment created, its Project marked done
 EMAIL_INPUTS_LIMIT = 100
+# Composite: 25 subrequests a call, of which at most 5 queries (developer.salesforce.com/docs/atlas.
+# en-us.api_rest.meta/api_rest/resources_composite_composite.htm, "Composite Request Body").
+COMPOSITE_QUERIES_LIMIT = 5
 IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
@@ -395,6 +398,14 @@ class SalesforceCrm:
             children["done"] = True
 
     def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+        """Run the queries in composite calls of at most five (the most a composite call may hold)."""
+        items = list(queries.items())
+        results: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(items), COMPOSITE_QUERIES_LIMIT):
+            results.update(self._composite_call(dict(items[start : start + COMPOSITE_QUERIES_LIMIT])))
+        return results
+
+    def _composite_call(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         body = {
             "allOrNone": False,
             "compositeRequest": [
