@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     salesforce_client_secret: SecretStr | None = None
     salesforce_username: str | None = None
     salesforce_private_key_file: Path | None = None
-    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_jwt_audience: str | None = None  # None: derived from the login URL (auth.jwt_audience)
     salesforce_api_version: str = Field(PINNED_SALESFORCE_API_VERSION, pattern=r"^\d{2}\.0$")
     salesforce_ca_bundle: Path | None = None
     salesforce_timeout_seconds: float = Field(20.0, gt=0, le=120)

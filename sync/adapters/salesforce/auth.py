@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -47,7 +48,7 @@ def fetch_token(settings: Settings, http: requests.Session) -> AccessToken:
         claims = {
             "iss": client_id,
             "sub": settings.salesforce_username,
-            "aud": settings.salesforce_jwt_audience,
+            "aud": jwt_audience(settings),
             "exp": int(time.time()) + 180,  # Salesforce allows at most 3 minutes
         }
         form = {"grant_type": JWT_GRANT, "assertion": jwt.encode(claims, key, algorithm="RS256")}
@@ -77,6 +78,26 @@ def fetch_token(settings: Settings, http: requests.Session) -> AccessToken:
     identity = str(body.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
     user_id = identity if identity.startswith("005") and identity.isalnum() else None
     return AccessToken(value=body["access_token"], instance_url=instance_url, user_id=user_id)
+
+
+def jwt_audience(settings: Settings) -> str:
+    """The JWT's `aud`: SALESFORCE_JWT_AUDIENCE, or else the login server the login URL names.
+
+    Salesforce takes https://login.salesforce.com for production, https://test.salesforce.com for
+    a sandbox, or an Experience Cloud site's URL (help.salesforce.com, "OAuth 2.0 JWT Bearer Flow for
+    Server-to-Server Integration", remoteaccess_oauth_jwt_flow.htm). A My Domain login URL belongs
+    to one or the other (sandbox My Domains end in .sandbox.my.salesforce.com); any other host (a
+    site, a proxy, the sandbox emulator) is its own audience.
+    """
+    if settings.salesforce_jwt_audience:
+        return settings.salesforce_jwt_audience
+    url = str(settings.salesforce_login_url).rstrip("/")
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    if host == "login.salesforce.com" or host.endswith(".my.salesforce.com"):
+        return "https://login.salesforce.com"
+    return url
 
 
 def _json_or_empty(response: requests.Response) -> dict:

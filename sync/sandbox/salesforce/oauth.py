@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS sf_tokens_issued (token TEXT PRIMARY KEY, issued_at R
 """
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # simple-salesforce signs for https://{domain}.salesforce.com; the emulator also takes its own URL.
-_LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 ORG_ID = make_id("00D", 1)
 ADMIN_USER_ID = make_id("005", 1)
 ADMIN_USERNAME = "admin@sandbox.example.com"
@@ -60,6 +59,7 @@ class Accounts:
         self.db = db
         self.clock = clock
         self.token_ttl_seconds = token_ttl_seconds
+        self.sandbox_org = False  # a Salesforce sandbox (its JWTs are for test.salesforce.com), not production
         db.executescript(_TABLES)
         with db.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO sf_users VALUES (?, ?)", (ADMIN_USER_ID, ADMIN_USERNAME))
@@ -179,7 +179,10 @@ class Accounts:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        accepted = {*_LOGIN_AUDIENCES, base_url.rstrip("/")}
+        # A production org takes login.salesforce.com, a sandbox org test.salesforce.com; either
+        # takes its own URL (as a My Domain or site login does).
+        login = "https://test.salesforce.com" if self.sandbox_org else "https://login.salesforce.com"
+        accepted = {login, base_url.rstrip("/")}
         if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in audiences):
             raise OAuthError("invalid_grant", "audience is invalid")
         exp = claims.get("exp")
