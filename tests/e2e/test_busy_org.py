@@ -7,9 +7,12 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from sync.domain import messages
 from sync.entry.cli import EXIT_UNSETTLED
 from sync.sandbox.environment import Sandbox
+from sync.sandbox.salesforce.validation_rules import ValidationRule
 from tests.e2e.conftest import Worker, wait_until
 
 RULE = "A Payment can be Link Sent only once the contract is signed."
@@ -254,3 +257,31 @@ def test_an_edit_committed_late_by_a_long_transaction_is_still_read(sandbox: San
         worker.collect(proc)
     after = sandbox.payment(payment["id"])
     assert after["status"] == "link_sent" and "USD 1200 → USD 900" in after["sync_log"]
+
+
+@pytest.mark.parametrize("partial_save", [True, False])
+def test_one_email_the_org_refuses_costs_the_others_nothing(sandbox: Sandbox, worker: Worker, partial_save: bool):
+    # Issue 24, item 7: a call in which one input fails is answered 400 with every input's result;
+    # the worker took the whole call as failed, so the customers already emailed (partial save on)
+    # were emailed again each cycle, or nobody was ever emailed (partial save off).
+    sandbox.add_setup()
+    org = sandbox.salesforce
+    org.set_partial_save(partial_save)
+    good = sandbox.create_payment(
+        sandbox.add_project("Deck", customer_email="al@example.com"), amount=Decimal("300"), type="custom",
+        description="Boards",
+    )  # fmt: skip
+    bad = sandbox.create_payment(
+        sandbox.add_project("Fence", customer_email="bo@example.com"), amount=Decimal("200"), type="custom",
+        description="Posts",
+    )  # fmt: skip
+    refusal = "Emails to this customer are blocked by the office."
+    org.add_validation_rule(ValidationRule("EmailMessage", {"RelatedToId": bad}, refusal, on=frozenset({"insert"})))
+
+    for _ in range(3):
+        worker.once()
+
+    assert [m["related_record_id"] for m in sandbox.outbox()] == [good]
+    assert sandbox.payment(good)["status"] == "link_sent"
+    refused = sandbox.payment(bad)
+    assert refused["status"] == "error" and refusal in refused["sync_error"]

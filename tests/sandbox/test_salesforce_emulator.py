@@ -774,30 +774,40 @@ def test_graph_rolls_back_only_the_failing_graph(org: SalesforceEmulator, sf: Sa
 # -- email, limits, misc ----------------------------------------------------------------------------
 
 
+_MIXED_INPUTS = [
+    {"emailAddresses": "ada@example.com", "emailSubject": "Pay", "emailBody": "link", "relatedRecordId": None},
+    {"emailAddresses": "not an address", "emailSubject": "Pay", "emailBody": "link"},
+    {"emailAddresses": "bob@example.com", "emailBody": "no subject"},
+]
+
+
 def test_email_simple_delivers_valid_inputs_to_outbox(org: SalesforceEmulator, sf: Salesforce) -> None:
     _, _, payment_ids = seed(org, payments=1)
-    answer = sf.restful(
-        "actions/standard/emailSimple",
-        method="POST",
-        json={
-            "inputs": [
-                {
-                    "emailAddresses": "ada@example.com",
-                    "emailSubject": "Pay",
-                    "emailBody": "link",
-                    "relatedRecordId": payment_ids[0],
-                },
-                {"emailAddresses": "not an address", "emailSubject": "Pay", "emailBody": "link"},
-                {"emailAddresses": "bob@example.com", "emailBody": "no subject"},
-            ]
-        },
-    )
-    assert answer[0] == {"actionName": "emailSimple", "errors": None, "isSuccess": True, "outputValues": None}
-    assert answer[1]["isSuccess"] is False and answer[1]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS"
-    assert answer[2]["isSuccess"] is False and "emailSubject" in answer[2]["errors"][0]["message"]
+    inputs = [{**_MIXED_INPUTS[0], "relatedRecordId": payment_ids[0]}]
+    answer = sf.restful("actions/standard/emailSimple", method="POST", json={"inputs": inputs})
+    assert answer == [{"actionName": "emailSimple", "errors": None, "isSuccess": True, "outputValues": None}]
     outbox = org.outbox()
     assert len(outbox) == 1
     assert outbox[0]["to"] == ["ada@example.com"] and outbox[0]["related_record_id"] == payment_ids[0]
+
+
+@pytest.mark.parametrize("partial_save", [False, True])
+def test_an_email_call_with_a_failing_input_is_answered_400_with_every_result(
+    org: SalesforceEmulator, sf: Salesforce, partial_save: bool
+) -> None:
+    _, _, payment_ids = seed(org, payments=1)
+    org.set_partial_save(partial_save)
+    inputs = [{**_MIXED_INPUTS[0], "relatedRecordId": payment_ids[0]}, *_MIXED_INPUTS[1:]]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("actions/standard/emailSimple", method="POST", json={"inputs": inputs})
+    answer = caught.value.content
+    assert caught.value.status == 400 and len(answer) == 3
+    assert answer[1]["isSuccess"] is False and answer[1]["errors"][0]["statusCode"] == "INVALID_EMAIL_ADDRESS"
+    assert answer[2]["isSuccess"] is False and "emailSubject" in answer[2]["errors"][0]["message"]
+    if partial_save:  # the good input is kept
+        assert answer[0]["isSuccess"] is True and len(org.outbox()) == 1
+    else:  # the whole call is rolled back, and the good input says so
+        assert answer[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK" and org.outbox() == []
 
 
 def test_limit_info_header_and_api_usage(org: SalesforceEmulator, sf: Salesforce, session: requests.Session) -> None:

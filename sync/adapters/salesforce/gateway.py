@@ -605,43 +605,67 @@ class SalesforceCrm:
 
         A call whose answer was lost after it may have reached the org (a reset, a read timeout) is
         not sent again: the org's email log says which of its emails went out, and the others come
-        back deferred, for the next cycle to decide (an email is never sent twice blind).
+        back deferred, for the next cycle to decide (an email is never sent twice blind). Emails an
+        org rolled back because another one in the call failed are sent again at once without it.
         """
         results: list[WriteResult] = []
         for start in range(0, len(emails), EMAIL_INPUTS_LIMIT):
             chunk = emails[start : start + EMAIL_INPUTS_LIMIT]
-            inputs = [
-                {
-                    "emailAddresses": e.to,
-                    "emailSubject": e.subject,
-                    "emailBody": e.body,
-                    "senderType": "CurrentUser",
-                    "relatedRecordId": e.related_record_id,
-                    "logEmailOnSend": True,
-                }
-                for e in chunk
-            ]
-            began = self._served_at  # the org's clock before the call (its last answer's Date)
-            try:
-                response = self._call(
-                    lambda sf, i=inputs: sf.restful(
-                        "actions/standard/emailSimple", method="POST", json={"inputs": i}, timeout=self._timeouts.email
-                    )
-                )
-            except RetryableError as exc:
-                if not _may_have_arrived(exc.__cause__):
-                    raise
-                results.extend(self._settle_unknown_send(chunk, began))
-                continue
-            for email, outcome in zip(chunk, response, strict=True):
-                ok = bool(outcome.get("isSuccess"))
-                results.append(
-                    WriteResult(
-                        record_id=email.related_record_id,
-                        error=None if ok else _errors_text(outcome.get("errors")),
-                    )
-                )
+            sent = self._send_chunk(chunk)
+            rolled_back = [n for n, r in enumerate(sent) if r.error == _ROLLED_BACK]
+            if rolled_back and len(rolled_back) < len(chunk):  # the others failed on their own
+                again = self._send_chunk([chunk[n] for n in rolled_back])
+                for n, result in zip(rolled_back, again, strict=True):
+                    sent[n] = result
+            results.extend(dataclasses.replace(r, deferred=True) if r.error == _ROLLED_BACK else r for r in sent)
         return results
+
+    def _send_chunk(self, chunk: list[OutboundEmail]) -> list[WriteResult]:
+        inputs = [
+            {
+                "emailAddresses": e.to,
+                "emailSubject": e.subject,
+                "emailBody": e.body,
+                "senderType": "CurrentUser",
+                "relatedRecordId": e.related_record_id,
+                "logEmailOnSend": True,
+            }
+            for e in chunk
+        ]
+        began = self._served_at  # the org's clock before the call (its last answer's Date)
+        try:
+            response = self._call(lambda sf: self._email_call(sf, inputs))
+        except RetryableError as exc:
+            if not _may_have_arrived(exc.__cause__):
+                raise
+            return self._settle_unknown_send(chunk, began)
+        results = []
+        for email, outcome in zip(chunk, response, strict=True):
+            errors = outcome.get("errors") if not outcome.get("isSuccess") else None
+            rolled_back = bool(errors) and all(
+                isinstance(e, dict) and e.get("statusCode") == "ALL_OR_NONE_OPERATION_ROLLED_BACK" for e in errors
+            )
+            error = None if not errors and outcome.get("isSuccess") else _errors_text(errors)
+            results.append(WriteResult(record_id=email.related_record_id, error=_ROLLED_BACK if rolled_back else error))
+        return results
+
+    def _email_call(self, sf: simple_salesforce.Salesforce, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One emailSimple call; its per-input results, also when some failed.
+
+        An invocable action call in which some inputs fail is answered HTTP 400 with the same
+        per-input result list as a 200; whether the org kept the others depends on its
+        InvocableActionSettings.isPartialSaveAllowed (Metadata API), and the results say which.
+        """
+        try:
+            answer = sf.restful(
+                "actions/standard/emailSimple", method="POST", json={"inputs": inputs}, timeout=self._timeouts.email
+            )
+        except SalesforceMalformedRequest as exc:
+            results = _per_input_results(exc.content, len(inputs))
+            if results is None:
+                raise
+            return results
+        return answer if isinstance(answer, list) else []
 
     def _settle_unknown_send(self, chunk: list[OutboundEmail], began: datetime | None) -> list[WriteResult]:
         """The results of a send whose answer was lost, read from the org's email log."""
@@ -788,6 +812,7 @@ class SalesforceCrm:
 
 
 _SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
+_ROLLED_BACK = "rolled back with another email of the same call that failed; sent again next cycle"
 _SEND_UNKNOWN = "the org's answer to the send was lost, and its email log does not show it yet; decided next cycle"
 POST_REFUSED_FIX = (
     "the org refused a staff post on the Project: turn on Feed Tracking for the Project object (Setup > "
@@ -840,6 +865,22 @@ def _guard_is_blind(write: OutcomeWrite) -> bool:
     if write.payment_read_at is None:
         return False
     return int(write.payment_last_modified.timestamp()) >= int(write.payment_read_at.timestamp())
+
+
+def _per_input_results(content: Any, count: int) -> list[dict[str, Any]] | None:
+    """An invocable action's per-input results from an error answer's body, if that is what it holds."""
+    if isinstance(content, (bytes, str)):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            return None
+    if (
+        isinstance(content, list)
+        and len(content) == count
+        and all(isinstance(r, dict) and "isSuccess" in r for r in content)
+    ):
+        return content
+    return None
 
 
 def _errors_text(errors: Any) -> str:

@@ -57,12 +57,31 @@ class EmailAction:
         self.catalog = catalog
         self.store = store
         self.writer = writer
+        # InvocableActionSettings.isPartialSaveAllowed (Metadata API): whether the inputs that
+        # succeeded are kept when others in the same call fail. Off, the whole call is rolled back.
+        self.partial_save_allowed = False
 
-    def send(self, conn: sqlite3.Connection, body: Any, *, sent_at: Any, user_id: str) -> list[dict[str, Any]]:
-        """Send each input that validates; one result per input, in order (`isSuccess`, `errors`)."""
+    def send(
+        self, conn: sqlite3.Connection, body: Any, *, sent_at: Any, user_id: str
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Send each input that validates: (HTTP status, one result per input in order).
+
+        A call in which any input fails is answered 400, its body still the per-input results (as
+        real orgs answer an invocable action call: a public report shows a 200-input call answered
+        400 with most inputs done). Without partial save, the inputs that would have succeeded are
+        rolled back; the emulator says so on each (ALL_OR_NONE_OPERATION_ROLLED_BACK, the code
+        Salesforce gives a record rolled back with others in an all-or-none save).
+        """
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
             raise bad_request("JSON_PARSER_ERROR", "Missing required 'inputs' parameter.")
-        return [self._send_one(conn, item, sent_at=sent_at, user_id=user_id) for item in body["inputs"]]
+        conn.execute("SAVEPOINT email_call")
+        results = [self._send_one(conn, item, sent_at=sent_at, user_id=user_id) for item in body["inputs"]]
+        failed = not all(r["isSuccess"] for r in results)
+        if failed and not self.partial_save_allowed:
+            conn.execute("ROLLBACK TO email_call")
+            results = [r if not r["isSuccess"] else _rolled_back() for r in results]
+        conn.execute("RELEASE email_call")
+        return (400 if failed else 200), results
 
     def _send_one(self, conn: sqlite3.Connection, item: Any, *, sent_at: Any, user_id: str) -> dict[str, Any]:
         item = item if isinstance(item, dict) else {}
@@ -182,6 +201,14 @@ def _input_errors(item: dict[str, Any], addresses: list[str]) -> list[dict[str, 
     if sender_type is not None and sender_type not in _SENDER_TYPES:
         errors.append(_error("INVALID_API_INPUT", f"Invalid value for senderType: {sender_type}"))
     return errors
+
+
+def _rolled_back() -> dict[str, Any]:
+    error = _error(
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were valid and the "
+        "request was using AllOrNone header",
+    )  # fmt: skip
+    return {"actionName": "emailSimple", "errors": [error], "isSuccess": False, "outputValues": None}
 
 
 def _errors_of(err: ApiError) -> list[dict[str, Any]]:

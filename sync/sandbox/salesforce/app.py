@@ -74,7 +74,8 @@ class SalesforceEmulator:
         composite = CompositeApi(
             catalog=self.catalog, writer=self.writer, sobjects=self.sobjects, versions=self.api_versions
         )
-        emails = actions.EmailAction(catalog=self.catalog, store=self.store, writer=self.writer)
+        self.emails = actions.EmailAction(catalog=self.catalog, store=self.store, writer=self.writer)
+        emails = self.emails
         self.data = DataApi(sobjects=self.sobjects, queries=self.queries, composite=composite, emails=emails)
 
     @property
@@ -174,6 +175,11 @@ class SalesforceEmulator:
                 conn, self._sobject("TwoFactorMethodsInfo"), row, {"HasUserVerifiedEmailAddress": verified},
                 actor=ADMIN_USER_ID, admin=True,
             )  # fmt: skip
+
+    def set_partial_save(self, allowed: bool) -> None:
+        """The org's InvocableActionSettings.isPartialSaveAllowed (a Metadata API setting)."""
+        with self.db.transaction():
+            self.emails.partial_save_allowed = allowed
 
     def set_activities(self, sobject: str, *, enabled: bool) -> None:
         """Turn an object's "Allow Activities" on or off, as an admin does in its Object Manager page."""

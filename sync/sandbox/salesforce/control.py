@@ -16,6 +16,7 @@ POST   /__sandbox/feeds/{Obj}               {enabled}              (feed trackin
 POST   /__sandbox/activities/{Obj}          {enabled}              ("Allow Activities" on the object)
 POST   /__sandbox/permissions               {view_encrypted_data}  (the API user's)
 POST   /__sandbox/users/{username}          {email_verified}       (the user's email verification)
+POST   /__sandbox/settings/invocable-actions {partial_save_allowed} (InvocableActionSettings)
 DELETE /__sandbox/rules                     (every rule removed)
 GET    /__sandbox/limits       POST /__sandbox/limits {daily_limit?, used?, single_email_max?}
 GET    /__sandbox/clock        POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?}
@@ -87,6 +88,9 @@ def _route(emulator: SalesforceEmulator, method: str, parts: list[str], body: An
             return None
         case "POST", ["activities", sobject]:
             emulator.set_activities(sobject, enabled=bool(body["enabled"]))
+            return None
+        case "POST", ["settings", "invocable-actions"]:
+            emulator.set_partial_save(bool(body["partial_save_allowed"]))
             return None
         case "POST", ["users", username]:
             emulator.set_email_verified(username, bool(body["email_verified"]))

@@ -59,7 +59,7 @@ class DataApi:
                 return self.composite.graph(conn, call, self.dispatch, now)
         if parts == ["actions", "standard", "emailSimple"]:
             _only(call, "POST")
-            return Result(200, self.emails.send(conn, call.json(), sent_at=now, user_id=call.user_id))
+            return Result(*self.emails.send(conn, call.json(), sent_at=now, user_id=call.user_id))
         raise not_found()
 
 
