@@ -285,3 +285,29 @@ def test_one_email_the_org_refuses_costs_the_others_nothing(sandbox: Sandbox, wo
     assert sandbox.payment(good)["status"] == "link_sent"
     refused = sandbox.payment(bad)
     assert refused["status"] == "error" and refusal in refused["sync_error"]
+
+
+def test_past_the_daily_email_limit_requests_wait_visibly_and_go_out_the_next_day(sandbox: Sandbox, worker: Worker):
+    # Issue 24, item 9: the worker knew nothing of the single-email limit; now it sends no more than
+    # the org has left, the rest wait with the reason, and they go out once the GMT day rolls over.
+    sandbox.add_setup()
+    sandbox.salesforce.set_api_limit(single_email_max=1)
+    first, second = (
+        sandbox.create_payment(sandbox.add_project(name, customer_email=f"{name.lower()}@example.com"),
+                               amount=Decimal("100"), type="custom", description=name)
+        for name in ("Gate", "Path")
+    )  # fmt: skip
+
+    worker.once()
+    worker.once()
+
+    assert [m["related_record_id"] for m in sandbox.outbox()] == [first]
+    waiting = sandbox.payment(second)
+    assert (waiting["status"], waiting["sync_error"]) == ("requested", messages.EMAIL_LIMIT_REACHED)
+    assert waiting["payment_link_id"] is not None  # the link is made; only the email waits
+    assert sandbox.salesforce.api_calls()["by_endpoint"]["POST actions/standard/emailSimple"] == 1
+
+    sandbox.clock.advance(timedelta(days=1))  # the limit resets at the day's end
+    assert worker.once().code == 0
+    assert [m["related_record_id"] for m in sandbox.outbox()] == [first, second]
+    assert sandbox.payment(second)["status"] == "link_sent"

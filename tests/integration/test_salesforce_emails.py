@@ -13,6 +13,7 @@ from sync.adapters.salesforce.gateway import SalesforceCrm, _may_have_arrived
 from sync.domain.errors import RetryableError
 from sync.ports import OutboundEmail
 from sync.sandbox.environment import Sandbox
+from tests.integration.conftest import SentRequests
 
 
 def _payment(sandbox: Sandbox) -> str:
@@ -91,10 +92,23 @@ def test_an_unverified_sender_is_seen_and_its_mail_dropped_without_a_word(sandbo
     assert sandbox.outbox() == [] and [m["dropped"] for m in sandbox.salesforce.outbox(dropped=True)] == [True]
 
 
-def test_the_single_email_limit_counts_logged_emails_and_refuses_past_it(sandbox: Sandbox, crm: SalesforceCrm):
+def test_emails_past_the_daily_limit_wait_unsent_and_the_org_refuses_any_that_get_through(
+    sandbox: Sandbox, crm: SalesforceCrm, sent: SentRequests
+):
     payment = _payment(sandbox)
     sandbox.salesforce.set_api_limit(single_email_max=1)
     assert crm.single_emails_left() == (1, 1)
+
     first, second = crm.send_emails([_email(payment), _email(payment, body="again")])
-    assert first.error is None and second.error == "SINGLE_EMAIL_LIMIT_EXCEEDED: Email limit exceeded"
+
+    assert first.error is None and second.error is not None and "SINGLE_EMAIL_LIMIT_EXCEEDED" in second.error
+    assert len(sent.to("/emailSimple")) == 1  # the second was never sent into a refusal
     assert crm.single_emails_left() == (0, 1) and len(sandbox.outbox()) == 1
+
+    sandbox.salesforce.set_api_limit(single_email_max=2)  # the worker's count is a minute old: it tries
+    crm._email_quota = 1
+    [third] = crm.send_emails([_email(payment, body="third")])
+    assert third.error is None
+    crm._email_quota = 1  # the org's count is what counts: past it, the org refuses
+    [fourth] = crm.send_emails([_email(payment, body="fourth")])
+    assert fourth.error == "SINGLE_EMAIL_LIMIT_EXCEEDED: Email limit exceeded" and len(sandbox.outbox()) == 2

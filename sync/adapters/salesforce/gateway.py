@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,7 @@ EMAIL_INPUTS_LIMIT = 100
 # Composite: 25 subrequests a call, of which at most 5 queries (developer.salesforce.com/docs/atlas.
 # en-us.api_rest.meta/api_rest/resources_composite_composite.htm, "Composite Request Body").
 COMPOSITE_QUERIES_LIMIT = 5
+EMAIL_QUOTA_TTL_SECONDS = 60.0  # how long the single emails left today, once read, are trusted
 IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
@@ -142,6 +144,9 @@ class SalesforceCrm:
         self._codec = RecordCodec(mapping)
         self._http = http or build_http_session(settings)
         self._timeouts = CallTimeouts.scaled_from(settings.salesforce_timeout_seconds)
+        # The single emails left today, as last read from the org's limits (see _emails_allowed).
+        self._email_quota: int | None = None
+        self._email_quota_read_at: float | None = None
         self._token: AccessToken | None = None
         self._post_refusal_said = False  # a refused staff post is logged as a warning once a process
         self._sf: simple_salesforce.Salesforce | None = None
@@ -608,9 +613,10 @@ class SalesforceCrm:
         back deferred, for the next cycle to decide (an email is never sent twice blind). Emails an
         org rolled back because another one in the call failed are sent again at once without it.
         """
+        allowed = self._emails_allowed(len(emails))
         results: list[WriteResult] = []
-        for start in range(0, len(emails), EMAIL_INPUTS_LIMIT):
-            chunk = emails[start : start + EMAIL_INPUTS_LIMIT]
+        for start in range(0, allowed, EMAIL_INPUTS_LIMIT):
+            chunk = emails[start : min(start + EMAIL_INPUTS_LIMIT, allowed)]
             sent = self._send_chunk(chunk)
             rolled_back = [n for n, r in enumerate(sent) if r.error == _ROLLED_BACK]
             if rolled_back and len(rolled_back) < len(chunk):  # the others failed on their own
@@ -618,7 +624,27 @@ class SalesforceCrm:
                 for n, result in zip(rolled_back, again, strict=True):
                     sent[n] = result
             results.extend(dataclasses.replace(r, deferred=True) if r.error == _ROLLED_BACK else r for r in sent)
+            if self._email_quota is not None:
+                self._email_quota -= sum(1 for r in sent if r.error is None)
+        if allowed < len(emails):
+            log.warning("email.daily_limit_reached", sent=allowed, waiting=len(emails) - allowed)
+        results.extend(WriteResult(record_id=e.related_record_id, error=_LIMIT_REACHED) for e in emails[allowed:])
         return results
+
+    def _emails_allowed(self, wanted: int) -> int:
+        """How many of `wanted` emails the org's single-email daily limit lets out now, read at most
+        once a minute: the rest wait, rather than be sent into a refusal (and, without partial save,
+        roll back the emails beside them)."""
+        now = time.monotonic()
+        if self._email_quota_read_at is None or now - self._email_quota_read_at > EMAIL_QUOTA_TTL_SECONDS:
+            try:
+                left = self.single_emails_left()
+            except (RetryableError, PermanentError) as exc:  # unknown: the org still refuses past it
+                log.info("email.limit_unread", error=str(exc))
+                return wanted
+            self._email_quota = left[0] if left is not None else None
+            self._email_quota_read_at = now
+        return wanted if self._email_quota is None else max(0, min(wanted, self._email_quota))
 
     def _send_chunk(self, chunk: list[OutboundEmail]) -> list[WriteResult]:
         inputs = [
@@ -812,6 +838,7 @@ class SalesforceCrm:
 
 
 _SAME_SECOND = "the record changed in the second it was read; it is written next cycle"
+_LIMIT_REACHED = "SINGLE_EMAIL_LIMIT_EXCEEDED: the org's single emails for today are used up; sent once it resets"
 _ROLLED_BACK = "rolled back with another email of the same call that failed; sent again next cycle"
 _SEND_UNKNOWN = "the org's answer to the send was lost, and its email log does not show it yet; decided next cycle"
 POST_REFUSED_FIX = (
