@@ -3,6 +3,7 @@ duplicate email or a Payment its outcome. The worker as a process, against the s
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -311,3 +312,14 @@ def test_past_the_daily_email_limit_requests_wait_visibly_and_go_out_the_next_da
     assert worker.once().code == 0
     assert [m["related_record_id"] for m in sandbox.outbox()] == [first, second]
     assert sandbox.payment(second)["status"] == "link_sent"
+
+
+def test_a_stripe_error_the_worker_logs_keeps_stripes_request_id(sandbox: Sandbox, worker: Worker):
+    # Issue 24, item 6: Stripe support finds a failed request by its Request-Id.
+    _request(sandbox)
+    sandbox.faults("stripe").add_rule("server_error", path="^/v1/payment_links$", method="POST", limit=10)
+
+    run = worker.once()
+
+    deferred = [line for line in run.stdout.splitlines() if "payment_link.deferred" in line]
+    assert deferred and re.search(r"\[Stripe Request-Id req_[A-Za-z0-9]+\]", deferred[0])

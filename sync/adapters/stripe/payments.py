@@ -8,6 +8,7 @@ a deterministic idempotency key, so a retry at any level can never create a seco
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -419,19 +420,24 @@ def _translate(exc: stripe.StripeError) -> Exception:
     code = error.get("code") or exc.code or ""
     message = mask_secrets(str(error.get("message") or exc.user_message or type(exc).__name__))[:500]
     status = exc.http_status
+    # Stripe support finds a request by its Request-Id; every error the worker logs or writes keeps it.
+    rid = f" [Stripe Request-Id {exc.request_id}]" if _REQUEST_ID.fullmatch(exc.request_id or "") else ""
     if isinstance(exc, stripe.AuthenticationError):
-        return StripeKeyRejected("Stripe rejected the API key")
+        return StripeKeyRejected(f"Stripe rejected the API key{rid}")
     if isinstance(exc, stripe.PermissionError):
-        return StripeKeyRejected(message, missing_permission=True)
+        return StripeKeyRejected(f"{message}{rid}", missing_permission=True)
     if isinstance(exc, stripe.IdempotencyError):
-        return IdempotencyConflict(message)
+        return IdempotencyConflict(f"{message}{rid}")
     if isinstance(exc, (stripe.RateLimitError, stripe.APIConnectionError)):
-        return RetryableError(f"Stripe: {code or type(exc).__name__}", retry_after=_retry_after(exc))
+        return RetryableError(f"Stripe: {code or type(exc).__name__}{rid}", retry_after=_retry_after(exc))
     if status is not None and (status >= 500 or status in (409, 429)):
-        return RetryableError(f"Stripe HTTP {status}: {code or message}", retry_after=_retry_after(exc))
+        return RetryableError(f"Stripe HTTP {status}: {code or message}{rid}", retry_after=_retry_after(exc))
     if status is None:
-        return RetryableError(f"Stripe: {type(exc).__name__}")
-    return PermanentError(f"{message}" + (f" ({code})" if code else ""))
+        return RetryableError(f"Stripe: {type(exc).__name__}{rid}")
+    return PermanentError(f"{message}" + (f" ({code})" if code else "") + rid)
+
+
+_REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{1,64}")
 
 
 def _retry_after(exc: stripe.StripeError) -> float | None:
