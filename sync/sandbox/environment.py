@@ -407,6 +407,9 @@ class Sandbox:
     ) -> dict[str, Any]:
         return self.stripe.dispute(charge_or_payment_intent, reason=reason, amount=amount)
 
+    def submit_dispute_evidence(self, dispute_id: str) -> dict[str, Any]:
+        return self.stripe.submit_dispute_evidence(dispute_id)
+
     def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
         return self.stripe.close_dispute(dispute_id, won=won)
 

@@ -174,6 +174,22 @@ def test_dispute_sets_disputed_with_reason_and_amount_and_tells_staff(sandbox: S
     assert sandbox.payment(payment["id"])["dispute_status"] == "won"
 
 
+def test_evidence_submitted_in_the_dashboard_shows_the_dispute_under_review(sandbox: Sandbox, worker: Worker):
+    # charge.dispute.updated, which the worker subscribes to, is what tells it (issue 24, item 5).
+    sandbox.add_setup()
+    payment = link_sent(sandbox, worker)
+    charge = sandbox.pay(payment["link_url"])["charge"]["id"]
+    dispute = sandbox.open_dispute(charge)["dispute"]["id"]
+    assert worker.once().code == 0
+    assert sandbox.payment(payment["id"])["dispute_status"] == "needs_response"
+
+    sandbox.submit_dispute_evidence(dispute)
+    assert worker.once().code == 0
+
+    after = sandbox.payment(payment["id"])
+    assert (after["status"], after["dispute_status"]) == ("disputed", "under_review")
+
+
 def test_a_cursor_lost_midway_reads_back_the_window_and_loses_nothing(sandbox: Sandbox, worker: Worker):
     setup = sandbox.add_setup()
     first = link_sent(sandbox, worker, name="Kitchen")

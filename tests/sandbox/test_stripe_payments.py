@@ -360,6 +360,22 @@ def test_dispute_withdraws_funds_blocks_refunds_and_closing_won_reinstates(box: 
         box.emulator.close_dispute(dispute.id, won=False)
 
 
+def test_evidence_puts_a_dispute_under_review_with_a_dispute_updated_event(box: Box) -> None:
+    # charge.dispute.updated: "Occurs when the dispute is updated (usually with evidence)".
+    paid = _paid(box)
+    opened = box.emulator.dispute(paid["charge"]["id"])["dispute"]
+    assert box.emulator.submit_dispute_evidence(opened["id"])["dispute"]["status"] == "under_review"
+    details = box.client().v1.disputes.retrieve(opened["id"]).evidence_details
+    assert (details.has_evidence, details.submission_count) == (True, 1)
+    event = box.client().v1.events.list(params={"type": "charge.dispute.updated"}).data[0]
+    assert event.data.object.status == "under_review"
+    assert event.data.previous_attributes["status"] == "needs_response"
+    assert event.data.previous_attributes["evidence_details"]["submission_count"] == 0
+    with pytest.raises(ValueError, match="does not need a response"):
+        box.emulator.submit_dispute_evidence(opened["id"])
+    assert box.emulator.close_dispute(opened["id"], won=False)["dispute"]["status"] == "lost"
+
+
 def test_lost_dispute_closes_without_reinstating(box: Box) -> None:
     paid = _paid(box)
     opened = box.emulator.dispute(paid["charge"]["id"], reason="product_not_received", amount=1000)

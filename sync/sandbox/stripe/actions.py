@@ -157,6 +157,17 @@ class Actions:
             opened = disputes.open_dispute(self._scope(conn, target, request), target, reason=reason, amount=amount)
             return _dispute_result(conn, opened)
 
+    def submit_dispute_evidence(self, dispute_id: str, *, request: Request | None = None) -> dict[str, Any]:
+        """The merchant answers a dispute with evidence: it goes under review.
+
+        Raises:
+            ValueError: an unknown dispute, or one that does not need a response.
+        """
+        with self.db.transaction() as conn:
+            stored = self._find(conn, dispute_id, ("dispute",))
+            updated = disputes.submit_evidence(self._scope(conn, stored, request), stored)
+            return _dispute_result(conn, updated)
+
     def close_dispute(self, dispute_id: str, *, won: bool, request: Request | None = None) -> dict[str, Any]:
         """The card network decides: the dispute is won (funds reinstated) or lost.
 

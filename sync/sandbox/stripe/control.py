@@ -10,6 +10,7 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/refunds/{id}/settle
   POST /__sandbox/refunds/{id}/fail         {failure_reason?}
   POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
+  POST /__sandbox/disputes/{id}/evidence    (the merchant submits evidence: under review)
   POST /__sandbox/disputes/{id}/close       {won}
   GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
   GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
@@ -100,6 +101,9 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 reason = _text(body.get("reason", "fraudulent"), "reason")
                 amount = _amount(body.get("amount"))
                 return Response.json(emulator.dispute(target, reason=reason, amount=amount, request=request), 201)
+            case "POST", ["disputes", dispute_id, "evidence"]:
+                _fields(request)
+                return Response.json(emulator.submit_dispute_evidence(dispute_id, request=request))
             case "POST", ["disputes", dispute_id, "close"]:
                 won = _fields(request, required=("won",))["won"]
                 if not isinstance(won, bool):

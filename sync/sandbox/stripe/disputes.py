@@ -3,7 +3,9 @@
 Events: opening records `charge.dispute.created`, then `charge.dispute.funds_withdrawn` once the
 disputed amount leaves the balance ("Occurs when funds are removed from your account due to a
 dispute"); closing records `charge.dispute.closed` and, when won, `charge.dispute.funds_reinstated`
-("Occurs when funds are reinstated to your account after a dispute is closed"). Event descriptions
+("Occurs when funds are reinstated to your account after a dispute is closed"); the merchant
+submitting evidence records `charge.dispute.updated` ("Occurs when the dispute is updated (usually
+with evidence)") and moves it under review (docs.stripe.com/disputes/responding). Event descriptions
 from stripe-python `_event.py` / Stripe's event-type docs; that a chargeback withdraws funds at once
 and reinstates them only when won is Stripe's documented dispute flow (docs.stripe.com/disputes).
 The charge's `disputed` turns true without an event of its own (charge.updated is for description,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import errors, ids, payment_objects, refund_objects, store
+from . import errors, event_objects, ids, payment_objects, refund_objects, store
 from .scope import Scope
 
 # stripe-python `_dispute.py`, `reason`.
@@ -68,6 +70,25 @@ def open_dispute(scope: Scope, stored_charge: store.Stored, *, reason: str, amou
     scope.record("charge.dispute.created", {**dispute, "balance_transactions": []})
     scope.record("charge.dispute.funds_withdrawn", dispute)
     return dispute
+
+
+def submit_evidence(scope: Scope, stored: store.Stored) -> dict[str, Any]:
+    """The merchant submits evidence (in the Dashboard, or POST /v1/disputes/{id} with submit=true):
+    a dispute that needs a response goes under review.
+
+    Raises:
+        errors.ActionError: the dispute does not need a response (under review or closed).
+    """
+    dispute = stored.body
+    under_review = {"needs_response": "under_review", "warning_needs_response": "warning_under_review"}
+    if dispute["status"] not in under_review:
+        raise errors.ActionError(f"Dispute {dispute['id']} does not need a response ({dispute['status']})")
+    details = dict(dispute.get("evidence_details") or {})
+    details.update(has_evidence=True, submission_count=int(details.get("submission_count") or 0) + 1)
+    updated = {**dispute, "status": under_review[dispute["status"]], "evidence_details": details}
+    store.update_object(scope.conn, updated)
+    scope.record("charge.dispute.updated", updated, previous=event_objects.previous_attributes(dispute, updated))
+    return updated
 
 
 def close(scope: Scope, stored: store.Stored, *, won: bool) -> dict[str, Any]:
