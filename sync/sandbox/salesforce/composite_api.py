@@ -27,6 +27,11 @@ MAX_COLLECTION_RECORDS = 200
 MAX_RETRIEVE_IDS = 2000
 MAX_GRAPHS = 75
 MAX_GRAPH_NODES = 500
+# "If the number of graph failures exceeds the maximum limit of 14, processing is halted for the
+# remaining graphs in the request ... the status for the remaining graphs is shown as
+# PROCESSING_HALTED" (Composite Graph Limits, developer.salesforce.com/docs/atlas.en-us.api_rest.meta/
+# api/resources_composite_graph_limits.htm).
+MAX_GRAPH_FAILURES = 14
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
 RECORD_ROLLED_BACK = "Record rolled back because not all records were valid and the request was using AllOrNone header"
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
@@ -77,13 +82,20 @@ class CompositeApi:
         if nodes > MAX_GRAPH_NODES:
             raise bad_request("LIMIT_EXCEEDED", f"Exceeded max limit of nodes allowed: {MAX_GRAPH_NODES}")
         out = []
+        failures = 0
         for graph in graphs:
             requests = graph.get("compositeRequest") if isinstance(graph, dict) else None
             if not isinstance(requests, list) or not requests:
                 raise bad_request("JSON_PARSER_ERROR", "'compositeRequest' is a required field.")
             self._validate(requests)
+            if failures > MAX_GRAPH_FAILURES:
+                responses = [_halted(str(sub["referenceId"])) for sub in requests]
+                out.append({"graphId": graph.get("graphId"), "graphResponse": {"compositeResponse": responses},
+                            "isSuccessful": False})  # fmt: skip
+                continue
             # Each graph is its own all-or-nothing transaction; the other graphs go on.
             responses, ok = self._run(conn, call, requests, True, dispatch, now)
+            failures += not ok
             out.append(
                 {
                     "graphId": graph.get("graphId"),
