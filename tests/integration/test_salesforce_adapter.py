@@ -489,3 +489,24 @@ def test_more_queries_than_a_composite_call_may_hold_are_split_over_several(
 
     assert sorted(results) == sorted(queries) and all(len(rows) == 1 for rows in results.values())
     assert len(sent.to("/composite")) == 2
+
+
+def test_requests_behind_more_than_fourteen_refused_ones_are_still_created_in_the_same_cycle(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    # Past 14 failed graphs the org halts the rest of the call (PROCESSING_HALTED); the halted
+    # graphs were never tried and are sent again at once, so refused requests never starve others.
+    rule = "Payments for this customer are on hold."
+    sandbox.add_validation_rule("payment", rule, on=("insert",), description="HOLD")
+    held = [flagged_project(sandbox, f"Held {n}", type="custom", amount="10.00", description="HOLD") for n in range(16)]
+    fine = [flagged_project(sandbox, f"Fine {n}", type="custom", amount="10.00", description="Go") for n in range(3)]
+    actions = intake_actions(crm)
+    assert [a.project_id for a in actions] == held + fine  # the refused ones come first
+
+    results = []
+    calls = api_calls_during(sandbox, lambda: results.extend(crm.create_payments(actions)))
+
+    assert calls == {"POST composite/graph": 2}
+    by_project = dict(zip([a.project_id for a in actions], results, strict=True))
+    assert all(by_project[p].error is None and by_project[p].record_id for p in fine)
+    assert all(rule in (by_project[p].error or "") and not by_project[p].deferred for p in held)

@@ -771,6 +771,28 @@ def test_graph_rolls_back_only_the_failing_graph(org: SalesforceEmulator, sf: Sa
     assert org.query("SELECT COUNT() FROM Payment__c")["totalSize"] == 1
 
 
+def test_past_fourteen_failed_graphs_the_rest_of_the_call_is_halted(org: SalesforceEmulator, sf: Salesforce) -> None:
+    # Composite Graph Limits: "if the number of graph failures exceeds the maximum limit of 14,
+    # processing is halted for the remaining graphs ... shown as PROCESSING_HALTED".
+    _, project, _ = seed(org, payments=0)
+
+    def graph(graph_id: str, project_id: str) -> dict:
+        node = _sub("p", "POST", "sobjects/Payment__c", {"Project__c": project_id})
+        return {"graphId": graph_id, "compositeRequest": [node]}
+
+    bad = [graph(f"bad{n}", "a0Qbogusbogus12") for n in range(16)]
+    good = [graph(f"good{n}", project) for n in range(3)]
+    answer = sf.restful("composite/graph", method="POST", json={"graphs": [good[0], *bad, *good[1:]]})
+    graphs = {g["graphId"]: g for g in answer["graphs"]}
+    assert graphs["good0"]["isSuccessful"] is True
+    tried = [graphs[f"bad{n}"]["graphResponse"]["compositeResponse"][0]["body"][0]["errorCode"] for n in range(15)]
+    assert "PROCESSING_HALTED" not in tried  # the 15th failure exceeds the limit of 14
+    for halted in ("bad15", "good1", "good2"):
+        [node] = graphs[halted]["graphResponse"]["compositeResponse"]
+        assert graphs[halted]["isSuccessful"] is False and node["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert org.query("SELECT COUNT() FROM Payment__c")["totalSize"] == 1
+
+
 # -- email, limits, misc ----------------------------------------------------------------------------
 
 

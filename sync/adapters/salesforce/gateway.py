@@ -497,11 +497,24 @@ class SalesforceCrm:
         return innocent
 
     def _send_graphs(self, graphs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """One Composite Graph call; each graph's answer by its graphId."""
-        timeout = self._timeouts.graph(sum(len(g["compositeRequest"]) for g in graphs))
-        body = {"graphs": graphs}
-        response = self._call(lambda sf: sf.restful("composite/graph", method="POST", json=body, timeout=timeout))
-        return {g["graphId"]: g for g in response["graphs"]}
+        """Composite Graph calls; each graph's answer by its graphId.
+
+        Past 14 failed graphs the org processes no more of the call and answers the rest
+        PROCESSING_HALTED: those were never tried, and are sent again at once in a call of their own
+        (each round settles at least 15), so failing records never starve the ones behind them.
+        """
+        answers: dict[str, dict[str, Any]] = {}
+        while graphs:
+            timeout = self._timeouts.graph(sum(len(g["compositeRequest"]) for g in graphs))
+            body = {"graphs": graphs}
+            response = self._call(
+                lambda sf, b=body, t=timeout: sf.restful("composite/graph", method="POST", json=b, timeout=t)
+            )
+            got = {g["graphId"]: g for g in response["graphs"]}
+            answers.update(got)
+            halted = [g for g in graphs if _never_tried(got.get(g["graphId"]))]
+            graphs = halted if len(halted) < len(graphs) else []  # a call that settled nothing is not repeated
+        return answers
 
     def _intake_nodes(self, index: int, action: CreatePayment) -> list[dict[str, Any]]:
         d = action.draft
@@ -845,6 +858,14 @@ POST_REFUSED_FIX = (
     "the org refused a staff post on the Project: turn on Feed Tracking for the Project object (Setup > "
     "Feed Tracking) and Chatter; `python -m sync check` says which. Outcomes are written without the post."
 )
+
+
+def _never_tried(graph: dict[str, Any] | None) -> bool:
+    """A graph the org halted before processing it (every node PROCESSING_HALTED)."""
+    if graph is None or graph.get("isSuccessful"):
+        return False
+    subs = graph["graphResponse"]["compositeResponse"]
+    return bool(subs) and all("PROCESSING_HALTED" in _error_codes(s["body"]) for s in subs)
 
 
 def _posts_refused(graph: dict[str, Any] | None) -> str | None:
