@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +67,9 @@ class StripeEmulator(Actions):
         # Test hook: called after an idempotency key is claimed and before the handler runs,
         # outside any transaction, so a test can hold one request in flight.
         self.on_execute: Callable[[Request], None] | None = None
+        # Server errors that strike after a request began executing, saved under its key (add_saved_failure).
+        self._saved_failures: list[SavedFailure] = []
+        self._failures_lock = threading.Lock()
         with self.db.transaction() as conn:
             account_id = store.get_meta(conn, "account_id")
             if account_id is None:
@@ -281,7 +286,10 @@ class StripeEmulator(Actions):
                 return replay
         if self.on_execute is not None:
             self.on_execute(request)
+        failure = self._saved_failure_for(request)
         try:
+            if failure is not None and not failure.after_work:
+                raise failure.error()
             with self.db.transaction() as conn:
                 call = handlers.Call(
                     conn=conn,
@@ -297,6 +305,8 @@ class StripeEmulator(Actions):
                     base_url=self.base_for(request),
                 )
                 status, body = 200, json.dumps(route.handler(call), indent=2).encode()
+            if failure is not None:  # the work is done and kept; the answer is a 500, saved as such
+                raise failure.error()
         except errors.StripeError as exc:
             if idempotency_key is not None:
                 with self.db.transaction() as conn:
@@ -345,7 +355,25 @@ class StripeEmulator(Actions):
             if record["status"] is None:
                 raise errors.idempotency_in_flight(key)
             headers = {"Idempotent-Replayed": "true", "Original-Request": record["request_id"]}
+            if record["status"] >= 500:  # replayed for 24 hours: a retry under this key never succeeds
+                headers["Stripe-Should-Retry"] = "false"
             return record["status"], record["body"].encode(), headers
+
+    def add_saved_failure(self, path: str, *, method: str = "POST", times: int = 1, after_work: bool = False) -> None:
+        """Fail the next `times` requests to `path` (a regular expression) with a 500 once they began
+        executing, which Stripe saves under the request's idempotency key and replays for 24 hours
+        ("results are only saved if an API endpoint started executing ... including 500 errors",
+        docs.stripe.com/api/idempotent_requests). `after_work`: the object was made all the same."""
+        with self._failures_lock:
+            self._saved_failures.append(SavedFailure(re.compile(path), method.upper(), times, after_work))
+
+    def _saved_failure_for(self, request: Request) -> SavedFailure | None:
+        with self._failures_lock:
+            for failure in self._saved_failures:
+                if failure.times > 0 and failure.method == request.method and failure.path.search(request.path):
+                    failure.times -= 1
+                    return failure
+        return None
 
     def _link_url(self, request: Request) -> Callable[[str], str]:
         base = self.base_for(request)
@@ -357,6 +385,19 @@ class StripeEmulator(Actions):
             return self.base_url
         host = request.header("Host") if request is not None else None
         return f"http://{host or '127.0.0.1'}"
+
+
+@dataclass
+class SavedFailure:
+    """A 500 after execution began (see StripeEmulator.add_saved_failure)."""
+
+    path: re.Pattern[str]
+    method: str
+    times: int
+    after_work: bool
+
+    def error(self) -> errors.StripeError:
+        return dataclasses.replace(errors.api_error(should_retry=False), after_execution_began=True)
 
 
 def api_key_of(request: Request) -> str | None:

@@ -12,6 +12,7 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/disputes                  {charge_or_payment_intent, reason?, amount?}
   POST /__sandbox/disputes/{id}/evidence    (the merchant submits evidence: under review)
   POST /__sandbox/disputes/{id}/close       {won}
+  POST /__sandbox/saved-errors              {path, method?, times?, after_work?} (a 500 saved under the key)
   GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
   GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 `card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
@@ -78,6 +79,13 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return _hosted_page(emulator, token)
             case "POST", ["pay", token]:
                 return _submit_payment_form(emulator, token, request)
+            case "POST", ["saved-errors"]:
+                body = _fields(request, required=("path",), optional=("method", "times", "after_work"))
+                emulator.add_saved_failure(
+                    _text(body["path"], "path"), method=_text(body.get("method", "POST"), "method"),
+                    times=int(body.get("times", 1)), after_work=bool(body.get("after_work", False)),
+                )  # fmt: skip
+                return Response.empty()
             case "POST", ["pay"]:
                 body = _fields(request, required=("link",), optional=("card", "email", "name", "new_session"))
                 link = body.pop("link")
