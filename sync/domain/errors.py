@@ -14,9 +14,12 @@ class ConfigError(SyncError):
 class RetryableError(SyncError):
     """A passing fault (network, 429, 5xx, lock, expired session): try again later."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, retry_now: bool = True) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # False when the service said a retry would fail the same way (Stripe-Should-Retry: false):
+        # the call is not repeated within the cycle; the next cycle decides afresh.
+        self.retry_now = retry_now
 
 
 class PermanentError(SyncError):

@@ -1,4 +1,5 @@
-"""The one retry policy: only RetryableError, exponential backoff with jitter, bounded twice."""
+"""The one retry policy: only RetryableError (unless the service said not to), exponential backoff
+with jitter, bounded twice."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Protocol, TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
@@ -73,7 +74,7 @@ def call_with_retries(
 ) -> T:
     """Run `fn`, retrying RetryableError up to `attempts` times within `max_seconds`; re-raise the last."""
     retrying = Retrying(
-        retry=retry_if_exception_type(RetryableError),
+        retry=retry_if_exception(lambda exc: isinstance(exc, RetryableError) and exc.retry_now),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
         wait=_wait,
         before_sleep=_before_sleep,

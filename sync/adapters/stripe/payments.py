@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,8 @@ from sync.domain.models import (
     StripePaymentState,
     StripeRefund,
 )
-from sync.domain.refunds import RefundSpec
-from sync.runtime.logs import mask_secrets
+from sync.domain.refunds import REFUND_ID_KEY, RefundSpec
+from sync.runtime.logs import log, mask_secrets
 from sync.runtime.throttle import TokenBucket
 
 
@@ -57,6 +57,8 @@ _silence_sdk_logging()
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.
 _MAX_LINKS_SCANNED = 1000
+LINK_KEY_ATTEMPTS = 3  # keys tried for one link after failures Stripe saved under them
+LINK_REVISION_KEY = "crm_link_revision"  # on the link's metadata, beside the Payment's id
 # How long every caller waits after a 429 that names no Retry-After (Stripe's usually does not).
 RATE_LIMITED_PAUSE = 1.0
 
@@ -191,13 +193,40 @@ class StripePayments:
         return account_of(_call(lambda: self._client.v1.accounts.retrieve_current()).to_dict())
 
     def create_payment_link(self, spec: LinkSpec) -> CreatedLink:
-        link = _call(
-            lambda: self._client.v1.payment_links.create(
-                params=link_params(spec),  # type: ignore[arg-type]
-                options={"idempotency_key": spec.idempotency_key},
-            )
+        """Create the link under the spec's idempotency key, so a retry never makes a second one.
+
+        Stripe saves a 500 under the key once the request began executing and replays it for 24
+        hours, whether or not the link was made. After such a failure the link this request would
+        have made is looked for (an active link naming this Payment and revision) and taken if
+        there; if not, the next key in a fixed sequence is used (`:2`, `:3`): the same sequence
+        after a crash finds the same link, so there is never a second live one.
+        """
+        for attempt in range(1, LINK_KEY_ATTEMPTS + 1):
+            key = spec.idempotency_key if attempt == 1 else f"{spec.idempotency_key}:{attempt}"
+            try:
+                link = self._client.v1.payment_links.create(
+                    params=link_params(spec),  # type: ignore[arg-type]
+                    options={"idempotency_key": key},
+                )
+            except stripe.StripeError as exc:
+                if not _saved_failure(exc):
+                    raise _translate(exc) from None
+                log.warning("payment_link.saved_failure", idempotency_key=key, request_id=exc.request_id)
+                made = self._live_link_for(spec)
+                if made is not None:
+                    return made
+                continue
+            return CreatedLink(id=link.id, url=link.url, active=link.active)
+        # Replayed for 24 hours: retrying now would replay them again; the next cycle looks afresh.
+        raise RetryableError(
+            f"Stripe saved a failure under each of {LINK_KEY_ATTEMPTS} keys for this link", retry_now=False
         )
-        return CreatedLink(id=link.id, url=link.url, active=link.active)
+
+    def _live_link_for(self, spec: LinkSpec) -> CreatedLink | None:
+        """The active link made for this spec's Payment and revision, if any (read by metadata)."""
+        wanted = {k: spec.metadata.get(k) for k in (outcomes.PAYMENT_ID_KEY, LINK_REVISION_KEY)}
+        found = self._scan_links(lambda meta: all(meta.get(k) == v for k, v in wanted.items()))
+        return found[0] if found else None
 
     def link(self, link_id: str) -> CreatedLink:
         """The payment link as Stripe holds it now: its URL, whether it is live, and whose it is."""
@@ -237,6 +266,10 @@ class StripePayments:
 
     def links_for_payment(self, payment_id: str) -> list[CreatedLink]:
         """Active links whose metadata names this Payment (Stripe cannot filter links by metadata)."""
+        return self._scan_links(lambda meta: meta.get(outcomes.PAYMENT_ID_KEY) == payment_id)
+
+    def _scan_links(self, wanted: Callable[[dict[str, Any]], bool]) -> list[CreatedLink]:
+        """The active links whose metadata `wanted` accepts, newest first."""
 
         def scan() -> list[CreatedLink]:
             # Later pages are fetched while iterating, so the whole scan runs inside _call.
@@ -245,8 +278,9 @@ class StripePayments:
             for scanned, link in enumerate(page.auto_paging_iter()):
                 if scanned >= _MAX_LINKS_SCANNED:
                     break
-                owner = outcomes.link_owner(link.to_dict())
-                if owner == payment_id:
+                data = link.to_dict()
+                if wanted(data.get("metadata") or {}):
+                    owner = outcomes.link_owner(data)
                     found.append(CreatedLink(id=link.id, url=link.url, active=link.active, payment_id=owner))
             return found
 
@@ -393,13 +427,43 @@ class StripePayments:
 
     # --- refunds the CRM asks for ----------------------------------------------------------------
     def create_refund(self, spec: RefundSpec) -> StripeRefund:
-        refund = _call(
-            lambda: self._client.v1.refunds.create(
-                params=refund_params(spec),  # type: ignore[arg-type]
-                options={"idempotency_key": spec.idempotency_key},
-            )
+        """Create the refund under the spec's idempotency key; after a failure Stripe saved under it,
+        take the refund made for this Refund record if there is one, else go on under the next key
+        of the same fixed sequence as links (never a second refund)."""
+        for attempt in range(1, LINK_KEY_ATTEMPTS + 1):
+            key = spec.idempotency_key if attempt == 1 else f"{spec.idempotency_key}:{attempt}"
+            try:
+                refund = self._client.v1.refunds.create(
+                    params=refund_params(spec),  # type: ignore[arg-type]
+                    options={"idempotency_key": key},
+                )
+            except stripe.StripeError as exc:
+                if not _saved_failure(exc):
+                    raise _translate(exc) from None
+                log.warning("refund.saved_failure", idempotency_key=key, request_id=exc.request_id)
+                made = self._refund_made_for(spec)
+                if made is not None:
+                    return made
+                continue
+            return outcomes.refund(refund.to_dict())
+        raise RetryableError(
+            f"Stripe saved a failure under each of {LINK_KEY_ATTEMPTS} keys for this refund", retry_now=False
         )
-        return outcomes.refund(refund.to_dict())
+
+    def _refund_made_for(self, spec: RefundSpec) -> StripeRefund | None:
+        """The refund already made for this spec's Refund record (by metadata), if any."""
+        record_id = spec.metadata.get(REFUND_ID_KEY)
+        by = {"charge": spec.charge_id} if spec.charge_id else {"payment_intent": spec.payment_intent_id}
+
+        def find() -> StripeRefund | None:
+            listed = self._client.v1.refunds.list(params={**by, "limit": 100})  # type: ignore[arg-type]
+            for refund in listed.auto_paging_iter():
+                data = refund.to_dict()
+                if record_id and (data.get("metadata") or {}).get(REFUND_ID_KEY) == record_id:
+                    return outcomes.refund(data)
+            return None
+
+        return _call(find)
 
 
 class _CursorUnknown(Exception):
@@ -431,13 +495,29 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if isinstance(exc, (stripe.RateLimitError, stripe.APIConnectionError)):
         return RetryableError(f"Stripe: {code or type(exc).__name__}{rid}", retry_after=_retry_after(exc))
     if status is not None and (status >= 500 or status in (409, 429)):
-        return RetryableError(f"Stripe HTTP {status}: {code or message}{rid}", retry_after=_retry_after(exc))
+        return RetryableError(
+            f"Stripe HTTP {status}: {code or message}{rid}", retry_after=_retry_after(exc), retry_now=_may_retry(exc)
+        )
     if status is None:
         return RetryableError(f"Stripe: {type(exc).__name__}{rid}")
     return PermanentError(f"{message}" + (f" ({code})" if code else "") + rid)
 
 
 _REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{1,64}")
+
+
+def _may_retry(exc: stripe.StripeError) -> bool:
+    """Stripe-Should-Retry: false says a retry would fail the same way (docs.stripe.com/error-low-level,
+    "Retrying requests"); without the header the status decides."""
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    return headers.get("stripe-should-retry", "").lower() != "false"
+
+
+def _saved_failure(exc: stripe.StripeError) -> bool:
+    """A server error Stripe saved under the idempotency key: replayed for 24 hours, whatever was made."""
+    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+    replayed = headers.get("idempotent-replayed", "").lower() == "true"
+    return (exc.http_status or 0) >= 500 and (replayed or not _may_retry(exc))
 
 
 def _retry_after(exc: stripe.StripeError) -> float | None:
