@@ -489,7 +489,10 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if isinstance(exc, stripe.AuthenticationError):
         return StripeKeyRejected(f"Stripe rejected the API key{rid}")
     if isinstance(exc, stripe.PermissionError):
-        return StripeKeyRejected(f"{message}{rid}", missing_permission=True)
+        # Stripe's sentence names the key, the account and the permission; the permission is what counts.
+        wanted = _PERMISSION.search(message)
+        said = f"Stripe asks for the {wanted.group(1)} permission" if wanted else message[:200]
+        return StripeKeyRejected(f"{said}{rid}", missing_permission=True)
     if isinstance(exc, stripe.IdempotencyError):
         return IdempotencyConflict(f"{message}{rid}")
     if isinstance(exc, (stripe.RateLimitError, stripe.APIConnectionError)):
@@ -504,6 +507,7 @@ def _translate(exc: stripe.StripeError) -> Exception:
 
 
 _REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{1,64}")
+_PERMISSION = re.compile(r"Having the '(rak_[a-z_]+)' permission")
 
 
 def _may_retry(exc: stripe.StripeError) -> bool:
