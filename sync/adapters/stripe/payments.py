@@ -56,6 +56,10 @@ _silence_sdk_logging()
 
 INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if you still need to pay."
 # Scanning for a Payment's links is a rare repair; bound it so it can never run away.
+# The one Stripe API version the worker speaks, sent on every request (the shapes it reads, such as
+# PaymentIntent.latest_charge and refund.* events, are this version's). It is the version
+# stripe-python 16.1 is generated for; pyproject pins stripe to 16.x, and a test checks they agree.
+STRIPE_API_VERSION = "2026-10-28.endive"
 _MAX_LINKS_SCANNED = 1000
 LINK_KEY_ATTEMPTS = 3  # keys tried for one link after failures Stripe saved under them
 LINK_REVISION_KEY = "crm_link_revision"  # on the link's metadata, beside the Payment's id
@@ -184,6 +188,7 @@ class StripePayments:
             base_addresses={"api": api_base.rstrip("/")},
             http_client=http,
             max_network_retries=0,
+            stripe_version=STRIPE_API_VERSION,
         )
 
     def verify_key(self) -> StripeAccount:
