@@ -7,11 +7,12 @@ a deterministic idempotency key, so a retry at any level can never create a seco
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import stripe
@@ -61,7 +62,8 @@ INACTIVE_MESSAGE = "This payment link is no longer active. Please contact us if 
 # stripe-python 16.1 is generated for; pyproject pins stripe to 16.x, and a test checks they agree.
 STRIPE_API_VERSION = "2026-10-28.endive"
 _MAX_LINKS_SCANNED = 1000
-LINK_KEY_ATTEMPTS = 3  # keys tried for one link after failures Stripe saved under them
+T = TypeVar("T")
+SAVED_FAILURE_KEYS = 3  # keys tried for one link or refund after failures Stripe saved under them
 LINK_REVISION_KEY = "crm_link_revision"  # on the link's metadata, beside the Payment's id
 # How long every caller waits after a 429 that names no Retry-After (Stripe's usually does not).
 RATE_LIMITED_PAUSE = 1.0
@@ -206,26 +208,16 @@ class StripePayments:
         there; if not, the next key in a fixed sequence is used (`:2`, `:3`): the same sequence
         after a crash finds the same link, so there is never a second live one.
         """
-        for attempt in range(1, LINK_KEY_ATTEMPTS + 1):
-            key = spec.idempotency_key if attempt == 1 else f"{spec.idempotency_key}:{attempt}"
-            try:
-                link = self._client.v1.payment_links.create(
-                    params=link_params(spec),  # type: ignore[arg-type]
-                    options={"idempotency_key": key},
-                )
-            except stripe.StripeError as exc:
-                if not _saved_failure(exc):
-                    raise _translate(exc) from None
-                log.warning("payment_link.saved_failure", idempotency_key=key, request_id=exc.request_id)
-                made = self._live_link_for(spec)
-                if made is not None:
-                    return made
-                continue
+
+        def create(key: str) -> CreatedLink:
+            link = self._client.v1.payment_links.create(
+                params=link_params(spec),  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            )
             return CreatedLink(id=link.id, url=link.url, active=link.active)
-        # Replayed for 24 hours: retrying now would replay them again; the next cycle looks afresh.
-        raise RetryableError(
-            f"Stripe saved a failure under each of {LINK_KEY_ATTEMPTS} keys for this link", retry_now=False
-        )
+
+        made = functools.partial(self._live_link_for, spec)
+        return _past_saved_failures(spec.idempotency_key, create, made, what="payment_link")
 
     def _live_link_for(self, spec: LinkSpec) -> CreatedLink | None:
         """The active link made for this spec's Payment and revision, if any (read by metadata)."""
@@ -435,25 +427,16 @@ class StripePayments:
         """Create the refund under the spec's idempotency key; after a failure Stripe saved under it,
         take the refund made for this Refund record if there is one, else go on under the next key
         of the same fixed sequence as links (never a second refund)."""
-        for attempt in range(1, LINK_KEY_ATTEMPTS + 1):
-            key = spec.idempotency_key if attempt == 1 else f"{spec.idempotency_key}:{attempt}"
-            try:
-                refund = self._client.v1.refunds.create(
-                    params=refund_params(spec),  # type: ignore[arg-type]
-                    options={"idempotency_key": key},
-                )
-            except stripe.StripeError as exc:
-                if not _saved_failure(exc):
-                    raise _translate(exc) from None
-                log.warning("refund.saved_failure", idempotency_key=key, request_id=exc.request_id)
-                made = self._refund_made_for(spec)
-                if made is not None:
-                    return made
-                continue
+
+        def create(key: str) -> StripeRefund:
+            refund = self._client.v1.refunds.create(
+                params=refund_params(spec),  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            )
             return outcomes.refund(refund.to_dict())
-        raise RetryableError(
-            f"Stripe saved a failure under each of {LINK_KEY_ATTEMPTS} keys for this refund", retry_now=False
-        )
+
+        made = functools.partial(self._refund_made_for, spec)
+        return _past_saved_failures(spec.idempotency_key, create, made, what="refund")
 
     def _refund_made_for(self, spec: RefundSpec) -> StripeRefund | None:
         """The refund already made for this spec's Refund record (by metadata), if any."""
@@ -513,6 +496,25 @@ def _translate(exc: stripe.StripeError) -> Exception:
 
 _REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{1,64}")
 _PERMISSION = re.compile(r"Having the '(rak_[a-z_]+)' permission")
+
+
+def _past_saved_failures(key: str, create: Callable[[str], T], made: Callable[[], T | None], *, what: str) -> T:
+    """`create(key)`; after a failure Stripe saved under the key, the object that request may have
+    made (`made()`), else `create` under the next key of a fixed sequence (`key:2`, `key:3`)."""
+    for attempt in range(1, SAVED_FAILURE_KEYS + 1):
+        attempt_key = key if attempt == 1 else f"{key}:{attempt}"
+        try:
+            return create(attempt_key)
+        except stripe.StripeError as exc:
+            if not _saved_failure(exc):
+                raise _translate(exc) from None
+            log.warning(f"{what}.saved_failure", idempotency_key=attempt_key, request_id=exc.request_id)
+        found = made()
+        if found is not None:
+            return found
+    # Replayed for 24 hours: retrying now would replay them again; the next cycle looks afresh.
+    raise RetryableError(f"Stripe saved a failure under each of {SAVED_FAILURE_KEYS} keys for this {what}",
+                         retry_now=False)  # fmt: skip
 
 
 def _may_retry(exc: stripe.StripeError) -> bool:
