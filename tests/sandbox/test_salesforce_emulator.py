@@ -793,6 +793,30 @@ def test_past_fourteen_failed_graphs_the_rest_of_the_call_is_halted(org: Salesfo
     assert org.query("SELECT COUNT() FROM Payment__c")["totalSize"] == 1
 
 
+def test_a_graph_payload_of_more_than_fifteen_different_nodes_is_refused(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    # "Nodes are considered different if they use resources from different API versions, a
+    # different HTTP method, or different types of objects" (Composite Graph Limits): 16 here.
+    nodes = [
+        {"method": "GET", "url": f"/services/data/v{version}/sobjects/{sobject}/003000000000001", "referenceId": ref}
+        for ref, (version, sobject) in enumerate(
+            [
+                (v, o)
+                for v in ("62.0", "63.0", "64.0", "61.0")
+                for o in ("Contact", "Payment__c", "Project__c", "Account")
+            ]
+        )
+    ]
+    graphs = [{"graphId": "g0", "compositeRequest": [{**n, "referenceId": f"r{n['referenceId']}"} for n in nodes]}]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/graph", method="POST", json={"graphs": graphs})
+    assert (
+        caught.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+        and "different nodes" in caught.value.content[0]["message"]
+    )
+
+
 # -- email, limits, misc ----------------------------------------------------------------------------
 
 

@@ -32,6 +32,11 @@ MAX_GRAPH_NODES = 500
 # PROCESSING_HALTED" (Composite Graph Limits, developer.salesforce.com/docs/atlas.en-us.api_rest.meta/
 # api/resources_composite_graph_limits.htm).
 MAX_GRAPH_FAILURES = 14
+# "Maximum number of different nodes in one payload: 15. Nodes are considered different if they use
+# resources from different API versions, a different HTTP method, or different types of objects"
+# (the same page). The refusal's wording is the emulator's: the page gives none.
+MAX_DIFFERENT_NODES = 15
+_NODE_KIND = re.compile(r"/services/data/v(\d+\.\d)/sobjects/([^/?]+)", re.IGNORECASE)
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
 RECORD_ROLLED_BACK = "Record rolled back because not all records were valid and the request was using AllOrNone header"
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
@@ -81,6 +86,11 @@ class CompositeApi:
         nodes = sum(len(g.get("compositeRequest") or []) for g in graphs if isinstance(g, dict))
         if nodes > MAX_GRAPH_NODES:
             raise bad_request("LIMIT_EXCEEDED", f"Exceeded max limit of nodes allowed: {MAX_GRAPH_NODES}")
+        kinds = {_node_kind(sub) for g in graphs if isinstance(g, dict) for sub in g.get("compositeRequest") or []}
+        if len(kinds) > MAX_DIFFERENT_NODES:
+            raise bad_request(
+                "LIMIT_EXCEEDED", f"Exceeded max limit of different nodes allowed in one payload: {MAX_DIFFERENT_NODES}"
+            )
         out = []
         failures = 0
         for graph in graphs:
@@ -331,6 +341,15 @@ def _too_many() -> ApiError:
 def _failed(row_id: str | None, err: ApiError) -> dict[str, Any]:
     result: dict[str, Any] = {"success": False, "errors": [err.save_error()]}
     return {"id": row_id, **result} if row_id is not None else result
+
+
+def _node_kind(sub: Any) -> tuple[str, str, str]:
+    """(API version, method, object) of a graph node: what makes two nodes "different"."""
+    if not isinstance(sub, dict):
+        return ("", "", "")
+    found = _NODE_KIND.search(str(sub.get("url", "")))
+    version, sobject = (found.group(1), found.group(2).lower()) if found else ("", str(sub.get("url", "")))
+    return (version, str(sub.get("method", "")).upper(), sobject)
 
 
 def _halted(ref: str) -> dict[str, Any]:
