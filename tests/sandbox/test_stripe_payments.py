@@ -390,6 +390,27 @@ def test_lost_dispute_closes_without_reinstating(box: Box) -> None:
 # --- events ------------------------------------------------------------------------------------
 
 
+def test_an_event_listed_late_shows_at_its_place_behind_a_cursor_that_moved_past_it(box: Box) -> None:
+    client = box.client()
+    box.emulator.delay_events(120, count=100)
+    box.emulator.pay(box.link().url)  # its events are listed two minutes from now
+    box.emulator.delay_events(0, count=0)
+    box.emulator.pay(box.link().url)
+    listed = client.v1.events.list(params={"limit": 100}).data
+    cursor = listed[0].id  # the newest listed now
+    late_types = {"checkout.session.completed", "charge.succeeded"}
+    assert len([e for e in listed if e.type == "checkout.session.completed"]) == 1  # the prompt one only
+
+    box.emulator.clock.advance(timedelta(minutes=3))
+
+    everything = client.v1.events.list(params={"limit": 100}).data
+    assert len([e for e in everything if e.type == "checkout.session.completed"]) == 2
+    late = [e for e in everything if e.id not in {x.id for x in listed} and e.type in late_types]
+    assert late and all(everything.index(e) > everything.index(next(x for x in everything if x.id == cursor))
+                        for e in late)  # fmt: skip
+    assert client.v1.events.list(params={"ending_before": cursor}).data == []  # a cursor walk never reaches them
+
+
 def test_payment_events_filter_by_type_and_keep_one_seconds_order(box: Box) -> None:
     link = box.link()
     box.emulator.pay(link.url, card="4000000000009995")

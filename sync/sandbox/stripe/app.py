@@ -62,6 +62,8 @@ class StripeEmulator(Actions):
         self._permissions: dict[str, dict[str, str]] = {}  # restricted key -> resource -> level
         self.db = Database(db_path)
         self.db.executescript(store.SCHEMA)
+        with self.db.transaction() as conn:
+            store.migrate(conn)
         self.api_version = api_version
         self.base_url: str | None = None
         # Test hook: called after an idempotency key is claimed and before the handler runs,
@@ -358,6 +360,15 @@ class StripeEmulator(Actions):
             if record["status"] >= 500:  # replayed for 24 hours: a retry under this key never succeeds
                 headers["Stripe-Should-Retry"] = "false"
             return record["status"], record["body"].encode(), headers
+
+    def delay_events(self, seconds: int, *, count: int = 1_000_000) -> None:
+        """The next `count` events show in the event list only `seconds` after they were created, at
+        their place in it (behind events recorded after them), so a list walked by cursor past that
+        place never reaches them. Stripe promises neither order nor promptness for events ("Stripe
+        doesn't guarantee the delivery of events in the order that they're generated",
+        docs.stripe.com/webhooks); the list's own lag is not documented, so the delay is a parameter."""
+        with self.db.transaction() as conn:
+            store.delay_events(conn, seconds=seconds, count=count)
 
     def add_saved_failure(self, path: str, *, method: str = "POST", times: int = 1, after_work: bool = False) -> None:
         """Fail the next `times` requests to `path` (a regular expression) with a 500 once they began

@@ -13,6 +13,7 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/disputes/{id}/evidence    (the merchant submits evidence: under review)
   POST /__sandbox/disputes/{id}/close       {won}
   POST /__sandbox/saved-errors              {path, method?, times?, after_work?} (a 500 saved under the key)
+  POST /__sandbox/event-delay               {seconds, count?} (the next events show in the list late)
   GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
   GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 `card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
@@ -79,6 +80,10 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return _hosted_page(emulator, token)
             case "POST", ["pay", token]:
                 return _submit_payment_form(emulator, token, request)
+            case "POST", ["event-delay"]:
+                body = _fields(request, required=("seconds",), optional=("count",))
+                emulator.delay_events(int(body["seconds"]), count=int(body.get("count", 1_000_000)))
+                return Response.empty()
             case "POST", ["saved-errors"]:
                 body = _fields(request, required=("path",), optional=("method", "times", "after_work"))
                 emulator.add_saved_failure(

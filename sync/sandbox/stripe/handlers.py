@@ -341,6 +341,7 @@ def list_events(call: Call) -> dict[str, Any]:
         after_seq=cursor_seq if newer else None,
         before_seq=None if newer else cursor_seq,
         oldest_first=newer,
+        visible_by=call.now,
     )
     limit = params.get("limit", 10)
     taken: list[dict[str, Any]] = []

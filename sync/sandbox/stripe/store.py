@@ -37,8 +37,10 @@ CREATE TABLE IF NOT EXISTS events (
     mode TEXT NOT NULL,
     type TEXT NOT NULL,
     created INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    visible_at INTEGER  -- when the event shows in the list, if later than it was created
 );
+CREATE TABLE IF NOT EXISTS event_delays (seconds INTEGER NOT NULL, remaining INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     mode TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -166,10 +168,27 @@ def _stored(row: sqlite3.Row) -> Stored:
     return Stored(row["seq"], json.loads(row["body"]), json.loads(row["internal"]), row["mode"])
 
 
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a state folder from an earlier sandbox up to this schema."""
+    if "visible_at" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}:
+        conn.execute("ALTER TABLE events ADD COLUMN visible_at INTEGER")
+
+
+def delay_events(conn: sqlite3.Connection, *, seconds: int, count: int) -> None:
+    """Make the next `count` events recorded show in the list only `seconds` after they were created."""
+    conn.execute("DELETE FROM event_delays")
+    conn.execute("INSERT INTO event_delays (seconds, remaining) VALUES (?, ?)", (seconds, count))
+
+
 def insert_event(conn: sqlite3.Connection, event: dict[str, Any], *, mode: str) -> None:
+    delay = conn.execute("SELECT seconds, remaining FROM event_delays WHERE remaining > 0").fetchone()
+    visible_at = None
+    if delay is not None:
+        visible_at = event["created"] + int(delay["seconds"])
+        conn.execute("UPDATE event_delays SET remaining = remaining - 1")
     conn.execute(
-        "INSERT INTO events (id, mode, type, created, body) VALUES (?, ?, ?, ?, ?)",
-        (event["id"], mode, event["type"], event["created"], json.dumps(event)),
+        "INSERT INTO events (id, mode, type, created, body, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (event["id"], mode, event["type"], event["created"], json.dumps(event), visible_at),
     )
 
 
@@ -189,11 +208,15 @@ def event_heads(
     after_seq: int | None = None,
     before_seq: int | None = None,
     oldest_first: bool = False,
+    visible_by: int | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Each event's seq, id, type and created (enough to filter and page a list, so a page decodes
     its own events alone), recorded after `after_seq` or before `before_seq`. Read lazily, so a page
-    stops at its own end rather than reading a whole backlog; newest first unless `oldest_first`."""
+    stops at its own end rather than reading a whole backlog; newest first unless `oldest_first`.
+    `visible_by`: leave out events that show in the list only later (delay_events)."""
     sql, args = "SELECT seq, id, type, created FROM events WHERE mode = ? AND created >= ?", [mode, since]
+    if visible_by is not None:
+        sql, args = sql + " AND (visible_at IS NULL OR visible_at <= ?)", [*args, visible_by]
     if after_seq is not None:
         sql, args = sql + " AND seq > ?", [*args, after_seq]
     if before_seq is not None:
