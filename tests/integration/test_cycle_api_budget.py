@@ -59,7 +59,7 @@ def test_a_hundred_requests_take_a_handful_of_salesforce_calls_and_one_stripe_ca
     assert len(sandbox.outbox()) == 100
 
 
-def test_a_backlog_of_a_thousand_requests_goes_out_in_at_most_thirty_salesforce_calls(start_sandbox):
+def test_a_backlog_of_a_thousand_requests_goes_out_in_at_most_thirty_eight_salesforce_calls(start_sandbox):
     sandbox = start_sandbox()
     sandbox.add_setup()
     runner = _runner(sandbox)
@@ -77,8 +77,11 @@ def test_a_backlog_of_a_thousand_requests_goes_out_in_at_most_thirty_salesforce_
     calls = sandbox.salesforce.api_calls()
     # 3 reads (the backlog fills a batch of 1000, so two more cycles follow at once), intake 4 graph
     # calls (250 requests each), 1 re-read, and per 200 links: written back (1), emailed (2, 100
-    # inputs a call), marked sent (1)
-    assert calls["total"] <= 30, calls
+    # inputs a call), marked sent (1). The Payment query selects three long text fields, so the org
+    # answers it 200 records a batch: the re-read of the 1000 new Payments takes 4 more calls, and so
+    # does the next cycle's read of them as just sent (36 in all).
+    assert calls["total"] <= 38, calls
+    assert calls["by_endpoint"]["GET query"] >= 1 + 4, calls
     assert calls["by_endpoint"]["POST composite/graph"] == 4
     assert calls["by_endpoint"]["POST actions/standard/emailSimple"] == 10
     assert calls["by_endpoint"]["PATCH composite/sobjects"] == 10

@@ -117,6 +117,32 @@ def test_requested_payments_query_follows_every_page(small_batch_sandbox: Sandbo
     assert {p.id for p in crm.read_requested_payments()} == payments
 
 
+def test_payments_come_back_200_a_batch_for_their_long_text_fields_and_projects_2000(
+    sandbox: Sandbox, crm: SalesforceCrm
+):
+    # The default org's Payment query selects three custom long text fields (Sync Error, Last Failure,
+    # Sync Log), so a real org answers it 200 records a batch; the Project query selects one (Request
+    # Description), which does not lower the batch.
+    projects = {flagged_project(sandbox, f"Project {i}") for i in range(250)}
+    deck = sandbox.add_project("Deck", customer_email="jo@example.com")
+    payments = {sandbox.create_payment(deck, type="custom", amount="10.00") for _ in range(250)}
+    crm.connect()
+
+    snapshot = None
+
+    def read() -> None:
+        nonlocal snapshot
+        snapshot = crm.read_snapshot()
+
+    calls = api_calls_during(sandbox, read)
+
+    assert snapshot is not None
+    assert {p.project_id for p in snapshot.project_requests} == projects
+    assert {p.id for p in snapshot.requested_payments} == payments
+    # One composite call (each query's first batch), then the Payments' second batch: 250 = 200 + 50.
+    assert calls == {"POST composite": 1, "GET query": 1}
+
+
 def test_describe_of_an_object_the_org_lacks_is_none(sandbox: Sandbox, crm: SalesforceCrm):
     assert crm.describe("No_Such_Object__c") is None
     described = crm.describe(sandbox.mapping.payment.object)

@@ -41,6 +41,7 @@ SCHEMA = OrgSchema(
                 FieldSchema("FirstName", "string", "First Name", length=40),
                 FieldSchema("LastName", "string", "Last Name", length=80, required=True),
                 FieldSchema("Email", "email", "Email"),
+                FieldSchema("Description", "textarea", "Description", length=32000),  # standard long text
             ),
         ),
         SObjectSchema(
@@ -57,6 +58,7 @@ SCHEMA = OrgSchema(
                     child_relationship_name="Projects__r",
                 ),
                 FieldSchema("Contract_Amount__c", "currency", "Contract Amount", precision=16, scale=2),
+                FieldSchema("Scope__c", "textarea", "Scope", length=32768),
             ),
         ),
         SObjectSchema(
@@ -93,6 +95,8 @@ SCHEMA = OrgSchema(
                     unique=True,
                 ),
                 FieldSchema("Sync_Error__c", "textarea", "Sync Error", length=32768),
+                FieldSchema("Sync_Log__c", "textarea", "Sync Log", length=32768),
+                FieldSchema("Short_Note__c", "textarea", "Short Note", length=255),  # a Text Area, not long
                 FieldSchema("Paid_At__c", "datetime", "Paid At"),
                 FieldSchema("Link_Sent_To__c", "email", "Link Sent To"),
                 FieldSchema("Sync_Attempts__c", "double", "Sync Attempts", precision=3, scale=0),
@@ -363,6 +367,78 @@ def test_query_all_iter_pages_through_three_batches(org: SalesforceEmulator, sf:
     ]
     assert amounts == [float(i) for i in range(450)]
     assert org.api_calls()["by_endpoint"] == {"GET query": 3}
+
+
+def _payments(org: SalesforceEmulator, n: int) -> str:
+    _, project, _ = seed(org, payments=0)
+    for i in range(n):
+        org.create_record("Payment__c", {"Project__c": project, "Amount__c": i})
+    return project
+
+
+def _page_sizes(sf: Salesforce, soql: str, headers: dict[str, str] | None = None) -> list[int]:
+    """The size of each batch a query comes back in, following nextRecordsUrl to the end."""
+    page = sf.query(soql, headers=headers or {})
+    sizes = [len(page["records"])]
+    while not page["done"]:
+        page = sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=headers or {})
+        sizes.append(len(page["records"]))
+    return sizes
+
+
+def test_a_query_selecting_two_custom_long_text_fields_comes_back_200_records_a_batch(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 450)
+    soql = "SELECT Amount__c, Sync_Error__c, Sync_Log__c FROM Payment__c"
+    first = sf.query(soql)
+    assert first["totalSize"] == 450 and first["done"] is False
+    assert len(first["records"]) == 200 and first["nextRecordsUrl"].endswith("-200")
+    assert _page_sizes(sf, soql) == [200, 200, 50]
+    org.reset_api_calls()
+    amounts = [r["Amount__c"] for r in sf.query_all_iter(soql)]
+    assert sorted(amounts) == [float(i) for i in range(450)]
+    assert org.api_calls()["by_endpoint"] == {"GET query": 3}
+
+
+def test_a_query_without_two_custom_long_text_fields_comes_back_2000_records_a_batch(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 2001)
+    for soql in (
+        "SELECT Id FROM Payment__c",
+        "SELECT Id, Sync_Error__c FROM Payment__c",  # one long text field is not enough
+        "SELECT Id, Sync_Error__c, Short_Note__c FROM Payment__c",  # a 255-character Text Area is not long
+        "SELECT Id, Sync_Error__c, Project__r.Customer_Contact__r.Description FROM Payment__c",  # standard
+    ):
+        assert _page_sizes(sf, soql) == [2000, 1], soql
+
+
+def test_long_text_fields_of_a_parent_path_or_a_subquery_count_toward_the_200_cap(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 250)
+    for i in range(249):
+        org.create_record("Project__c", {"Name": f"P{i}"})
+    assert _page_sizes(sf, "SELECT Id, Sync_Error__c, Project__r.Scope__c FROM Payment__c") == [200, 50]
+    with_children = "SELECT Id, Scope__c, (SELECT Id, Sync_Error__c FROM Payments__r) FROM Project__c"
+    assert _page_sizes(sf, with_children) == [200, 50]
+    assert _page_sizes(sf, "SELECT Id, Scope__c, (SELECT Id FROM Payments__r) FROM Project__c") == [250]
+
+
+def test_the_query_options_header_lowers_the_batch_but_never_past_the_long_text_cap(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 450)
+    plain, long_text = "SELECT Id FROM Payment__c", "SELECT Id, Sync_Error__c, Sync_Log__c FROM Payment__c"
+
+    def asking(size: int) -> dict[str, str]:
+        return {"Sforce-Query-Options": f"batchSize={size}"}
+
+    assert _page_sizes(sf, plain, asking(300)) == [300, 150]
+    assert _page_sizes(sf, plain, asking(100)) == [200, 200, 50]  # the minimum is 200
+    assert _page_sizes(sf, long_text, asking(1000)) == [200, 200, 50]
+    assert _page_sizes(sf, long_text, asking(2000)) == [200, 200, 50]
 
 
 def test_count_queries(org: SalesforceEmulator, sf: Salesforce) -> None:

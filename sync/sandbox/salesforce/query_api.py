@@ -11,7 +11,7 @@ from ..db import Database
 from .catalog import Catalog
 from .errors import bad_request
 from .ids import make_id
-from .query_engine import Plan, QueryEngine
+from .query_engine import Child, Plan, QueryEngine
 from .soql import parse
 from .store import Store
 from .wire import Call, Result
@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS sf_query_locators (
 );
 """
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+# Salesforce, SOQL and SOSL Reference, "Change the Batch Size in Queries" (which covers REST and SOAP
+# queries alike; developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/
+# sforce_api_calls_soql_changing_batch_size.htm): "If the SOQL statement selects two or more custom
+# fields of type long text, the batch size can't be greater than 200 records." One such field is not
+# enough. The REST "Query Options Header" page gives the header's range: "The default is 2,000; the
+# minimum is 200, and the maximum is 2,000. There is no guarantee that the requested batch size is the
+# actual batch size."
+_LONG_TEXT_BATCH = 200
 _LOCATOR = re.compile(r"^(01g[A-Za-z0-9]{15})-(\d+)$")
 
 
@@ -46,7 +54,7 @@ class QueryApi:
         rows = engine.run(plan, include_deleted=include_deleted)
         if plan.count is not None:
             return Result(200, count_result(plan, len(rows)))
-        batch = self._batch(call)
+        batch = self._batch(call, plan)
         payload: dict[str, Any] = {"totalSize": len(rows), "done": len(rows) <= batch}
         if len(rows) > batch:
             locator = make_id("01g", self.store.next_value(conn, "query_locator"))
@@ -95,12 +103,31 @@ class QueryApi:
         records = [engine.render(plan, r, version=version, include_deleted=include_deleted) for r in rows]
         return {"totalSize": len(rows), "done": True, "records": records}
 
-    def _batch(self, call: Call) -> int:
-        # Sforce-Query-Options: batchSize=N takes 200..2000; Salesforce treats it as a request.
+    def _batch(self, call: Call, plan: Plan) -> int:
+        # Sforce-Query-Options: batchSize=N takes 200..2000; Salesforce treats it as a request, so it
+        # lowers the batch but never lifts it past the long-text cap.
         match = _BATCH.search(call.header("Sforce-Query-Options") or "")
-        if not match:
-            return self.batch_size
-        return max(200, min(2000, int(match.group(1))))
+        batch = max(200, min(2000, int(match.group(1)))) if match else self.batch_size
+        if len(long_text_fields(plan)) >= 2:
+            return min(batch, _LONG_TEXT_BATCH)
+        return batch
+
+
+def long_text_fields(plan: Plan) -> set[tuple[str, str]]:
+    """The custom long text fields a query selects, as (object, field), parent paths and subqueries included.
+
+    The documentation counts the fields "the SOQL statement selects" and does not say whether those of a
+    parent path or a subquery count; the emulator counts them, so a query is never paged larger than an
+    org might page it.
+    """
+    found: set[tuple[str, str]] = set()
+    for item in plan.items:
+        if isinstance(item, Child):
+            found |= long_text_fields(item.plan)
+        elif item.field.custom and item.field.long_text:
+            owner = item.hops[-1][2] if item.hops else plan.sobject
+            found.add((owner.name, item.field.name))
+    return found
 
 
 def count_result(plan: Plan, count: int) -> dict[str, Any]:

@@ -56,6 +56,15 @@ class FieldSchema:
     calculated: bool = False
     name_field: bool = False
 
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    @property
+    def long_text(self) -> bool:
+        """A Long Text Area (or Rich Text Area): a textarea longer than 255 characters."""
+        return self.type == "textarea" and (self.length or 255) > 255
+
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
             raise ValueError(f"{self.name}: unknown field type {self.type!r}")
