@@ -197,13 +197,17 @@ class SalesforceCrm:
             log.warning("salesforce.relogin_refused", error=str(exc))
             raise RetryableError(f"{exc} (logging in again mid-run; retried)") from None
 
-    def _call(self, fn: Callable[[simple_salesforce.Salesforce], T]) -> T:
-        """Run one API call; on an expired session log in again once and re-send it unchanged."""
+    def _call(self, fn: Callable[[simple_salesforce.Salesforce], T], *, resend: bool = True) -> T:
+        """Run one API call; on an expired session log in again once and re-send it unchanged
+        (`resend` False: log in again, but leave the call to the caller, who checks first)."""
         sf = self._sf or self._login()
         try:
             return fn(sf)
-        except SalesforceExpiredSession:
+        except SalesforceExpiredSession as exc:
             log.info("salesforce.session_expired")
+            if not resend:
+                self._login_again()
+                raise RetryableError("Salesforce session expired during the call") from exc
         except Exception as exc:
             raise _translate(exc) from exc
         sf = self._login_again()
@@ -673,9 +677,12 @@ class SalesforceCrm:
         ]
         began = self._served_at  # the org's clock before the call (its last answer's Date)
         try:
-            response = self._call(lambda sf: self._email_call(sf, inputs))
+            response = self._call(lambda sf: self._email_call(sf, inputs), resend=False)
         except RetryableError as exc:
-            if not _may_have_arrived(exc.__cause__):
+            # Not sent again blind: a refusal may come after the org did the work (a 503 or a lock
+            # error from a proxy or a timed-out node, an expired session), as a lost answer may.
+            # Only a connection never made is sure to have sent nothing.
+            if exc.__cause__ is not None and _never_connected(exc.__cause__):
                 raise
             return self._settle_unknown_send(chunk, began)
         results = []
@@ -1007,6 +1014,11 @@ def _classify_body(status: int, body: Any, *, what: str) -> Exception:
     if status >= 500 or status in (401, 412) or codes & _RETRYABLE_CODES:
         return RetryableError(text, retry_after=60.0 if "REQUEST_LIMIT_EXCEEDED" in codes else None)
     return PermanentError(text)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """A request that failed before a connection to the org was made (so nothing was done there)."""
+    return isinstance(exc, requests.RequestException) and not _may_have_arrived(exc)
 
 
 def _may_have_arrived(exc: BaseException | None) -> bool:
