@@ -128,6 +128,10 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
             payment_intent_id=state.payment_intent_id,
         )
     changed = {k: v for k, v in desired.items() if not _same(getattr(payment, k), v)}
+    if "status" in changed and "sync_error" not in desired and refusal_said(payment.sync_error):
+        # The org refused a write of this record, and this one moves it on: if it goes through, the
+        # refusal (a rule since lifted) no longer holds; if not, it is said again (issue 23).
+        changed["sync_error"] = None
     refunds = _refund_writes(payment, state.refunds or (), currency) if state.paid else ()
     if not changed and not refunds:
         return None
@@ -139,6 +143,14 @@ def plan_outcome(payment: Payment, state: StripePaymentState) -> OutcomeWrite | 
         refunds=refunds,
         notices=tuple(notices) if changed.keys() & {"status", "dispute_id", "paid_at"} else (),
     )
+
+
+_REFUSAL_SAID = messages.CRM_REFUSED_UPDATE.split("{", 1)[0]
+
+
+def refusal_said(sync_error: str | None) -> bool:
+    """Whether a Sync Error is the worker's note that the org refused its write (CRM_REFUSED_UPDATE)."""
+    return (sync_error or "").startswith(_REFUSAL_SAID)
 
 
 def paid_status(state: StripePaymentState) -> PaymentStatus:

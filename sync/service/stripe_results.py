@@ -39,7 +39,7 @@ from sync.domain.models import (
     StripeSetup,
 )
 from sync.domain.stripe_results import OutcomeWrite, StaffNotice, foreign_notice, plan_outcome
-from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, WriteResult, WriteStatus
+from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.fanout import Skipped, fan_out
 from sync.runtime.logs import log
 from sync.runtime.prefetch import Direct, Prefetch
@@ -581,6 +581,7 @@ class OutcomeSync:
             report.pending.update(p.payment_id for p in plans)
             return set()
         deferred: set[str] = set()
+        refused: dict[str, str] = {}
         for (plan, posts), result in zip(items, results, strict=True):
             bound = log.bind(payment_id=plan.payment_id)
             if result.error is None:
@@ -597,9 +598,32 @@ class OutcomeSync:
                 deferred.add(plan.payment_id)
                 bound.info("outcome.write_deferred", error=result.error)
             else:
-                report.failed[plan.payment_id] = result.error
+                report.failed[plan.payment_id] = refused[plan.payment_id] = result.error or ""
                 bound.warning("outcome.write_refused", error=result.error)
+        self._say_refused(refused)
         return deferred
+
+    def _say_refused(self, refused: dict[str, str]) -> None:
+        """Say on each Payment whose outcome the org refused for good (a validation rule, failing
+        automation) why, in the org's words, as the request path does (write_payment_updates): left
+        unsaid, the record would show Link Sent while Stripe has the money. The outcome itself is
+        written again by the sweep."""
+        if not refused:
+            return
+        said = [
+            PaymentUpdate(pid, PaymentChange(sync_error=messages.CRM_REFUSED_UPDATE.format(detail=error)))
+            for pid, error in sorted(refused.items())
+        ]
+        try:
+            results: list[WriteResult] = self._retry(lambda: self._crm.update_payments(said))
+        except (RetryableError, PermanentError) as exc:
+            log.warning("crm.write_failed", records=len(said), error=str(exc))
+            return
+        for update, result in zip(said, results, strict=True):
+            if result.error is None:
+                log.warning("crm.refusal_said", payment_id=update.payment_id)
+            else:
+                log.warning("crm.record_write_failed", record_id=update.payment_id, error=result.error)
 
     def _settle_deleted(self, payment_ids: set[str], gateway: PaymentsGateway) -> int:
         """Links of Payments staff deleted (this org's recycle bin) turned off; money paid on one said."""

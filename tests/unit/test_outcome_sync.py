@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.config.email_templates import load_templates
+from sync.domain import messages
 from sync.domain.errors import RetryableError
 from sync.domain.models import (
     AttemptFailure,
@@ -248,6 +249,24 @@ def test_a_record_refused_for_good_does_not_hold_the_others_or_the_cursor():
     assert crm.payments["pB"].status is PaymentStatus.PAID
     assert report.failed == {"pA": "FIELD_CUSTOM_VALIDATION_EXCEPTION: blocked"}
     assert crm.cursors == ["evt_002"]
+
+
+def test_an_outcome_the_org_refuses_for_good_is_said_on_the_record_in_the_orgs_words():
+    # Issue 23: a rule refusing Paid left the record showing Link Sent, with the money in Stripe
+    # and nothing on the record (found by the busy chaos mode).
+    crm = crm_with_links()
+    stripe = FakeStripe(states={"plink_pA": paid("pA")}, events=[_event(1, "checkout.session.completed", "pA")])
+    refusal = "FIELD_CUSTOM_VALIDATION_EXCEPTION: Paid needs the signed completion certificate attached."
+    crm.fail_outcomes_for = {"pA": refusal}
+    outcomes = sync_for(crm, reconcile_every=timedelta(hours=1))
+    outcomes.poll(crm.setups[0], stripe)
+    refused = crm.payments["pA"]
+    assert refused.status is PaymentStatus.LINK_SENT
+    assert refused.sync_error == messages.CRM_REFUSED_UPDATE.format(detail=refusal)
+
+    crm.fail_outcomes_for = {}  # the admin lifts the rule: the sweep writes the outcome
+    outcomes.sweep(stripe)
+    assert (crm.payments["pA"].status, crm.payments["pA"].sync_error) == (PaymentStatus.PAID, None)
 
 
 def test_a_lost_cursor_reads_the_window_and_sweeps_open_payments():

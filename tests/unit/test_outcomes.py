@@ -300,3 +300,14 @@ def test_a_payment_the_worker_recorded_as_paid_is_not_taken_for_one_paid_by_hand
 def test_a_payment_set_back_to_requested_is_left_to_the_request_path():
     # Read by an event or sweep between the staff edit and the request path: not announced again.
     assert plan_outcome(sent(status=PaymentStatus.REQUESTED, paid_at=PAID_AT, charge_id="ch_1"), paid_state()) is None
+
+
+def test_an_outcome_written_once_the_org_lifted_its_rule_no_longer_says_the_org_refused_it():
+    # Issue 23 (the busy chaos mode): the record showed Paid and still "The CRM refused the worker's
+    # update of this Payment", as if the outcome were not on it.
+    refused = messages.CRM_REFUSED_UPDATE.format(detail="FIELD_CUSTOM_VALIDATION_EXCEPTION: Paid needs a receipt.")
+    plan = plan_outcome(sent(sync_error=refused), paid_state())
+    assert plan is not None and plan.new_status is PaymentStatus.PAID
+    assert "sync_error" in plan.change.written() and plan.change.sync_error is None
+    other = sent(sync_error="Something staff must read.")  # not the worker's refusal note: left as it is
+    assert "sync_error" not in plan_outcome(other, paid_state()).change.written()
