@@ -16,7 +16,7 @@ from sync.config.settings import Settings
 from sync.domain.actions import CreatePayment
 from sync.domain.changes import PaymentChange
 from sync.domain.errors import ConfigError, RetryableError
-from sync.domain.models import PaymentStatus, PaymentType, StripeMode
+from sync.domain.models import CrmSnapshot, PaymentStatus, PaymentType, StripeMode
 from sync.domain.requests import Policy, plan_intake
 from sync.ports import OutboundEmail, PaymentUpdate, WriteStatus
 from sync.sandbox.environment import Sandbox
@@ -41,6 +41,13 @@ def api_calls_during(sandbox: Sandbox, work: Callable[[], object]) -> dict[str, 
     sandbox.salesforce.reset_api_calls()
     work()
     return sandbox.salesforce.api_calls()["by_endpoint"]  # type: ignore[return-value]
+
+
+def snapshot_counting_calls(sandbox: Sandbox, crm: SalesforceCrm) -> tuple[CrmSnapshot, dict[str, int]]:
+    """The CRM snapshot, and the API calls reading it took, by endpoint."""
+    read: list[CrmSnapshot] = []
+    calls = api_calls_during(sandbox, lambda: read.append(crm.read_snapshot()))
+    return read[0], calls
 
 
 # --- reads -----------------------------------------------------------------------------------------
@@ -91,15 +98,8 @@ def test_snapshot_follows_every_page_of_each_query_instead_of_truncating(small_b
     crm = crm_for(settings_for(sandbox))
     crm.connect()
 
-    snapshot = None
+    snapshot, calls = snapshot_counting_calls(sandbox, crm)
 
-    def read() -> None:
-        nonlocal snapshot
-        snapshot = crm.read_snapshot()
-
-    calls = api_calls_during(sandbox, read)
-
-    assert snapshot is not None
     assert {s.id for s in snapshot.setups} == setups
     assert {p.project_id for p in snapshot.project_requests} == projects
     assert {p.id for p in snapshot.requested_payments} == payments
@@ -128,15 +128,8 @@ def test_payments_come_back_200_a_batch_for_their_long_text_fields_and_projects_
     payments = {sandbox.create_payment(deck, type="custom", amount="10.00") for _ in range(250)}
     crm.connect()
 
-    snapshot = None
+    snapshot, calls = snapshot_counting_calls(sandbox, crm)
 
-    def read() -> None:
-        nonlocal snapshot
-        snapshot = crm.read_snapshot()
-
-    calls = api_calls_during(sandbox, read)
-
-    assert snapshot is not None
     assert {p.project_id for p in snapshot.project_requests} == projects
     assert {p.id for p in snapshot.requested_payments} == payments
     # One composite call (each query's first batch), then the Payments' second batch: 250 = 200 + 50.

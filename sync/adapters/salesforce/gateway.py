@@ -83,14 +83,15 @@ class CallTimeouts:
     harmlessly; emails are checked in the org's email log before any is sent again.
     """
 
-    read: float  # a query page, a describe, a single-record PATCH
+    # A read (a query page, a describe, a single-record PATCH) waits SALESFORCE_TIMEOUT_SECONDS, the
+    # transport's default (_SalesforceTransport); the writes below wait longer.
     collection: float  # up to 200 records in one sObject Collections call
     per_graph_node: float  # each node of a Composite Graph call (up to 500 a call)
     email: float  # an emailSimple call of up to 100 emails, each logged as an activity
 
     @classmethod
     def scaled_from(cls, read_seconds: float) -> CallTimeouts:
-        return cls(read=read_seconds, collection=read_seconds * 3, per_graph_node=0.25, email=read_seconds * 3)
+        return cls(collection=read_seconds * 3, per_graph_node=0.25, email=read_seconds * 3)
 
     def graph(self, nodes: int) -> float:
         return self.collection + self.per_graph_node * nodes

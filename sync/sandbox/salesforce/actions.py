@@ -171,14 +171,11 @@ def verification_row(conn: sqlite3.Connection, store: Store, catalog: Catalog, u
     return store.find_text(conn, methods, "UserId", user_id, exclude_id=None) if methods else None
 
 
-def single_email_remaining(conn: sqlite3.Connection, *, day: str | None = None) -> int:
-    """The single emails left today (`day`: YYYY-MM-DD; None counts every day the emulator saw)."""
-    most = single_email_max(conn)
-    sql, args = "SELECT to_addresses FROM sf_outbox WHERE log_email_on_send = 1", ()
-    if day is not None:
-        sql, args = sql + " AND substr(sent_at, 1, 10) = ?", (day,)
-    used = sum(len(r[0].split(",")) for r in conn.execute(sql, args))
-    return max(0, most - used)
+def single_email_remaining(conn: sqlite3.Connection, *, day: str) -> int:
+    """The single emails left on `day` (YYYY-MM-DD, GMT): the limit counts a day's sends."""
+    sql = "SELECT to_addresses FROM sf_outbox WHERE log_email_on_send = 1 AND substr(sent_at, 1, 10) = ?"
+    used = sum(len(r[0].split(",")) for r in conn.execute(sql, (day,)))
+    return max(0, single_email_max(conn) - used)
 
 
 def single_email_max(conn: sqlite3.Connection) -> int:
