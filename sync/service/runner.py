@@ -62,6 +62,9 @@ class RunnerConfig:
     batch_size: int
     signing_stage: str | None = None
     stripe_workers: int = 1  # Stripe calls in flight at once for independent records
+    # How long a link written back without its email being logged may still be on its way from the
+    # worker that wrote it (email_hold_for): not emailed by another until then.
+    email_hold: timedelta = timedelta(0)
 
 
 # What the fan-out gives back for each link asked for: the link, the error Stripe answered, or
@@ -486,6 +489,12 @@ class Runner:
                 report.set(action.payment_id, Outcome.LINK_SENT)
                 log.warning("payment_link.not_emailed_again", payment_id=action.payment_id, verdict=verdict)
                 continue
+            if verdict == "send" and self._may_be_on_its_way(action, now):
+                report.set(action.payment_id, Outcome.PENDING)
+                held_since = action.written_back_at
+                until = (held_since + self._config.email_hold).isoformat() if held_since else None
+                log.info("payment_link.email_held", payment_id=action.payment_id, until=until)
+                continue
             if verdict != "send":
                 change = existing_link_change(action, verdict, now=now) | PaymentChange(last_synced_at=now)
                 instead.append(PaymentUpdate(action.payment_id, change))
@@ -505,6 +514,12 @@ class Runner:
             payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
             self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
         return checked, relinked
+
+    def _may_be_on_its_way(self, action: EmailExistingLink, now: datetime) -> bool:
+        """Whether the worker that wrote this link back may still be emailing it (the org's log shows
+        no email yet): a second worker, or this one before a restart. Emailing now could send it twice;
+        once the hold has passed since the record last changed, that worker has sent or given up."""
+        return action.written_back_at is not None and now < action.written_back_at + self._config.email_hold
 
     def _logged_emails(self, payment_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
         """(To, body) of the emails the org logged on each of these Payments: a Requested Payment
@@ -586,7 +601,18 @@ class Runner:
         write_back = [PaymentUpdate(a.payment_id, a.written_back(link) | synced) for a, link in made]
         saved = self._write_updates(write_back + errors, report)
         written = {r.record_id for r in saved if r.error is None}
-        return [ToEmail(a.payment_id, link.id, link.url, a) for a, link in made if a.payment_id in written]
+        to_email = []
+        for action, link in made:
+            if action.payment_id not in written:
+                continue
+            if link.made_elsewhere:
+                # Another worker made it and may be emailing it now: emailed, if the org's log shows
+                # no email once the hold has passed, as an existing link (_checked_existing).
+                report.set(action.payment_id, Outcome.PENDING)
+                log.info("payment_link.made_elsewhere", payment_id=action.payment_id, payment_link_id=link.id)
+                continue
+            to_email.append(ToEmail(action.payment_id, link.id, link.url, action))
+        return to_email
 
     def _replace_edited_request(
         self, action: CreatePaymentLink, gateway: PaymentsGateway, now: datetime

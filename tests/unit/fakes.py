@@ -259,6 +259,7 @@ class FakeStripe:
     bodies: dict[str, LinkSpec] = field(default_factory=dict)
     deactivated: list[str] = field(default_factory=list)
     fail_for: dict[str, Exception] = field(default_factory=dict)  # payment id -> error to raise
+    made_elsewhere: set[str] = field(default_factory=set)  # payment ids whose link another worker made
     account: StripeAccount = field(default_factory=lambda: StripeAccount(id="acct_1FakeWorkerAccount"))
     calls: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -277,7 +278,10 @@ class FakeStripe:
                 raise IdempotencyConflict("Keys for idempotent requests can only be used with the same parameters")
             return self.links[spec.idempotency_key]
         n = next(self._ids)
-        link = CreatedLink(id=f"plink_{n}", url=f"https://pay.example/{n}", active=True, payment_id=payment_id)
+        link = CreatedLink(
+            id=f"plink_{n}", url=f"https://pay.example/{n}", active=True, payment_id=payment_id,
+            made_elsewhere=payment_id in self.made_elsewhere,
+        )  # fmt: skip
         self.links[spec.idempotency_key], self.bodies[spec.idempotency_key] = link, spec
         return link
 
