@@ -310,6 +310,8 @@ class OutcomeSync:
         include_settled = include_settled or self._sweep_everything
         statuses = OPEN_STATUSES + (SETTLED_STATUSES if include_settled else [])
         payments = self._retry(lambda: list(self._crm.iter_payments_to_reconcile(statuses)))
+        if not include_settled:
+            payments += self._named_lately(gateway, known={p.id for p in payments})
         log.info("reconcile.started", payments=len(payments), include_settled=include_settled)
         report = OutcomeReport()
         if progress is not None:
@@ -341,6 +343,36 @@ class OutcomeSync:
             orphans_deactivated=report.orphans_deactivated,
         )
         return report
+
+    def _named_lately(self, gateway: PaymentsGateway, *, known: set[str]) -> list[Payment]:
+        """The other Payments that events of the last two sweep intervals name: paid ones, whose
+        refund or dispute the poll may have missed.
+
+        Stripe may list an event after a cursor already moved past its place (it promises neither
+        order nor promptness: docs.stripe.com/webhooks), and no poll walks back. Open Payments are
+        swept anyway; a settled one is read again here, so an event listed up to one interval late
+        reaches its record at the next sweep.
+        """
+        every = self._config.reconcile_every
+        if every is None:
+            return []
+        since = self._now() - min(2 * every, self._config.lookback)
+        named: set[str] = set()
+        by_intent: dict[str, str] = {}
+        older: str | None = None
+        try:
+            while not self._stopping():
+                batch = self._retry(lambda: gateway.events_before(older, since=since, max_events=EVENTS_STEP))  # noqa: B023
+                named.update(self._payments_concerned(batch.events, gateway, by_intent))
+                if not batch.more or not batch.events:
+                    break
+                older = batch.events[-1].id
+            wanted = sorted(named - known)
+            found = self._retry(lambda: list(self._crm.read_payments(wanted))) if wanted else []
+        except (RetryableError, PermanentError) as exc:
+            log.warning("reconcile.events_unread", error=str(exc))
+            return []
+        return [p for p in found if p.status in SETTLED_STATUSES]
 
     def _retire_orphans(self, gateway: PaymentsGateway, known: dict[str, Payment]) -> int:
         """Deactivate active links that their Payment does not name, among this sweep's step of the
