@@ -58,6 +58,7 @@ class SalesforceEmulator:
         daily_api_limit: int = 100_000,
         token_ttl_seconds: int = 7200,
         batch_size: int = 2000,
+        subquery_batch_size: int = 499,
     ) -> None:
         self.clock = clock
         self.api_versions = tuple(api_versions)
@@ -69,7 +70,10 @@ class SalesforceEmulator:
         self.usage = ApiUsage(self.db, daily_limit=daily_api_limit)
         actions.create_tables(self.db)
         self.writer = RecordWriter(catalog=self.catalog, store=self.store, clock=clock, is_user=self.accounts.is_user)
-        self.queries = QueryApi(db=self.db, catalog=self.catalog, store=self.store, batch_size=batch_size)
+        self.queries = QueryApi(
+            db=self.db, catalog=self.catalog, store=self.store, batch_size=batch_size,
+            subquery_batch_size=subquery_batch_size,
+        )  # fmt: skip
         self.sobjects = SObjectApi(catalog=self.catalog, store=self.store, writer=self.writer, queries=self.queries)
         composite = CompositeApi(
             catalog=self.catalog, writer=self.writer, sobjects=self.sobjects, versions=self.api_versions
