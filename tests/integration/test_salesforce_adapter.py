@@ -20,6 +20,7 @@ from sync.domain.models import CrmSnapshot, PaymentStatus, PaymentType, StripeMo
 from sync.domain.requests import Policy, plan_intake
 from sync.ports import OutboundEmail, PaymentUpdate, WriteStatus
 from sync.sandbox.environment import Sandbox
+from sync.sandbox.salesforce.ids import to_18
 from tests.integration.conftest import SentRequests, settings_for
 from tests.jwt_keys import key_and_certificate
 
@@ -425,6 +426,32 @@ def test_daily_api_limit_reached_is_retryable_after_a_pause(sandbox: Sandbox, cr
         crm.read_snapshot()
 
     assert raised.value.retry_after is not None and raised.value.retry_after > 0
+
+
+def test_two_thousand_ids_are_read_in_requests_each_within_the_orgs_url_and_headers_limit(
+    sandbox: Sandbox, crm: SalesforceCrm, sent: SentRequests
+):
+    # A real org refuses a request whose URI and headers pass 16,384 bytes (414 or 431), and an id
+    # list in a GET query's URL grows by 28 bytes an id: the worker must split a long list.
+    deck = sandbox.add_project("Deck", customer_email="jo@example.com")
+    payments = [sandbox.create_payment(deck, type="custom", amount="10.00") for _ in range(3)]
+    prefix = payments[0][:3]
+    absent = [to_18(f"{prefix}{n:012d}") for n in range(1997)]  # well-formed ids of no record
+    crm.update_payments(
+        [PaymentUpdate(p, PaymentChange(payment_intent_id=f"pi_{n:024d}")) for n, p in enumerate(payments)]
+    )
+    intents = [f"pi_{n:024d}" for n in range(2000)]
+
+    assert {p.id for p in crm.read_payments(payments + absent)} == set(payments)
+    assert crm.deleted_payments(payments + absent) == ()
+    assert set(crm.payment_ids_for_intents(intents).values()) == set(payments)
+    assert crm.logged_emails(payments + absent) == ()
+
+    reads = [r for r in sent if r.method == "GET"]
+    assert len(reads) >= 4 * 10  # 2,000 ids, 200 a query
+    for request in reads:
+        headers = sum(len(f"{k}: {v}\r\n".encode()) for k, v in request.headers.items())
+        assert len((request.path_url or "").encode()) + headers <= 16_384
 
 
 TIMEOUT = 0.5

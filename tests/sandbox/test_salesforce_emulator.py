@@ -574,6 +574,26 @@ def test_the_query_options_header_lowers_the_batch_but_never_past_the_long_text_
     assert _page_sizes(sf, long_text, asking(2000)) == [200, 200, 50]
 
 
+def test_a_request_past_16384_bytes_of_uri_and_headers_is_refused_431_or_414_for_the_uri_alone(
+    org: SalesforceEmulator, sf: Salesforce, session: requests.Session
+) -> None:
+    seed(org, payments=1)
+    url = f"{sf.base_url}query/"
+    org.reset_api_calls()
+
+    def get(soql: str, **headers: str) -> requests.Response:
+        return session.get(url, params={"q": soql}, headers={**sf.headers, **headers})
+
+    padded = "SELECT Id FROM Payment__c WHERE Name != '{}'"
+    fits = get(padded.format("x" * 15_000))
+    assert fits.status_code == 200
+    big_headers = get(padded.format("x" * 15_000), **{"X-Trace": "t" * 1_500})
+    assert big_headers.status_code == 431 and "Request Header Fields Too Large" in big_headers.text
+    long_uri = get(padded.format("x" * 16_400))
+    assert long_uri.status_code == 414 and "URI Too Long" in long_uri.text
+    assert org.api_calls()["by_endpoint"] == {"GET query": 1}  # refused before the API: no call counted
+
+
 def test_count_queries(org: SalesforceEmulator, sf: Salesforce) -> None:
     seed(org, payments=3)
     assert sf.query("SELECT COUNT() FROM Payment__c WHERE Amount__c >= 200") == {

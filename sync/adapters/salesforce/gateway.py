@@ -67,7 +67,10 @@ EMAIL_INPUTS_LIMIT = 100
 # en-us.api_rest.meta/api_rest/resources_composite_composite.htm, "Composite Request Body").
 COMPOSITE_QUERIES_LIMIT = 5
 EMAIL_QUOTA_TTL_SECONDS = 60.0  # how long the single emails left today, once read, are trusted
-IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
+# An id list goes in a GET query's URL, 28 bytes an id once encoded: 200 keep the longest (Payment
+# fields, or PaymentIntent ids) near 7,500 bytes, within the 16,384 bytes of URI and headers an org
+# accepts (414 or 431 past them; Salesforce Help 000386264) and far below SOQL's 100,000 characters.
+IDS_PER_QUERY = 200
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
 

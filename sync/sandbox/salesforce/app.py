@@ -35,6 +35,28 @@ _SEASONS = ("Spring", "Summer", "Winter")
 _JSON = "application/json;charset=UTF-8"
 
 
+# "In each REST API call, the maximum combined length of the URI and headers is 16,384 bytes. A request
+# exceeding this limit returns a 431 Request Header Fields Too Large error. If the URI itself exceeds
+# the limit, the request returns a 414 URI Too Long error" (Salesforce Help 000386264, "Maximum number
+# of rows returned by SOQL queries over the REST API", which points to the REST API Developer Guide's
+# "Request Size Limits"; Stack Exchange question 195449 saw both statuses from an org). The
+# refusal comes from the web tier, before the API, in its own plain body ("Bad Message 431 reason:
+# Request Header Fields Too Large", as Stitch's Salesforce troubleshooting page quotes it), and
+# counts no API call.
+MAX_URI_AND_HEADERS = 16_384
+_TOO_LONG = {414: "URI Too Long", 431: "Request Header Fields Too Large"}
+
+
+def _too_long(request: Request) -> Response | None:
+    uri = len(request.path.encode()) + (len(request.raw_query.encode()) + 1 if request.raw_query else 0)
+    headers = sum(len(f"{name}: {value}\r\n".encode()) for name, value in request.headers.items())
+    status = 414 if uri > MAX_URI_AND_HEADERS else 431 if uri + headers > MAX_URI_AND_HEADERS else None
+    if status is None:
+        return None
+    body = f"<h1>Bad Message {status}</h1><pre>reason: {_TOO_LONG[status]}</pre>".encode()
+    return Response(status=status, body=body, headers={"Content-Type": "text/html;charset=iso-8859-1"})
+
+
 def release_label(version: str) -> str:
     """55.0 -> "Summer '22": three releases a year, Winter named for the following year."""
     index = int(float(version)) - 55 + 1  # 55.0 is Summer '22, the second release of 2022
@@ -103,6 +125,9 @@ class SalesforceEmulator:
         path = request.path
         if path.startswith("/__sandbox/"):
             return handle_control(self, request)
+        too_long = _too_long(request)
+        if too_long is not None:
+            return too_long
         if path.rstrip("/") == "/services/oauth2/token":
             return self._token(request)
         if path.rstrip("/") == "/services/data" and request.method == "GET":
