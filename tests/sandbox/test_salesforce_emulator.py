@@ -1046,6 +1046,32 @@ def test_a_graph_payload_of_more_than_fifteen_different_nodes_is_refused(
     )
 
 
+def test_a_graph_deeper_than_fifteen_nodes_of_references_is_refused(org: SalesforceEmulator, sf: Salesforce) -> None:
+    # "Maximum depth of a graph: 15" (Composite Graph Limits): a chain of nodes each using the one before.
+    _, project, _ = seed(org, payments=0)
+
+    def chain(length: int) -> dict:
+        nodes = [
+            {"method": "GET", "url": f"/services/data/v{VERSION}/sobjects/Project__c/{project}", "referenceId": "n0"}
+        ]
+        nodes += [
+            {
+                "method": "GET",
+                "url": f"/services/data/v{VERSION}/sobjects/Project__c/@{{n{i - 1}.Id}}",
+                "referenceId": f"n{i}",
+            }
+            for i in range(1, length)
+        ]
+        return {"graphs": [{"graphId": "g0", "compositeRequest": nodes}]}
+
+    [fine] = sf.restful("composite/graph", method="POST", json=chain(15))["graphs"]
+    assert fine["isSuccessful"] is True
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/graph", method="POST", json=chain(16))
+    refusal = caught.value.content[0]
+    assert refusal["errorCode"] == "LIMIT_EXCEEDED" and "depth" in refusal["message"]
+
+
 # -- email, limits, misc ----------------------------------------------------------------------------
 
 
