@@ -18,7 +18,7 @@ import structlog
 
 from sync.config.email_templates import EmailTemplates
 from sync.config.mapping import ProjectFields, field_specs
-from sync.domain import messages, ownership
+from sync.domain import messages, money, ownership
 from sync.domain.actions import (
     Action,
     CreatePayment,
@@ -29,7 +29,7 @@ from sync.domain.actions import (
     WaitForStripe,
 )
 from sync.domain.changes import PaymentChange
-from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.errors import AmountTooSmall, IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.domain.requests import (
     ExistingLinkVerdict,
@@ -589,6 +589,13 @@ class Runner:
             elif isinstance(result, IdempotencyConflict):
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
+            elif isinstance(result, AmountTooSmall):
+                spec = action.spec
+                shown = money.format_amount(money.from_minor_units(spec.amount_minor, spec.currency), spec.currency)
+                message = messages.STRIPE_AMOUNT_TOO_SMALL.format(amount=shown, detail=str(result))
+                errors.append(self._error_update(action.payment_id, message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                bound.warning("payment_link.amount_too_small", error=str(result))
             elif isinstance(result, PermanentError):
                 message = messages.STRIPE_REJECTED_LINK.format(detail=str(result))
                 errors.append(self._error_update(action.payment_id, message, now))

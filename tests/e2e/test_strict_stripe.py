@@ -6,6 +6,8 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from sync.sandbox.environment import Sandbox
 from tests.e2e.conftest import Worker, wait_until
 
@@ -101,3 +103,88 @@ def test_a_refund_listed_late_on_a_paid_payment_is_applied_by_the_next_sweep(san
     after = sandbox.payment(by_project[refunded]["id"])
     assert after["amount_refunded"] == Decimal("100.00")
     assert [(r["amount"], r["source"]) for r in sandbox.refunds()] == [(Decimal("100"), "stripe_dashboard")]
+
+
+def test_an_amount_under_stripes_minimum_once_converted_says_what_to_do_and_is_not_retried(
+    sandbox: Sandbox, worker: Worker
+):
+    # Item 4: £0.35 passes GBP's own minimum (£0.30, which the worker checks), but this Stripe
+    # account is paid out in USD and £0.35 is about $0.44, under its $0.50 (docs.stripe.com/currencies).
+    sandbox.add_setup()
+    project = sandbox.add_project("Shed", customer_email="kim@example.com", currency="GBP")
+    sandbox.request_payment(project, amount=Decimal("0.35"), type="progress", description="Hinges")
+
+    assert worker.once().code == 0
+
+    [payment] = sandbox.payments()
+    assert payment["status"] == "error"
+    said = payment["sync_error"]
+    assert said.startswith("Stripe refused £0.35: it is under Stripe's minimum charge once converted to the currency")
+    assert "Amount must convert to at least 50 cents. £0.35 converts to approximately $0.44." in said
+    assert "Request a larger amount" in said and "set the Payment back to Requested" in said
+    assert "[Stripe Request-Id req_" in said
+
+    assert worker.once().code == 0  # the same amount is not sent to Stripe again
+
+    assert sandbox.stripe.request_counts()[("POST", "/v1/payment_links")] == 1
+    assert sandbox.payment(payment["id"])["sync_error"] == said
+    assert sandbox.payment_links() == [] and sandbox.outbox() == []
+
+
+@pytest.mark.parametrize("account_version", ["2022-08-01", "2024-06-20"])
+def test_an_account_on_an_older_api_version_gets_every_outcome_onto_the_records(
+    sandbox: Sandbox, worker: Worker, account_version: str
+):
+    # Item 3: events are rendered in the account's default version, not the worker's pinned one.
+    # Before 2024-10-28 a card refund sends only charge.refunded / charge.refund.updated; before
+    # 2022-11-15 a PaymentIntent carries `charges`, not `latest_charge`.
+    sandbox.set_stripe_account(api_version=account_version)  # as if pinned so in Workbench from the start
+    sandbox.add_setup()
+    refunded = _link_sent(sandbox, worker, "Kitchen")
+    disputed = _link_sent(sandbox, worker, "Deck")
+    charge = sandbox.pay(refunded["link_url"], email="pat@example.com")["charge"]["id"]
+    disputed_charge = sandbox.pay(disputed["link_url"])["charge"]["id"]
+    assert worker.once().code == 0
+    assert {sandbox.payment(p["id"])["status"] for p in (refunded, disputed)} == {"paid"}
+
+    first = sandbox.dashboard_refund(charge, amount=100_000)["refund"]["id"]
+    assert worker.once().code == 0
+    after = sandbox.payment(refunded["id"])
+    assert (after["status"], after["amount_refunded"]) == ("partially_refunded", Decimal("1000.00"))
+    assert [(r["stripe_refund_id"], r["source"]) for r in sandbox.refunds()] == [(first, "stripe_dashboard")]
+
+    second = sandbox.dashboard_refund(charge)["refund"]["id"]  # the rest
+    assert worker.once().code == 0
+    assert sandbox.payment(refunded["id"])["status"] == "refunded"
+    sandbox.fail_refund(second)  # it bounces days later
+    assert worker.once().code == 0
+    after = sandbox.payment(refunded["id"])
+    assert (after["status"], after["amount_refunded"]) == ("partially_refunded", Decimal("1000.00"))
+    assert next(r for r in sandbox.refunds() if r["stripe_refund_id"] == second)["status"] == "failed"
+
+    dispute = sandbox.open_dispute(disputed_charge, reason="fraudulent")["dispute"]["id"]
+    assert worker.once().code == 0
+    after = sandbox.payment(disputed["id"])
+    assert (after["status"], after["dispute_id"], after["amount_disputed"]) == (
+        "disputed",
+        dispute,
+        Decimal("5000.00"),
+    )
+    sandbox.close_dispute(dispute, won=False)
+    assert worker.once().code == 0
+    assert sandbox.payment(disputed["id"])["dispute_status"] == "lost"
+
+    events = sandbox.stripe.events()  # the account really sent the older shapes
+    assert {e["api_version"] for e in events} == {account_version}
+    assert not [e for e in events if e["type"].startswith("refund.")]
+    intents = [e["data"]["object"] for e in events if e["type"] == "payment_intent.succeeded"]
+    assert all(("latest_charge" in i) == (account_version >= "2022-11-15") for i in intents)
+
+
+def _link_sent(sandbox: Sandbox, worker: Worker, name: str) -> dict:
+    project = sandbox.add_project(name, customer_email="pat@example.com", contract_amount=Decimal("40000"))
+    sandbox.request_payment(project, type="deposit", amount="5000.00", description=f"{name} deposit")
+    assert worker.once().code == 0
+    [payment] = [p for p in sandbox.payments() if p["project"] == project]
+    assert payment["status"] == "link_sent"
+    return payment

@@ -24,7 +24,13 @@ from stripe import _util as stripe_util
 
 from sync.adapters.stripe import payment_state as outcomes
 from sync.domain.actions import LinkSpec
-from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.errors import (
+    AmountTooSmall,
+    IdempotencyConflict,
+    PermanentError,
+    RetryableError,
+    StripeKeyRejected,
+)
 from sync.domain.models import (
     ActiveLinkStep,
     CreatedLink,
@@ -506,6 +512,8 @@ def _translate(exc: stripe.StripeError) -> Exception:
         )
     if status is None:
         return RetryableError(f"Stripe: {type(exc).__name__}{rid}")
+    if code == "amount_too_small":  # docs.stripe.com/error-codes/amount-too-small
+        return AmountTooSmall(f"{message} ({code}){rid}")
     return PermanentError(f"{message}" + (f" ({code})" if code else "") + rid)
 
 
