@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sync.config.email_templates import NoticeTemplates
-from sync.domain import messages, ownership
+from sync.domain import messages, money, ownership
 from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
@@ -38,7 +38,15 @@ from sync.domain.models import (
     StripePaymentState,
     StripeSetup,
 )
-from sync.domain.stripe_results import OutcomeWrite, StaffNotice, foreign_notice, plan_outcome
+from sync.domain.staff_actions import amount_put_back
+from sync.domain.stripe_results import (
+    PAID_FAMILY,
+    OutcomeWrite,
+    StaffNotice,
+    foreign_notice,
+    paid_by_hand,
+    plan_outcome,
+)
 from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.fanout import Skipped, fan_out
 from sync.runtime.logs import log
@@ -589,11 +597,30 @@ class OutcomeSync:
         change = plan.change | relinked
         restored = ownership.tampered(payment, change, state)
         change |= PaymentChange(last_synced_at=now)
+        put_back = self._amount_put_back(payment, state, now=now)
+        if put_back is not None:
+            change |= put_back
+            payment = payment.model_copy(update={"sync_log": put_back.sync_log})  # the next line follows it
         if restored:
             # Put back and said, never silently (invariant 7): staff can see who edited it in the history.
             change |= PaymentChange(sync_log=ownership.tamper_line(payment, restored, now=now))
             log.warning("payment.fields_restored", payment_id=payment.id, fields=restored)
         return [dataclasses.replace(plan, change=change)]
+
+    @staticmethod
+    def _amount_put_back(payment: Payment, state: StripePaymentState, *, now: datetime) -> PaymentChange | None:
+        """An Amount staff edited on a paid Payment, put back by this write too: once the worker
+        has written the record, the edit no longer shows as another's (the staff-action read looks
+        for paid Payments last changed by someone else), so it is put right now or never."""
+        if payment.status not in PAID_FAMILY or paid_by_hand(payment) or not state.paid:
+            return None
+        if state.amount_paid_minor is None or not state.currency:
+            return None
+        charged = money.from_minor_units(state.amount_paid_minor, state.currency)
+        change = amount_put_back(payment, charged, now=now, default_currency=state.currency)
+        if change is not None:
+            log.info("payment.amount_edit_refused", payment_id=payment.id, reason="already paid")
+        return change
 
     def _foreign(self, payment: Payment, problem: str, *, now: datetime) -> list[OutcomeWrite]:
         """Record nothing of another Payment's link; say so on the record and to staff, once."""

@@ -760,3 +760,23 @@ def test_edited_stripe_fields_are_put_back_and_said():
     restored = crm.payments["pA"]
     assert restored.charge_id == "ch_pA" and restored.amount_paid == Decimal("20000")
     assert "Charge Id, Amount Paid: did not match Stripe" in restored.sync_log
+
+
+def test_an_outcome_written_on_a_paid_payment_puts_back_an_amount_staff_edited():
+    # The edit would no longer show as another's once the worker has written the record (the
+    # staff-action read looks for paid Payments last changed by someone else): put back now or never.
+    recorded = dict(
+        status=PaymentStatus.PAID, payment_link_id="plink_pA", link_url="u", amount_paid=Decimal("20000.00"),
+        paid_at=T0, charge_id="ch_pA", checkout_session_id="cs_pA", payment_intent_id="pi_pA",
+        receipt_url="https://r/pA", amount_refunded=Decimal("0"),
+    )  # fmt: skip
+    crm = FakeCrm(setups=(setup(),), payments={"pA": payment(id="pA", amount=Decimal("20025.00"), **recorded)})
+    stripe = FakeStripe(states={"plink_pA": paid("pA", amount_refunded_minor=100_000)})  # refunded in the Dashboard
+
+    sync_for(crm).sweep(stripe, include_settled=True)
+
+    after = crm.payments["pA"]
+    assert (after.status, after.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, Decimal("1000.00"))
+    assert after.amount == Decimal("20000.00")
+    assert after.sync_error == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$20,000.00")
+    assert "Amount put back to $20,000.00: it had been changed to $20,025.00 after the payment." in after.sync_log
