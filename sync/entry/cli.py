@@ -194,7 +194,7 @@ def _run(settings: object, *, once: bool) -> int:
 
     from sync.entry.bootstrap import build_app
     from sync.entry.startup import start_up
-    from sync.entry.worker import run_loop, run_until_signalled
+    from sync.entry.worker import alongside, run_loop, run_until_signalled
     from sync.runtime.logs import log
 
     def work(stop: threading.Event) -> None:
@@ -206,12 +206,15 @@ def _run(settings: object, *, once: bool) -> int:
             report = app.runner.run_cycle()
             result.append(EXIT_OK if report.all_stable else EXIT_UNSETTLED)
             return
-        run_loop(
-            app.runner.run_cycle,
-            interval=app.settings.poll_interval_seconds,
-            stop=stop,
-            slowdown=app.budget.slowdown,
-        )
+        events_every = app.settings.stripe_events_interval_seconds
+        if not events_every:
+            run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop,
+                     slowdown=app.budget.slowdown)  # fmt: skip
+            return
+        app.runner.read_events_apart()
+        with alongside(lambda: run_loop(app.runner.run_events, interval=events_every, stop=stop), stop, "events"):
+            run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop,
+                     slowdown=app.budget.slowdown)  # fmt: skip
 
     result: list[int] = []
     code = run_until_signalled(work)

@@ -170,6 +170,10 @@ class Runner:
         self._stop = stop or threading.Event()
         self._budget = budget or ApiBudget(1.0)
         self._retry = retry
+        # Events on a loop of their own (read_events_apart): what the last cycle hands that loop.
+        self._apart = False
+        self._handed_lock = threading.Lock()
+        self._handed: tuple[StripeReadiness | None, set[str]] = (None, set())
 
     def run_cycle(self) -> CycleReport:
         """Run one cycle; a failing record is reported and the others go on."""
@@ -196,7 +200,7 @@ class Runner:
             self._apply_payment_actions(decide_payments(payments, policy=policy), readiness, report)
             # A key Stripe refused just now is not tried again this cycle (StripeConnection.current).
             refresh = self._apply_staff_actions(snapshot, self._stripe.current(readiness), policy, report)
-            more_events = self._read_outcomes(self._stripe.current(readiness), report, refresh=refresh)
+            more_events = self._outcomes_now_or_apart(self._stripe.current(readiness), report, refresh=refresh)
             self._stripe.current(readiness)  # a key refused by the last Stripe call is said on the Setup now
             batch = self._config.batch_size
             report.full_batch = (
@@ -266,6 +270,39 @@ class Runner:
         )
 
     # --- outcomes --------------------------------------------------------------------------------
+    def read_events_apart(self) -> None:
+        """From now on Stripe's events (and the sweep) are read by `run_events`, on a loop of its
+        own, and each cycle only hands it what it needs: the Stripe connection it verified and the
+        Payments whose state staff actions just touched."""
+        self._apart = True
+
+    def _outcomes_now_or_apart(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
+        if not self._apart:
+            return self._read_outcomes(readiness, report, refresh=refresh)
+        with self._handed_lock:
+            self._handed = (readiness, self._handed[1] | refresh)
+        return False
+
+    def run_events(self) -> CycleReport:
+        """Apply Stripe's new events (and sweep when due) with the connection the last cycle
+        verified; Salesforce is called only when events name Payments. Before the first cycle: nothing."""
+        report = CycleReport(cycle_id="ev-" + uuid.uuid4().hex[:9])
+        with self._handed_lock:
+            readiness, refresh = self._handed
+            self._handed = (readiness, set())
+        if readiness is None:
+            return report
+        structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
+        try:
+            readiness = self._stripe.current(readiness)
+            report.full_batch = self._read_outcomes(readiness, report, refresh=refresh)
+            self._stripe.current(readiness)  # a key refused by the last Stripe call is said on the Setup now
+            if report.outcomes:
+                log.info("events.applied", records=len(report.outcomes), stable=report.all_stable)
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("cycle_id")
+
     def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
         """Read back the Payments staff actions touched, apply new Stripe events, and sweep open
         Payments when due; True if more events wait."""

@@ -127,6 +127,8 @@ class OutcomeSync:
         self._next_sweep_at: datetime | None = None
         self._polled = False
         self._saved_cursor: str | None = None  # the cursor on the record at the last poll
+        # ((Setup id, its cursor and LastModifiedDate as read), the cursor this process saved since).
+        self._cursor_moved: tuple[tuple[str, str | None, datetime], str] | None = None
         # Without a cursor to prove the events were followed, the next sweep checks paid Payments too:
         # a refund or dispute during the gap would otherwise go unseen.
         self._sweep_everything = False
@@ -140,6 +142,7 @@ class OutcomeSync:
         with those the first step of events concerns.
         """
         report = OutcomeReport()
+        read, setup = setup, self._with_cursor_moved(setup)
         if not setup.events_cursor and (not self._polled or self._saved_cursor):
             # A first start, or a cursor cleared on the record: the look-back window may not cover it all.
             log.info("events.no_cursor", setup_id=setup.id, first_poll=not self._polled)
@@ -175,10 +178,23 @@ class OutcomeSync:
         if report.pending or left or not polled.finished:
             log.info("events.cursor_held", pending=len(report.pending))
         elif polled.newest_id and polled.newest_id != setup.events_cursor:
-            self._retry(lambda: self._crm.save_events_cursor(setup.id, polled.newest_id or ""))
+            self._save_cursor(read, polled.newest_id)
         elif report.cursor_lost and not polled.events:
-            self._retry(lambda: self._crm.save_events_cursor(setup.id, ""))  # start afresh from the window
+            self._save_cursor(read, "")  # start afresh from the window
         return report
+
+    def _with_cursor_moved(self, setup: StripeSetup) -> StripeSetup:
+        """The Setup with the cursor this process saved since the record was read, if it was: the
+        events loop polls every few seconds with the Setup its CRM cycle last read. A Setup read since
+        (its LastModifiedDate moved: this save, or an admin clearing the cursor) says it itself."""
+        moved = self._cursor_moved
+        if moved is not None and moved[0] == (setup.id, setup.events_cursor, setup.last_modified):
+            return setup.model_copy(update={"events_cursor": moved[1] or None})
+        return setup
+
+    def _save_cursor(self, read: StripeSetup, cursor: str) -> None:
+        self._retry(lambda: self._crm.save_events_cursor(read.id, cursor))
+        self._cursor_moved = ((read.id, read.events_cursor, read.last_modified), cursor)
 
     def _event_steps(self, cursor: str | None, gateway: PaymentsGateway, polled: _Polled) -> Iterator[EventBatch]:
         """The events after `cursor`, EVENTS_STEP at a time up to the poll's most, each step's

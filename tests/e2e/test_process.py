@@ -258,3 +258,35 @@ def test_a_mapping_reading_the_customer_email_from_a_plain_field_works(tmp_path:
         [payment] = sandbox.payments()
         assert payment["status"] == "link_sent" and payment["customer_email"] == "kim@example.com"
         assert sandbox.outbox()[0]["to"] == ["kim@example.com"]
+
+
+def test_stripe_events_on_their_own_loop_reach_the_record_in_seconds_and_cost_no_salesforce_call_idle(
+    sandbox: Sandbox, worker: Worker
+):
+    # Issue 19 item 1: outcomes came back within one CRM poll interval (30 s by default).
+    sandbox.add_setup()
+    project = sandbox.add_project("Kitchen", customer_email="sam@example.com")
+    sandbox.request_payment(project, type="progress", amount="300.00")
+    proc = worker.start(POLL_INTERVAL_SECONDS="120", STRIPE_EVENTS_INTERVAL_SECONDS="1")
+    try:
+        assert wait_until(lambda: [p["status"] for p in sandbox.payments()] == ["link_sent"])
+        assert wait_until(lambda: "reconcile.finished" in proc.log_path.read_text())  # the start-up sweep
+        time.sleep(1)
+        sandbox.salesforce.reset_api_calls()
+        stripe_before = len(sandbox.stripe_requests())
+        time.sleep(5)  # idle: the events loop polls Stripe, and nothing else happens
+        idle_salesforce = sandbox.salesforce.api_calls()["total"]
+        idle_stripe = len(sandbox.stripe_requests()) - stripe_before
+
+        [payment] = sandbox.payments()
+        sandbox.pay(payment["link_url"])
+        paid_at = time.monotonic()
+        assert wait_until(lambda: sandbox.payment(payment["id"])["status"] == "paid", timeout=10)
+        seconds = time.monotonic() - paid_at
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        worker.collect(proc)
+    print(f"paid -> Paid in {seconds:.1f} s; idle 5 s: {idle_salesforce} Salesforce, {idle_stripe} Stripe calls")
+    assert seconds < 5  # the CRM cycle is 120 s away
+    assert idle_salesforce == 0 and 3 <= idle_stripe <= 7

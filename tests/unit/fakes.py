@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -248,7 +248,12 @@ class FakeCrm:
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         self.cursors.append(cursor)
-        self.setups = tuple(s.model_copy(update={"events_cursor": cursor or None}) for s in self.setups)
+        self.setups = tuple(
+            s.model_copy(
+                update={"events_cursor": cursor or None, "last_modified": s.last_modified + timedelta(seconds=1)}
+            )
+            for s in self.setups
+        )
 
 
 @dataclass

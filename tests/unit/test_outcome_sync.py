@@ -390,7 +390,8 @@ def test_a_cursor_cleared_on_the_record_mid_run_makes_the_worker_sweep_everythin
     crm.payments["pB"] = crm.payments["pB"].model_copy(update={"status": PaymentStatus.PAID})  # drifted
     outcomes.poll(crm.setups[0], stripe)
     assert not outcomes.sweep_due()  # a cursor is held: no sweep before the interval
-    crm.setups = (crm.setups[0].model_copy(update={"events_cursor": None}),)  # an admin clears it
+    cleared = {"events_cursor": None, "last_modified": crm.setups[0].last_modified + timedelta(minutes=1)}
+    crm.setups = (crm.setups[0].model_copy(update=cleared),)  # an admin clears it
 
     outcomes.poll(crm.setups[0], stripe)
 
@@ -780,3 +781,18 @@ def test_an_outcome_written_on_a_paid_payment_puts_back_an_amount_staff_edited()
     assert after.amount == Decimal("20000.00")
     assert after.sync_error == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$20,000.00")
     assert "Amount put back to $20,000.00: it had been changed to $20,025.00 after the payment." in after.sync_log
+
+
+def test_a_poll_with_the_setup_read_before_its_last_save_walks_on_from_the_cursor_it_saved():
+    # The events loop polls every few seconds with the Setup the CRM cycle read up to a poll
+    # interval ago: it must not walk the same events again, nor save the cursor again.
+    crm = crm_with_links()
+    stripe = FakeStripe(events=[_event(1, "checkout.session.completed", "pA")], states={"plink_pA": paid("pA")})
+    outcomes = sync_for(crm)
+    stale = crm.setups[0]
+    outcomes.poll(stale, stripe)
+    assert crm.cursors == ["evt_001"]
+
+    again = outcomes.poll(stale, stripe)
+
+    assert crm.cursors == ["evt_001"] and not again.changed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -154,13 +155,22 @@ class SalesforceCrm:
         self._token: AccessToken | None = None
         self._post_refusal_said = False  # a refused staff post is logged as a warning once a process
         self._sf: simple_salesforce.Salesforce | None = None
-        # The org's clock when it served the last answer (its Date header); see `_stamp`.
-        self._served_at: datetime | None = None
+        # The org's clock when it served this thread's last answer (its Date header): the worker's
+        # CRM cycle and its Stripe events loop call the org from threads of their own.
+        self._local = threading.local()
         self._on_server_time = on_server_time
         self.budget = budget or ApiBudget(settings.salesforce_api_share)
         self._http.hooks["response"].append(self._note_server_time)
         # Payments read but not decodable, by id, until the runner takes them (see take_unreadable).
         self._unreadable: dict[str, RecordFault] = {}
+
+    @property
+    def _served_at(self) -> datetime | None:
+        return getattr(self._local, "served_at", None)
+
+    @_served_at.setter
+    def _served_at(self, value: datetime | None) -> None:
+        self._local.served_at = value
 
     def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         self.budget.observe(response.headers.get("Sforce-Limit-Info"))
