@@ -45,6 +45,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 from pathlib import Path
@@ -52,6 +53,7 @@ from typing import Any
 
 from sync.config.settings import Settings
 from sync.domain import money
+from sync.entry.bootstrap import email_hold_for
 from sync.sandbox.environment import REPO_ROOT, Sandbox
 from sync.sandbox.faults import FaultRule
 from sync.sandbox.httpserver import Request
@@ -1196,6 +1198,7 @@ class ChaosRun:
         """Faults off: the running worker settles everything, then `run --once` must exit 0 twice running."""
         self.faults_off()
         self.sandbox.latency["stripe"] = 0.0
+        self._let_email_holds_pass()
         started = time.monotonic()
         said = started
         settled = False
@@ -1212,11 +1215,17 @@ class ChaosRun:
                 time.sleep(max(1.0, 4 * (time.monotonic() - checked)))
         self.report.converged_seconds = time.monotonic() - started if settled else None
         self.report.stop_seconds.append(self.workers.terminate(worker))
+        self._let_email_holds_pass()  # links written back while converging, by a worker now stopped
         in_a_row = 0
         for _ in range(6):
             in_a_row = in_a_row + 1 if self.workers.once() == 0 else 0
             if in_a_row == 2:
                 break
+
+    def _let_email_holds_pass(self) -> None:
+        """Move the sandbox's clock past the email hold: a link a killed worker wrote back but did
+        not email is held that long (in case it were still sending it), then emailed by another."""
+        self.sandbox.clock.advance(email_hold_for(float(CLIENT_TIMEOUT_SECONDS)) + timedelta(seconds=1))
 
     # --- bookkeeping ---------------------------------------------------------------------------------
 
