@@ -197,12 +197,15 @@ class BusyOrg:
         emailed = {m["related_record_id"] for m in self.sandbox.outbox()}
         by_description = {p["description"]: p for p in self.sandbox.payments()}
         deleted = {self.ledger.requests[project].description for project in self.ledger.deleted.values()}
-        return [
-            description
-            for description in self.kind_of
-            if (description not in deleted and (p := by_description.get(description)) is None)
-            or (p["status"] in ("requested", "link_sent", "payment_failed") and p["id"] not in emailed)
-        ]
+        waiting = []
+        for description in self.kind_of:
+            p = by_description.get(description)
+            if p is None:
+                if description not in deleted:
+                    waiting.append(description)  # not taken in yet
+            elif p["status"] in ("requested", "link_sent", "payment_failed") and p["id"] not in emailed:
+                waiting.append(description)
+        return waiting
 
     def _count_refusals(self) -> None:
         for description, rule in self.rules.items():
