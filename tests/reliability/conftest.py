@@ -224,3 +224,17 @@ def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         run.run()
         print(run.report.summary())
         yield run
+
+
+@pytest.fixture(scope="session")
+def busy_chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One busy-mode chaos run (seed: CHAOS_SEED, else the CI one): the chaos on a busy org."""
+    from tests.reliability.chaos import DEFAULT_CI_SEED, MODES, ChaosRun, seed_from_environment
+
+    run = ChaosRun(
+        seed=seed_from_environment(DEFAULT_CI_SEED), mode=MODES["busy"], workdir=tmp_path_factory.mktemp("busy")
+    )
+    with run:
+        run.run()
+        print(run.report.summary())
+        yield run
