@@ -75,6 +75,7 @@ LinkResult = CreatedLink | BaseException | Skipped[CreatePaymentLink]
 # emailed and marked sent before the next, so a long backlog shows progress on the records as it
 # drains, and a stop leaves at most one chunk in hand.
 LINK_CHUNK = 200
+WRITTEN_BACK_KEPT = 50_000  # link ids remembered as this process's own (Runner._written_back)
 
 
 class ToEmail(NamedTuple):
@@ -170,6 +171,9 @@ class Runner:
         self._stop = stop or threading.Event()
         self._budget = budget or ApiBudget(1.0)
         self._retry = retry
+        # The links this process wrote back to email itself: when their email did not go out (an
+        # unknown outcome, a refusal), nobody else is sending them, so they are not held.
+        self._written_back: set[str] = set()
         # Events on a loop of their own (read_events_apart): what the last cycle hands that loop.
         self._apart = False
         self._handed_lock = threading.Lock()
@@ -526,7 +530,7 @@ class Runner:
                 report.set(action.payment_id, Outcome.LINK_SENT)
                 log.warning("payment_link.not_emailed_again", payment_id=action.payment_id, verdict=verdict)
                 continue
-            if verdict == "send" and self._may_be_on_its_way(action, now):
+            if verdict == "send" and link.id not in self._written_back and self._may_be_on_its_way(action, now):
                 report.set(action.payment_id, Outcome.PENDING)
                 held_since = action.written_back_at
                 until = (held_since + self._config.email_hold).isoformat() if held_since else None
@@ -655,6 +659,9 @@ class Runner:
                 report.set(action.payment_id, Outcome.PENDING)
                 log.info("payment_link.made_elsewhere", payment_id=action.payment_id, payment_link_id=link.id)
                 continue
+            if len(self._written_back) >= WRITTEN_BACK_KEPT:
+                self._written_back.clear()  # at worst a hold for a link of ours
+            self._written_back.add(link.id)
             to_email.append(ToEmail(action.payment_id, link.id, link.url, action))
         return to_email
 
