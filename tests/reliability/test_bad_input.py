@@ -244,10 +244,10 @@ REFUSED_ON_SAVE = [
         id="amount-as-text",
     ),
     pytest.param(
-        lambda w: _click(w, type="progress", amount="1e12"),
+        lambda w: _click(w, type="progress", amount="1e14"),  # past Number(14, 4)
         "NUMBER_OUTSIDE_VALID_RANGE",
         "outside of valid range",
-        id="amount-1e12",
+        id="amount-1e14",
     ),
     pytest.param(
         lambda w: _click(w, amount="100.00", raw_type="Deposti"),
