@@ -1310,6 +1310,8 @@ class ChaosRun:
 
     def violations(self) -> list[Violation]:
         """Every invariant's violations now, the busy org's too once its rules are lifted."""
+        if self.busy:
+            self.busy.note_posts_refused()  # before check_invariants reads them (g)
         found = check_invariants(self.sandbox, self.ledger)
         return found + self.busy.checks() if self.busy else found
 
