@@ -87,7 +87,8 @@ class PaymentFields(_Strict):
     charge_id: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
     amount_paid: Annotated[str, _f("currency", "write", worker_owned=True)]
     paid_at: Annotated[str, _f("datetime", "write", worker_owned=True)]
-    receipt_url: Annotated[str, _f("url", "write", length=1000, worker_owned=True)]
+    # A Salesforce URL field holds 255 characters at most (the package's Receipt is one).
+    receipt_url: Annotated[str, _f("url", "write", length=255, worker_owned=True)]
     amount_refunded: Annotated[str, _f("currency", "write", worker_owned=True)]
     last_failure_code: Annotated[str, _f("string", "write", length=255, worker_owned=True)]
     last_failure: Annotated[str, _f("textarea", "write", length=32768, worker_owned=True)]
@@ -274,6 +275,14 @@ def worker_owned_fields(model: type[BaseModel]) -> list[str]:
 
 def load_mapping(path: Path) -> Mapping:
     """Read and validate a mapping file; raise ConfigError naming the file and what is wrong."""
+    return read_mapping(path).qualified()
+
+
+def read_mapping(path: Path) -> Mapping:
+    """Read and validate a mapping file, names as written (the namespace not yet applied).
+
+    Raises ConfigError naming the file and what is wrong.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -281,7 +290,7 @@ def load_mapping(path: Path) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"CRM_MAPPING_FILE: {path} is not valid TOML: {exc}") from None
     try:
-        return Mapping.model_validate(raw).qualified()
+        return Mapping.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {_plain(err)}" for err in exc.errors())
         raise ConfigError(f"CRM_MAPPING_FILE: {path} is not a valid mapping: {problems}") from None

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     crm_mapping_file: Path = Field(default_factory=lambda: project_file("mappings/default.toml"))
     email_template_file: Path = Field(default_factory=lambda: project_file("config/email_templates.toml"))
     poll_interval_seconds: float = Field(30.0, ge=1, le=3600)
+    # Stripe's events are read on a loop of their own this often (0: in each CRM cycle). An idle
+    # poll is one Stripe list call: every 2 s, 0.5 requests/s, 2% of test mode's 25/s (README).
+    stripe_events_interval_seconds: float = Field(2.0, ge=0, le=3600)
     deposit_percent: Decimal = Field(Decimal(50), gt=0, le=100)
     # Records of each kind read per cycle (requests, Payments to act on); a fuller backlog goes on
     # in the next cycle at once. Writes go 200 a call whatever this is.

@@ -100,6 +100,9 @@ class EmailExistingLink:
     times_sent: int = 0
     no_reminders: bool = False
     sync_log: str | None = None
+    # When the record last changed, if that change may have been this link's write-back (no Sync
+    # Error: a write that says why a link waits sets one): its email may still be on its way.
+    written_back_at: datetime | None = None
     # What the record asks now, to hold the link against before it is emailed (requests.judge_existing_link):
     charges: tuple[str, int] | None = None  # currency and amount in minor units
     terms_changed: bool = False  # the Link Terms recorded with the link differ from the record's

@@ -30,6 +30,11 @@ class StripeNotConnected(SyncError):
     """No usable Stripe Setup record: requests wait, they are not failed."""
 
 
+class AmountTooSmall(PermanentError):
+    """Stripe refused the amount as under its minimum charge (`amount_too_small`); the same amount
+    will be refused again, so the record says what to change rather than the request being retried."""
+
+
 class IdempotencyConflict(PermanentError):
     """Stripe saw the same idempotency key with other parameters."""
 

@@ -132,6 +132,13 @@ EDITED_DURING_LINK_CREATION = (
 )
 SIGNING_DEPOSIT_DESCRIPTION = "Deposit on signing ({stage})"
 STRIPE_REJECTED_LINK = "Stripe refused to create the payment link: {detail}"
+# Stripe's minimum applies after converting to the currency the account is paid out in
+# (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), which the worker does not know.
+STRIPE_AMOUNT_TOO_SMALL = (
+    "Stripe refused {amount}: it is under Stripe's minimum charge once converted to the currency this "
+    "Stripe account is paid out in ({detail}). Request a larger amount (or add this one to another "
+    "payment), then set the Payment back to Requested; the worker does not retry this amount by itself."
+)
 EMAIL_REJECTED = "The CRM could not email the link to {email}: {detail}"
 # The org refuses every email until an admin acts (or the day ends): the Payment waits, not an error.
 EMAIL_LIMIT_REACHED = (

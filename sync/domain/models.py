@@ -209,6 +209,9 @@ class CreatedLink(_Value):
     # The recipient mark (requests.recipient_mark) of an email that carried the link although the
     # CRM did not record it (its metadata): the email is a fact the worker does not forget.
     emailed_to: str | None = None
+    # Stripe answered a replay of a request this process never sent under that key: another worker
+    # (or a process that stopped) made the link, and may be emailing it right now.
+    made_elsewhere: bool = False
 
 
 # --- what Stripe says about a Payment (read by the payments adapter, in our own terms) ----------

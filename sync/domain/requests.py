@@ -302,6 +302,7 @@ def plan_payment(payment: Payment, *, policy: Policy) -> Action | None:
             times_sent=payment.times_sent,
             no_reminders=payment.no_reminders,
             sync_log=payment.sync_log,
+            written_back_at=payment.last_modified if payment.sync_error is None else None,
             charges=(currency, money.to_minor_units(payment.amount, currency)),
             terms_changed=recorded_terms is not None
             and recorded_terms != link_terms(payment, default_currency=policy.default_currency),

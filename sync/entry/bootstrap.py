@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
-from sync.adapters.salesforce.gateway import SalesforceCrm
-from sync.adapters.stripe.payments import StripePayments
+from sync.adapters.salesforce.gateway import CallTimeouts, SalesforceCrm
+from sync.adapters.stripe.payments import KeysSent, StripePayments
 from sync.config.email_templates import load_templates
 from sync.config.mapping import Mapping, load_mapping
 from sync.config.settings import ClockSource, Settings
@@ -24,7 +24,7 @@ from sync.domain.staff_actions import ReminderPolicy
 from sync.ports import CrmGateway, PaymentsGateway, PaymentsGatewayFactory
 from sync.runtime.api_budget import ApiBudget
 from sync.runtime.clock import CrmClock, utc_now
-from sync.runtime.retry import Retry, call_with_retries
+from sync.runtime.retry import Retry, call_with_retries, longest_span
 from sync.runtime.throttle import STRIPE_LIMITS, TokenBucket, stripe_mode_of
 from sync.service.refunds import RefundSync
 from sync.service.runner import Runner, RunnerConfig
@@ -47,12 +47,22 @@ class App:
     retry: Retry  # the one retry policy, its pauses cut short by the stop event
 
 
+def email_hold_for(read_timeout: float) -> timedelta:
+    """The longest a live worker takes from writing a link back to its email showing in the org's
+    log: the write-back's answer (one collection call), then the daily-quota read and the send, each
+    under the retry policy. A link left unemailed longer than this is not on its way."""
+    timeouts = CallTimeouts.scaled_from(read_timeout)
+    return timedelta(seconds=timeouts.collection + longest_span(read_timeout) + longest_span(timeouts.email))
+
+
 def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
     """Gateways for the Setup's key; one token bucket per mode, kept across key rotations."""
     buckets = {
         mode: TokenBucket((settings.stripe_rate_limit or limit) * settings.stripe_rate_share)
         for mode, limit in STRIPE_LIMITS.items()
     }
+
+    keys_sent = KeysSent()
 
     def build(key: SecretStr) -> PaymentsGateway:
         return StripePayments(
@@ -61,6 +71,7 @@ def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
             timeout=settings.stripe_timeout_seconds,
             bucket=buckets[stripe_mode_of(key.get_secret_value())],
             pool=settings.stripe_concurrency,
+            keys_sent=keys_sent,
         )
 
     return build
@@ -147,6 +158,7 @@ def build_app(
             batch_size=settings.batch_size,
             signing_stage=settings.deposit_on_stage,
             stripe_workers=settings.stripe_concurrency,
+            email_hold=email_hold_for(settings.salesforce_timeout_seconds),
         ),
         now=now,
         retry=retry,

@@ -22,6 +22,8 @@ from sync.domain import messages
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.stripe_setup import judge_descriptor, judge_setups
 from sync.entry.bootstrap import stripe_factory
+from sync.package import MappingRefused, build_package
+from sync.package.fields import FieldDef
 from sync.runtime.retry import Retry, call_with_retries, no_retry
 
 # Describe types that can hold what a FieldSpec kind needs.
@@ -105,6 +107,7 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry, 
                 f"The Payment object has no child relationship {mapping.refund.child_relationship} "
                 f"for its Refunds (set refund.child_relationship in the mapping)."
             )
+    findings.problems.extend(package_field_problems(mapping=mapping, describe=describe))
     project_info = describe(mapping.project.object)
     if staff_notices and project_info is not None and not project_info.get("feedEnabled", False):
         findings.warnings.append(messages.PROJECT_FEED_OFF.format(object=mapping.project.object))
@@ -120,6 +123,59 @@ def check_org(*, crm: SalesforceCrm, mapping: Mapping, retry: Retry = no_retry, 
         if setup_problems:
             findings.broken.add("Stripe Setup")
     return findings
+
+
+# What fixes a field the package would have made otherwise: deploy the package again (it updates
+# the fields in place) and give the worker's user its permission set.
+DEPLOY_FIX = (
+    "python -m sync metadata --out salesforce-package && cd salesforce-package && "
+    "sf project deploy start --target-org <org>"
+)
+
+
+def package_field_problems(*, mapping: Mapping, describe: Any) -> list[str]:
+    """What the org's fields lack of the package's: size, decimals, uniqueness, picklist values.
+
+    A missing field, or one of a type the worker cannot use, is reported by the section checks;
+    this names what a field of the right type still lacks, each with the command that fixes it.
+    `mapping` has its namespace applied, as the worker loads it.
+    """
+    try:
+        package = build_package(mapping=mapping, qualified=True)
+    except MappingRefused as exc:
+        return [f"The mapping names what Salesforce would refuse, so no package can be made for it: {exc}"]
+    labels = {"project": "Project", "payment": "Payment", "refund": "Refund", "setup": "Stripe Setup"}
+    problems = []
+    for f in package.fields:
+        info = describe(f.object)
+        if info is None:
+            continue
+        field = next((x for x in info["fields"] if x["name"].lower() == f.name.lower()), None)
+        if field is None:
+            continue
+        lacks = _lacks(f, field)
+        if lacks:
+            where = f"{labels[f.section]} field {f.object}.{f.name}"
+            problems.append(f"{where} {'; '.join(lacks)}. Fix: deploy the package ({DEPLOY_FIX}).")
+    return problems
+
+
+def _lacks(f: FieldDef, field: dict[str, Any]) -> list[str]:
+    lacks = []
+    if f.type in ("Text", "TextArea", "LongTextArea", "EncryptedText") and f.length:
+        if field.get("type") in ("string", "textarea", "encryptedstring") and (field.get("length") or 0) < f.length:
+            lacks.append(f"holds {field.get('length')} characters; the package makes it {f.length}")
+    if f.type == "Currency" and f.scale is not None and (field.get("scale") or 0) < f.scale:
+        lacks.append(f"has {field.get('scale')} decimal places; the package makes it {f.scale}")
+    if f.unique_external_id and not (field.get("unique") and field.get("externalId")):
+        lacks.append("is not External ID and Unique, which keeps a second record from being made for one request")
+    # The Payment, Refund and Setup picklists are checked with their sections (`_picklist_problems`).
+    if f.type == "Picklist" and f.section == "project" and field.get("type") == "picklist":
+        values = {v["value"] for v in field.get("picklistValues", []) if v.get("active", True)}
+        missing = [v for v in f.picklist if v not in values]
+        if missing:
+            lacks.append(f"lacks the picklist values {', '.join(missing)}")
+    return lacks
 
 
 def _check_section(

@@ -46,6 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
 
+    metadata = commands.add_parser(
+        "metadata",
+        help="write the Salesforce package (objects, fields, actions, layouts, permission sets, reports)",
+        description=(
+            "Write a Salesforce DX project for the mapping in use, for `sf project deploy start`. A mapping with names "
+            "Salesforce would refuse is refused, one line a problem, before anything is written; an existing folder is "
+            "replaced only once the whole tree is written."
+        ),
+    )
+    metadata.add_argument("--out", type=Path, required=True, help="the folder to write (replaced if it exists)")
+    metadata.add_argument(
+        "--mapping", type=Path, default=None, help="the mapping file (default: CRM_MAPPING_FILE, else the default)"
+    )
+
     reconcile = commands.add_parser(
         "reconcile",
         help="repair open Payments from Stripe's current state now, and print what changed",
@@ -137,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync.sandbox.demo import run_demo
 
         return run_demo(quiet=args.quiet)
+    if args.command == "metadata":
+        from sync.entry.metadata import run_metadata
+
+        return run_metadata(out=args.out, mapping_file=args.mapping)
     if args.command == "bench":
         from sync.sandbox.bench import main as run_bench
 
@@ -194,7 +212,7 @@ def _run(settings: object, *, once: bool) -> int:
 
     from sync.entry.bootstrap import build_app
     from sync.entry.startup import start_up
-    from sync.entry.worker import run_loop, run_until_signalled
+    from sync.entry.worker import alongside, run_loop, run_until_signalled
     from sync.runtime.logs import log
 
     def work(stop: threading.Event) -> None:
@@ -206,12 +224,15 @@ def _run(settings: object, *, once: bool) -> int:
             report = app.runner.run_cycle()
             result.append(EXIT_OK if report.all_stable else EXIT_UNSETTLED)
             return
-        run_loop(
-            app.runner.run_cycle,
-            interval=app.settings.poll_interval_seconds,
-            stop=stop,
-            slowdown=app.budget.slowdown,
-        )
+        events_every = app.settings.stripe_events_interval_seconds
+        if not events_every:
+            run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop,
+                     slowdown=app.budget.slowdown)  # fmt: skip
+            return
+        app.runner.read_events_apart()
+        with alongside(lambda: run_loop(app.runner.run_events, interval=events_every, stop=stop), stop, "events"):
+            run_loop(app.runner.run_cycle, interval=app.settings.poll_interval_seconds, stop=stop,
+                     slowdown=app.budget.slowdown)  # fmt: skip
 
     result: list[int] = []
     code = run_until_signalled(work)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sync.domain.errors import ConfigError, RetryableError
 from sync.runtime.logs import log
@@ -43,6 +44,31 @@ def run_loop(
             continue
         if not report.full_batch:
             stop.wait(interval * slowdown())
+
+
+@contextmanager
+def alongside(loop: Callable[[], None], stop: threading.Event, name: str) -> Iterator[None]:
+    """Run `loop` on a thread of its own while the block runs; either one ending stops the other,
+    and the loop's failure (a configuration error) is raised here, once the block has ended."""
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            loop()
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=body, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=STOP_GRACE_SECONDS)
+    if failure:
+        raise failure[0]
 
 
 def run_until_signalled(target: Callable[[threading.Event], None]) -> int:

@@ -34,13 +34,21 @@ def no_retry(fn: Callable[[], T], /) -> T:
 
 
 _jitter = wait_random_exponential(multiplier=0.5, max=8)
+RETRY_SECONDS = 30.0  # no new try once this long has passed since the first
+LONGEST_PAUSE = 30.0  # the longest Retry-After honoured between two tries
+
+
+def longest_span(timeout: float) -> float:
+    """The longest one call takes under the policy, from its first try to the end of its last: a
+    try may start just before RETRY_SECONDS, after the longest pause, and take its whole timeout."""
+    return RETRY_SECONDS + LONGEST_PAUSE + timeout
 
 
 def _wait(state: RetryCallState) -> float:
     """Jittered backoff, but never sooner than a server's Retry-After."""
     exc = state.outcome.exception() if state.outcome else None
     retry_after = getattr(exc, "retry_after", None) or 0.0
-    return max(_jitter(state), min(retry_after, 30.0))
+    return max(_jitter(state), min(retry_after, LONGEST_PAUSE))
 
 
 def _before_sleep(state: RetryCallState) -> None:
@@ -69,7 +77,7 @@ def call_with_retries(
     fn: Callable[[], T],
     *,
     attempts: int = 4,
-    max_seconds: float = 30.0,
+    max_seconds: float = RETRY_SECONDS,
     sleep: Callable[[float], object] | None = None,
 ) -> T:
     """Run `fn`, retrying RetryableError up to `attempts` times within `max_seconds`; re-raise the last."""

@@ -29,6 +29,7 @@ from sync.sandbox.bench_naive import NaiveScript
 from sync.sandbox.environment import REPO_ROOT, Sandbox
 
 DEFAULT_RATE_SHARE = 0.8  # the worker's default STRIPE_RATE_SHARE
+IDLE_SECONDS = 120.0  # four CRM cycles at the default interval, sixty events polls
 
 
 @dataclass
@@ -57,6 +58,8 @@ class BenchResult:
     interval: float = 0.0
     peak_rss_mb: float = 0.0
     baseline: list[Phase] = field(default_factory=list)
+    idle_per_hour: tuple[float, float] = (0.0, 0.0)  # Salesforce, Stripe calls an hour with nothing to do
+    idle_seconds: float = 0.0  # how long the idle stretch they were measured over lasted
 
 
 class _WorkerProcess:
@@ -107,6 +110,7 @@ def run_bench(
     interval: float,
     latency_samples: int,
     seed: int,
+    idle_seconds: float = IDLE_SECONDS,
     out: Callable[[str], None] = print,
 ) -> BenchResult:
     rng = random.Random(seed)
@@ -125,6 +129,9 @@ def run_bench(
             _wait_for(lambda: sandbox.salesforce.api_calls()["total"] >= 2, timeout=60, what="the worker's start-up")
             time.sleep(max(2.0, interval / 2))
             result.start_up_salesforce_calls = sandbox.salesforce.api_calls()["total"]
+            out(f"idle for {idle_seconds:g} s ...")
+            result.idle_per_hour = _idle_calls_per_hour(sandbox, seconds=idle_seconds)
+            result.idle_seconds = idle_seconds
             worker.pause()  # the backlog builds up while the worker is held, as after an outage
             out(f"creating {n} requests ...")
             projects = _add_requests(sandbox, n, prefix="B")
@@ -147,6 +154,17 @@ def run_bench(
         out(f"naive baseline on {baseline_n} requests (one record at a time) ...")
         result.baseline = NaiveScript(sandbox).run(_add_requests(sandbox, baseline_n, prefix="N"))
     return result
+
+
+def _idle_calls_per_hour(sandbox: Sandbox, *, seconds: float) -> tuple[float, float]:
+    """(Salesforce, Stripe) calls an hour of a worker with nothing to do, from `seconds` of it."""
+    salesforce, stripe = sandbox.salesforce.api_calls()["total"], len(sandbox.stripe_requests())
+    time.sleep(seconds)
+    scale = 3600 / seconds
+    return (
+        (sandbox.salesforce.api_calls()["total"] - salesforce) * scale,
+        (len(sandbox.stripe_requests()) - stripe) * scale,
+    )
 
 
 def _add_requests(sandbox: Sandbox, n: int, *, prefix: str) -> list[str]:
@@ -286,6 +304,11 @@ def format_result(r: BenchResult) -> str:
         )
     rows.append("")
     rows.append(f"worker start-up (login, org check, first cycle): {r.start_up_salesforce_calls} Salesforce calls")
+    idle_sf, idle_stripe = r.idle_per_hour
+    rows.append(
+        f"idle, calls an hour (measured over {r.idle_seconds:g} s, the hourly sweep apart): "
+        f"Salesforce {idle_sf:.0f}, Stripe {idle_stripe:.0f}"
+    )
     for phase in r.phases:
         share = phase.stripe_rate / r.configured_rate * 100 if r.configured_rate else 0.0
         rows.append(

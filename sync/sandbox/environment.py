@@ -68,7 +68,12 @@ class Sandbox:
         stripe_port: int = 0,
         token_ttl_seconds: int = 7200,
         fault_seed: int | None = None,
+        stripe_api_version: str | None = None,
+        stripe_default_currency: str | None = None,
     ) -> None:
+        """`stripe_api_version`: the Stripe account's default API version, in which its events are
+        rendered (an older one shows the shapes of that version: sandbox/stripe/api_versions.py);
+        `stripe_default_currency`: the currency the account settles in ("usd")."""
         self.mapping_file = mapping_file
         self.mapping: Mapping = load_mapping(mapping_file)
         self.clock = SandboxClock()
@@ -82,7 +87,12 @@ class Sandbox:
         self.salesforce = SalesforceEmulator(
             org_schema_for(self.mapping), clock=self.clock, db_path=sf_db, token_ttl_seconds=token_ttl_seconds
         )
-        self.stripe = StripeEmulator(clock=self.clock, db_path=stripe_db)
+        self.stripe = StripeEmulator(
+            clock=self.clock,
+            db_path=stripe_db,
+            api_version=stripe_api_version,
+            default_currency=stripe_default_currency,
+        )
         self.salesforce_faults = FaultInjector(SalesforceWire(self.salesforce), seed=fault_seed)
         self.stripe_faults = FaultInjector(StripeWire(self.stripe), seed=fault_seed)
         self.latency = _Latency(self)  # sandbox.latency["stripe"] = 0.15: seconds added to every API answer
@@ -380,6 +390,11 @@ class Sandbox:
         return self.stripe.objects("payment_link", mode=mode)
 
     # --- acting as customers and in the Stripe Dashboard (thin calls into the Stripe emulator) ---
+    def set_stripe_account(self, *, api_version: str | None = None, default_currency: str | None = None) -> None:
+        """Change the Stripe account's default API version or settlement currency; see
+        `StripeEmulator.set_account`."""
+        self.stripe.set_account(api_version=api_version, default_currency=default_currency)
+
     def pay(self, link_url_or_id: str, *, card: str = "4242424242424242", email: str | None = None) -> dict[str, Any]:
         """Pay a payment link with a test card as a customer would; see `StripeEmulator.pay`."""
         return self.stripe.pay(link_url_or_id, card=card, email=email)

@@ -1,22 +1,19 @@
-"""The sandbox org's objects, made from a mapping file the way an admin would create them.
+"""The sandbox org's objects: the org's own, with the package `sync metadata` writes deployed on it.
 
-This is the README's "what the admin creates in the CRM", as data: the Project, Payment, Refund and
-Stripe Setup objects with every mapped field at the type the worker needs, a Contact for the
-customer's email when the mapping reads it through a lookup, FeedItem for Chatter posts, EmailMessage
-for the emails logged on a Payment, and TwoFactorMethodsInfo for the users' email verification.
+Payment, Refund and Stripe Setup, and the fields the package adds to the Project, are read from the
+very files an admin deploys (`sync.package`, parsed by `sync.sandbox.salesforce.metadata`), so the
+tests and the demo run on the package itself. The rest is the org as it was: its Project with the
+fields the worker only reads, a Contact for the customer's email when the mapping reads it through
+a lookup, FeedItem for Chatter posts, EmailMessage for the emails logged on a Payment, and
+TwoFactorMethodsInfo for the users' email verification.
 """
 
 from __future__ import annotations
 
-from sync.config.mapping import (
-    FieldSpec,
-    Mapping,
-    PaymentFields,
-    ProjectFields,
-    RefundFields,
-    SetupFields,
-    field_specs,
-)
+from sync.config.mapping import FieldSpec, Mapping, ProjectFields, field_specs
+from sync.package import build_package, package_files
+from sync.package.names import package_defines
+from sync.sandbox.salesforce.metadata import read_objects
 from sync.sandbox.salesforce.schema import FieldSchema, OrgSchema, SObjectSchema
 
 CONTACT = SObjectSchema(
@@ -95,116 +92,84 @@ TWO_FACTOR_METHODS_INFO = SObjectSchema(
 _PRECISION = {"currency": (16, 2), "double": (18, 0)}
 
 
-def _relationship(field_name: str) -> str:
-    return field_name[:-3] + "__r" if field_name.endswith("__c") else field_name.removesuffix("Id")
-
-
 def _field(name: str, spec: FieldSpec, label: str, **extra: object) -> FieldSchema:
+    """One of the org's own Project fields (the package only adds to that object)."""
     kind = spec.kind
     length = spec.length
-    if kind in ("string", "url", "email", "encryptedstring") and length is None:
-        length = 255 if kind != "encryptedstring" else 175
-    if kind == "textarea" and length is None:
-        length = 32768
+    if kind in ("string", "url", "email") and length is None:
+        length = 255
     precision, scale = _PRECISION.get(kind, (None, None))
     if spec.scale is not None:
         scale = spec.scale
-    return FieldSchema(
-        name=name,
-        type=kind,
-        label=label,
-        length=length,
-        precision=precision,
-        scale=scale,
-        external_id=spec.unique_external_id,
-        unique=spec.unique_external_id,
-        **extra,  # type: ignore[arg-type]
-    )
+    return FieldSchema(name=name, type=kind, label=label, length=length, precision=precision, scale=scale, **extra)  # type: ignore[arg-type]
 
 
-def org_schema_for(mapping: Mapping) -> OrgSchema:
-    """Build the org an admin would set up for `mapping` (names already namespace-qualified)."""
-    project_fields: list[FieldSchema] = []
+def _project_own_fields(mapping: Mapping) -> list[FieldSchema]:
+    """The fields the org's Project has before the package: what the worker only reads."""
     specs = field_specs(ProjectFields)
-    type_words = tuple(mapping.payment.type.model_dump().values())
+    out: list[FieldSchema] = []
     for logical, api_name in mapping.project.fields.model_dump().items():
-        spec = specs[logical]
-        if api_name is None or api_name == "Name":
+        if api_name is None or api_name == "Name" or package_defines("project", logical):
             continue
-        if "." in api_name:  # a lookup path such as Customer__r.Email: create the lookup to Contact
+        if "." in api_name:  # a lookup path such as Customer__r.Email: the lookup to Contact
             relationship = api_name.split(".")[0]
             lookup = relationship[:-3] + "__c" if relationship.endswith("__r") else relationship + "Id"
-            project_fields.append(
+            out.append(
                 FieldSchema(lookup, "reference", "Customer", reference_to="Contact", relationship_name=relationship)
             )
             continue
-        extra: dict[str, object] = {}
-        if logical == "request_type":
-            extra = {"picklist_values": type_words}
-        elif logical == "stage":
-            extra = {"picklist_values": PROJECT_STAGES}
-        project_fields.append(_field(api_name, spec, logical.replace("_", " ").title(), **extra))
+        extra: dict[str, object] = {"picklist_values": PROJECT_STAGES} if logical == "stage" else {}
+        out.append(_field(api_name, specs[logical], logical.replace("_", " ").title(), **extra))
+    return out
 
-    pay = mapping.payment
-    payment_fields: list[FieldSchema] = []
-    pay_specs = field_specs(PaymentFields)
-    picklists = {"status": tuple(pay.status.model_dump().values()), "type": type_words}
-    for logical, api_name in pay.fields.model_dump().items():
-        spec = pay_specs[logical]
-        label = logical.replace("_", " ").title()
-        if logical == "project":
-            payment_fields.append(
-                FieldSchema(
-                    api_name, "reference", "Project", reference_to=mapping.project.object,
-                    relationship_name=_relationship(api_name), child_relationship_name=pay.child_relationship,
-                )
-            )  # fmt: skip
-            continue
-        extra = {"picklist_values": picklists[logical]} if logical in picklists else {}
-        payment_fields.append(_field(api_name, spec, label, **extra))
 
-    refund = mapping.refund
-    refund_fields: list[FieldSchema] = []
-    refund_specs = field_specs(RefundFields)
-    refund_picklists = {
-        "status": tuple(refund.status.model_dump().values()),
-        "source": tuple(refund.source.model_dump().values()),
-    }
-    for logical, api_name in refund.fields.model_dump().items():
-        label = logical.replace("_", " ").title()
-        if logical == "payment":
-            refund_fields.append(
-                FieldSchema(
-                    api_name, "reference", "Payment", reference_to=pay.object, required=True,
-                    relationship_name=_relationship(api_name), child_relationship_name=refund.child_relationship,
-                )
-            )  # fmt: skip
-            continue
-        extra = {"picklist_values": refund_picklists[logical]} if logical in refund_picklists else {}
-        if logical == "status":  # as the README asks the admin: a new Refund starts Requested
-            extra["default"] = refund.status.requested
-        refund_fields.append(_field(api_name, refund_specs[logical], label, **extra))
+def org_schema_for(mapping: Mapping) -> OrgSchema:
+    """Build the org an admin sets up for `mapping` (names already namespace-qualified): the org's
+    own Project and Contact, with what `sync metadata` generates for the mapping deployed on top.
 
-    setup = mapping.setup
-    setup_fields: list[FieldSchema] = []
-    setup_specs = field_specs(SetupFields)
-    setup_picklists = {
-        "mode": tuple(setup.mode.model_dump().values()),
-        "connection_status": tuple(setup.connection_status.model_dump().values()),
-    }
-    for logical, api_name in setup.fields.model_dump().items():
-        extra = {"picklist_values": setup_picklists[logical]} if logical in setup_picklists else {}
-        setup_fields.append(_field(api_name, setup_specs[logical], logical.replace("_", " ").title(), **extra))
+    Raises ValueError when a field the worker uses is in neither (the package would lack it).
+    """
+    deployed = read_objects(package_files(build_package(mapping=mapping, qualified=True)))
+    project_object = deployed.get(mapping.project.object)
+    project = SObjectSchema(
+        mapping.project.object, "Project", "a01",
+        tuple(_project_own_fields(mapping)) + (project_object.fields if project_object else ()),
+    )  # fmt: skip
 
-    return OrgSchema(
+    def made(section: str, key_prefix: str) -> SObjectSchema:
+        obj = deployed[getattr(mapping, section).object]
+        assert obj.label is not None, f"the package does not create {obj.name}"
+        return SObjectSchema(
+            obj.name, obj.label, key_prefix, obj.fields, name_field_autonumber=obj.auto_number, label_plural=obj.plural
+        )
+
+    schema = OrgSchema(
         objects=(
             CONTACT,
-            SObjectSchema(mapping.project.object, "Project", "a01", tuple(project_fields)),
-            SObjectSchema(pay.object, "Payment", "a02", tuple(payment_fields), name_field_autonumber="PAY-{00000}"),
-            SObjectSchema(setup.object, "Stripe Setup", "a03", tuple(setup_fields)),
-            SObjectSchema(refund.object, "Refund", "a04", tuple(refund_fields), name_field_autonumber="REF-{00000}"),
+            project,
+            made("payment", "a02"),
+            made("setup", "a03"),
+            made("refund", "a04"),
             _feed_item(mapping.project.object),
-            _email_message(pay.object),
+            _email_message(mapping.payment.object),
             TWO_FACTOR_METHODS_INFO,
         )
     )
+    _require_mapped_fields(schema, mapping)
+    return schema
+
+
+def _require_mapped_fields(schema: OrgSchema, mapping: Mapping) -> None:
+    by_name = {o.name: {f.name for f in o.fields} | {"Name"} for o in schema.objects}
+    missing = []
+    for section in ("project", "payment", "refund", "setup"):
+        part = getattr(mapping, section)
+        for logical, api_name in part.fields.model_dump().items():
+            if api_name is None:
+                continue
+            first = api_name.split(".")[0]
+            name = (first[:-3] + "__c" if first.endswith("__r") else first + "Id") if "." in api_name else api_name
+            if name not in by_name[part.object]:
+                missing.append(f"{section}.fields.{logical} ({part.object}.{name})")
+    if missing:
+        raise ValueError(f"the package lacks fields the worker uses: {', '.join(missing)}")

@@ -18,7 +18,7 @@ import structlog
 
 from sync.config.email_templates import EmailTemplates
 from sync.config.mapping import ProjectFields, field_specs
-from sync.domain import messages, ownership
+from sync.domain import messages, money, ownership
 from sync.domain.actions import (
     Action,
     CreatePayment,
@@ -29,7 +29,7 @@ from sync.domain.actions import (
     WaitForStripe,
 )
 from sync.domain.changes import PaymentChange
-from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.errors import AmountTooSmall, IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, CrmSnapshot, PaymentStatus
 from sync.domain.requests import (
     ExistingLinkVerdict,
@@ -62,6 +62,9 @@ class RunnerConfig:
     batch_size: int
     signing_stage: str | None = None
     stripe_workers: int = 1  # Stripe calls in flight at once for independent records
+    # How long a link written back without its email being logged may still be on its way from the
+    # worker that wrote it (email_hold_for): not emailed by another until then.
+    email_hold: timedelta = timedelta(0)
 
 
 # What the fan-out gives back for each link asked for: the link, the error Stripe answered, or
@@ -72,6 +75,7 @@ LinkResult = CreatedLink | BaseException | Skipped[CreatePaymentLink]
 # emailed and marked sent before the next, so a long backlog shows progress on the records as it
 # drains, and a stop leaves at most one chunk in hand.
 LINK_CHUNK = 200
+WRITTEN_BACK_KEPT = 50_000  # link ids remembered as this process's own (Runner._written_back)
 
 
 class ToEmail(NamedTuple):
@@ -167,6 +171,13 @@ class Runner:
         self._stop = stop or threading.Event()
         self._budget = budget or ApiBudget(1.0)
         self._retry = retry
+        # The links this process wrote back to email itself: when their email did not go out (an
+        # unknown outcome, a refusal), nobody else is sending them, so they are not held.
+        self._written_back: set[str] = set()
+        # Events on a loop of their own (read_events_apart): what the last cycle hands that loop.
+        self._apart = False
+        self._handed_lock = threading.Lock()
+        self._handed: tuple[StripeReadiness | None, set[str]] = (None, set())
 
     def run_cycle(self) -> CycleReport:
         """Run one cycle; a failing record is reported and the others go on."""
@@ -193,7 +204,7 @@ class Runner:
             self._apply_payment_actions(decide_payments(payments, policy=policy), readiness, report)
             # A key Stripe refused just now is not tried again this cycle (StripeConnection.current).
             refresh = self._apply_staff_actions(snapshot, self._stripe.current(readiness), policy, report)
-            more_events = self._read_outcomes(self._stripe.current(readiness), report, refresh=refresh)
+            more_events = self._outcomes_now_or_apart(self._stripe.current(readiness), report, refresh=refresh)
             self._stripe.current(readiness)  # a key refused by the last Stripe call is said on the Setup now
             batch = self._config.batch_size
             report.full_batch = (
@@ -263,6 +274,39 @@ class Runner:
         )
 
     # --- outcomes --------------------------------------------------------------------------------
+    def read_events_apart(self) -> None:
+        """From now on Stripe's events (and the sweep) are read by `run_events`, on a loop of its
+        own, and each cycle only hands it what it needs: the Stripe connection it verified and the
+        Payments whose state staff actions just touched."""
+        self._apart = True
+
+    def _outcomes_now_or_apart(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
+        if not self._apart:
+            return self._read_outcomes(readiness, report, refresh=refresh)
+        with self._handed_lock:
+            self._handed = (readiness, self._handed[1] | refresh)
+        return False
+
+    def run_events(self) -> CycleReport:
+        """Apply Stripe's new events (and sweep when due) with the connection the last cycle
+        verified; Salesforce is called only when events name Payments. Before the first cycle: nothing."""
+        report = CycleReport(cycle_id="ev-" + uuid.uuid4().hex[:9])
+        with self._handed_lock:
+            readiness, refresh = self._handed
+            self._handed = (readiness, set())
+        if readiness is None:
+            return report
+        structlog.contextvars.bind_contextvars(cycle_id=report.cycle_id)
+        try:
+            readiness = self._stripe.current(readiness)
+            report.full_batch = self._read_outcomes(readiness, report, refresh=refresh)
+            self._stripe.current(readiness)  # a key refused by the last Stripe call is said on the Setup now
+            if report.outcomes:
+                log.info("events.applied", records=len(report.outcomes), stable=report.all_stable)
+            return report
+        finally:
+            structlog.contextvars.unbind_contextvars("cycle_id")
+
     def _read_outcomes(self, readiness: StripeReadiness, report: CycleReport, *, refresh: set[str]) -> bool:
         """Read back the Payments staff actions touched, apply new Stripe events, and sweep open
         Payments when due; True if more events wait."""
@@ -486,6 +530,12 @@ class Runner:
                 report.set(action.payment_id, Outcome.LINK_SENT)
                 log.warning("payment_link.not_emailed_again", payment_id=action.payment_id, verdict=verdict)
                 continue
+            if verdict == "send" and link.id not in self._written_back and self._may_be_on_its_way(action, now):
+                report.set(action.payment_id, Outcome.PENDING)
+                held_since = action.written_back_at
+                until = (held_since + self._config.email_hold).isoformat() if held_since else None
+                log.info("payment_link.email_held", payment_id=action.payment_id, until=until)
+                continue
             if verdict != "send":
                 change = existing_link_change(action, verdict, now=now) | PaymentChange(last_synced_at=now)
                 instead.append(PaymentUpdate(action.payment_id, change))
@@ -505,6 +555,12 @@ class Runner:
             payments = self._retry(lambda: self._crm.read_payments(sorted(foreign)))
             self._staff.report_foreign([(p, foreign[p.id]) for p in payments], report)
         return checked, relinked
+
+    def _may_be_on_its_way(self, action: EmailExistingLink, now: datetime) -> bool:
+        """Whether the worker that wrote this link back may still be emailing it (the org's log shows
+        no email yet): a second worker, or this one before a restart. Emailing now could send it twice;
+        once the hold has passed since the record last changed, that worker has sent or given up."""
+        return action.written_back_at is not None and now < action.written_back_at + self._config.email_hold
 
     def _logged_emails(self, payment_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
         """(To, body) of the emails the org logged on each of these Payments: a Requested Payment
@@ -574,6 +630,13 @@ class Runner:
             elif isinstance(result, IdempotencyConflict):
                 errors.append(self._replace_edited_request(action, gateway, now))
                 report.set(action.payment_id, Outcome.PENDING)
+            elif isinstance(result, AmountTooSmall):
+                spec = action.spec
+                shown = money.format_amount(money.from_minor_units(spec.amount_minor, spec.currency), spec.currency)
+                message = messages.STRIPE_AMOUNT_TOO_SMALL.format(amount=shown, detail=str(result))
+                errors.append(self._error_update(action.payment_id, message, now))
+                report.set(action.payment_id, Outcome.ERROR)
+                bound.warning("payment_link.amount_too_small", error=str(result))
             elif isinstance(result, PermanentError):
                 message = messages.STRIPE_REJECTED_LINK.format(detail=str(result))
                 errors.append(self._error_update(action.payment_id, message, now))
@@ -586,7 +649,21 @@ class Runner:
         write_back = [PaymentUpdate(a.payment_id, a.written_back(link) | synced) for a, link in made]
         saved = self._write_updates(write_back + errors, report)
         written = {r.record_id for r in saved if r.error is None}
-        return [ToEmail(a.payment_id, link.id, link.url, a) for a, link in made if a.payment_id in written]
+        to_email = []
+        for action, link in made:
+            if action.payment_id not in written:
+                continue
+            if link.made_elsewhere:
+                # Another worker made it and may be emailing it now: emailed, if the org's log shows
+                # no email once the hold has passed, as an existing link (_checked_existing).
+                report.set(action.payment_id, Outcome.PENDING)
+                log.info("payment_link.made_elsewhere", payment_id=action.payment_id, payment_link_id=link.id)
+                continue
+            if len(self._written_back) >= WRITTEN_BACK_KEPT:
+                self._written_back.clear()  # at worst a hold for a link of ours
+            self._written_back.add(link.id)
+            to_email.append(ToEmail(action.payment_id, link.id, link.url, action))
+        return to_email
 
     def _replace_edited_request(
         self, action: CreatePaymentLink, gateway: PaymentsGateway, now: datetime

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sync.config.email_templates import NoticeTemplates
-from sync.domain import messages, ownership
+from sync.domain import messages, money, ownership
 from sync.domain.changes import PaymentChange
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.faults import RecordFault
@@ -38,7 +38,15 @@ from sync.domain.models import (
     StripePaymentState,
     StripeSetup,
 )
-from sync.domain.stripe_results import OutcomeWrite, StaffNotice, foreign_notice, plan_outcome
+from sync.domain.staff_actions import amount_put_back
+from sync.domain.stripe_results import (
+    PAID_FAMILY,
+    OutcomeWrite,
+    StaffNotice,
+    foreign_notice,
+    paid_by_hand,
+    plan_outcome,
+)
 from sync.ports import ChatterPost, CrmGateway, PaymentsGateway, PaymentUpdate, WriteResult, WriteStatus
 from sync.runtime.fanout import Skipped, fan_out
 from sync.runtime.logs import log
@@ -119,6 +127,8 @@ class OutcomeSync:
         self._next_sweep_at: datetime | None = None
         self._polled = False
         self._saved_cursor: str | None = None  # the cursor on the record at the last poll
+        # ((Setup id, its cursor and LastModifiedDate as read), the cursor this process saved since).
+        self._cursor_moved: tuple[tuple[str, str | None, datetime], str] | None = None
         # Without a cursor to prove the events were followed, the next sweep checks paid Payments too:
         # a refund or dispute during the gap would otherwise go unseen.
         self._sweep_everything = False
@@ -132,6 +142,7 @@ class OutcomeSync:
         with those the first step of events concerns.
         """
         report = OutcomeReport()
+        read, setup = setup, self._with_cursor_moved(setup)
         if not setup.events_cursor and (not self._polled or self._saved_cursor):
             # A first start, or a cursor cleared on the record: the look-back window may not cover it all.
             log.info("events.no_cursor", setup_id=setup.id, first_poll=not self._polled)
@@ -167,10 +178,23 @@ class OutcomeSync:
         if report.pending or left or not polled.finished:
             log.info("events.cursor_held", pending=len(report.pending))
         elif polled.newest_id and polled.newest_id != setup.events_cursor:
-            self._retry(lambda: self._crm.save_events_cursor(setup.id, polled.newest_id or ""))
+            self._save_cursor(read, polled.newest_id)
         elif report.cursor_lost and not polled.events:
-            self._retry(lambda: self._crm.save_events_cursor(setup.id, ""))  # start afresh from the window
+            self._save_cursor(read, "")  # start afresh from the window
         return report
+
+    def _with_cursor_moved(self, setup: StripeSetup) -> StripeSetup:
+        """The Setup with the cursor this process saved since the record was read, if it was: the
+        events loop polls every few seconds with the Setup its CRM cycle last read. A Setup read since
+        (its LastModifiedDate moved: this save, or an admin clearing the cursor) says it itself."""
+        moved = self._cursor_moved
+        if moved is not None and moved[0] == (setup.id, setup.events_cursor, setup.last_modified):
+            return setup.model_copy(update={"events_cursor": moved[1] or None})
+        return setup
+
+    def _save_cursor(self, read: StripeSetup, cursor: str) -> None:
+        self._retry(lambda: self._crm.save_events_cursor(read.id, cursor))
+        self._cursor_moved = ((read.id, read.events_cursor, read.last_modified), cursor)
 
     def _event_steps(self, cursor: str | None, gateway: PaymentsGateway, polled: _Polled) -> Iterator[EventBatch]:
         """The events after `cursor`, EVENTS_STEP at a time up to the poll's most, each step's
@@ -310,6 +334,8 @@ class OutcomeSync:
         include_settled = include_settled or self._sweep_everything
         statuses = OPEN_STATUSES + (SETTLED_STATUSES if include_settled else [])
         payments = self._retry(lambda: list(self._crm.iter_payments_to_reconcile(statuses)))
+        if not include_settled:
+            payments += self._named_lately(gateway, known={p.id for p in payments})
         log.info("reconcile.started", payments=len(payments), include_settled=include_settled)
         report = OutcomeReport()
         if progress is not None:
@@ -341,6 +367,36 @@ class OutcomeSync:
             orphans_deactivated=report.orphans_deactivated,
         )
         return report
+
+    def _named_lately(self, gateway: PaymentsGateway, *, known: set[str]) -> list[Payment]:
+        """The other Payments that events of the last two sweep intervals name: paid ones, whose
+        refund or dispute the poll may have missed.
+
+        Stripe may list an event after a cursor already moved past its place (it promises neither
+        order nor promptness: docs.stripe.com/webhooks), and no poll walks back. Open Payments are
+        swept anyway; a settled one is read again here, so an event listed up to one interval late
+        reaches its record at the next sweep.
+        """
+        every = self._config.reconcile_every
+        if every is None:
+            return []
+        since = self._now() - min(2 * every, self._config.lookback)
+        named: set[str] = set()
+        by_intent: dict[str, str] = {}
+        older: str | None = None
+        try:
+            while not self._stopping():
+                batch = self._retry(lambda: gateway.events_before(older, since=since, max_events=EVENTS_STEP))  # noqa: B023
+                named.update(self._payments_concerned(batch.events, gateway, by_intent))
+                if not batch.more or not batch.events:
+                    break
+                older = batch.events[-1].id
+            wanted = sorted(named - known)
+            found = self._retry(lambda: list(self._crm.read_payments(wanted))) if wanted else []
+        except (RetryableError, PermanentError) as exc:
+            log.warning("reconcile.events_unread", error=str(exc))
+            return []
+        return [p for p in found if p.status in SETTLED_STATUSES]
 
     def _retire_orphans(self, gateway: PaymentsGateway, known: dict[str, Payment]) -> int:
         """Deactivate active links that their Payment does not name, among this sweep's step of the
@@ -557,11 +613,30 @@ class OutcomeSync:
         change = plan.change | relinked
         restored = ownership.tampered(payment, change, state)
         change |= PaymentChange(last_synced_at=now)
+        put_back = self._amount_put_back(payment, state, now=now)
+        if put_back is not None:
+            change |= put_back
+            payment = payment.model_copy(update={"sync_log": put_back.sync_log})  # the next line follows it
         if restored:
             # Put back and said, never silently (invariant 7): staff can see who edited it in the history.
             change |= PaymentChange(sync_log=ownership.tamper_line(payment, restored, now=now))
             log.warning("payment.fields_restored", payment_id=payment.id, fields=restored)
         return [dataclasses.replace(plan, change=change)]
+
+    @staticmethod
+    def _amount_put_back(payment: Payment, state: StripePaymentState, *, now: datetime) -> PaymentChange | None:
+        """An Amount staff edited on a paid Payment, put back by this write too: once the worker
+        has written the record, the edit no longer shows as another's (the staff-action read looks
+        for paid Payments last changed by someone else), so it is put right now or never."""
+        if payment.status not in PAID_FAMILY or paid_by_hand(payment) or not state.paid:
+            return None
+        if state.amount_paid_minor is None or not state.currency:
+            return None
+        charged = money.from_minor_units(state.amount_paid_minor, state.currency)
+        change = amount_put_back(payment, charged, now=now, default_currency=state.currency)
+        if change is not None:
+            log.info("payment.amount_edit_refused", payment_id=payment.id, reason="already paid")
+        return change
 
     def _foreign(self, payment: Payment, problem: str, *, now: datetime) -> list[OutcomeWrite]:
         """Record nothing of another Payment's link; say so on the record and to staff, once."""

@@ -77,6 +77,15 @@ def small_batch_sandbox(start_sandbox: Callable[..., Sandbox], monkeypatch: pyte
     return start_sandbox()
 
 
+@pytest.fixture
+def paged_subqueries_sandbox(start_sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """A sandbox whose org pages parents and each parent's child rows 2 at a time (a real org: 2000
+    and 499; 200 and 199 with long text fields), so the worker's child paging runs on small data."""
+    emulator = functools.partial(SalesforceEmulator, batch_size=2, subquery_batch_size=2)
+    monkeypatch.setattr(environment, "SalesforceEmulator", emulator)
+    return start_sandbox()
+
+
 def settings_for(sandbox: Sandbox, **overrides: str) -> Settings:
     """The worker's settings for `sandbox`, as the worker reads them (no .env file)."""
     env = sandbox.worker_env(**overrides)

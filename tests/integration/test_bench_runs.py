@@ -18,6 +18,7 @@ def test_the_bench_drains_a_small_backlog_and_prints_its_table():
         interval=1.0,
         latency_samples=2,
         seed=3,
+        idle_seconds=4.0,
         out=lines.append,
     )
 
@@ -31,3 +32,6 @@ def test_the_bench_drains_a_small_backlog_and_prints_its_table():
     table = format_result(result)
     assert "requests → links emailed" in table and "links paid → Paid" in table
     assert "naive baseline, measured on 2 requests and scaled to N = 6" in table
+    idle_salesforce, idle_stripe = result.idle_per_hour
+    assert idle_salesforce > 0 and idle_stripe > 0  # a 1-s CRM cycle, a 2-s events loop
+    assert f"Salesforce {idle_salesforce:.0f}, Stripe {idle_stripe:.0f}" in table

@@ -20,6 +20,7 @@ from sync.domain.models import CrmSnapshot, PaymentStatus, PaymentType, StripeMo
 from sync.domain.requests import Policy, plan_intake
 from sync.ports import OutboundEmail, PaymentUpdate, WriteStatus
 from sync.sandbox.environment import Sandbox
+from sync.sandbox.salesforce.ids import to_18
 from tests.integration.conftest import SentRequests, settings_for
 from tests.jwt_keys import key_and_certificate
 
@@ -427,6 +428,32 @@ def test_daily_api_limit_reached_is_retryable_after_a_pause(sandbox: Sandbox, cr
     assert raised.value.retry_after is not None and raised.value.retry_after > 0
 
 
+def test_two_thousand_ids_are_read_in_requests_each_within_the_orgs_url_and_headers_limit(
+    sandbox: Sandbox, crm: SalesforceCrm, sent: SentRequests
+):
+    # A real org refuses a request whose URI and headers pass 16,384 bytes (414 or 431), and an id
+    # list in a GET query's URL grows by 28 bytes an id: the worker must split a long list.
+    deck = sandbox.add_project("Deck", customer_email="jo@example.com")
+    payments = [sandbox.create_payment(deck, type="custom", amount="10.00") for _ in range(3)]
+    prefix = payments[0][:3]
+    absent = [to_18(f"{prefix}{n:012d}") for n in range(1997)]  # well-formed ids of no record
+    crm.update_payments(
+        [PaymentUpdate(p, PaymentChange(payment_intent_id=f"pi_{n:024d}")) for n, p in enumerate(payments)]
+    )
+    intents = [f"pi_{n:024d}" for n in range(2000)]
+
+    assert {p.id for p in crm.read_payments(payments + absent)} == set(payments)
+    assert crm.deleted_payments(payments + absent) == ()
+    assert set(crm.payment_ids_for_intents(intents).values()) == set(payments)
+    assert crm.logged_emails(payments + absent) == ()
+
+    reads = [r for r in sent if r.method == "GET"]
+    assert len(reads) >= 4 * 10  # 2,000 ids, 200 a query
+    for request in reads:
+        headers = sum(len(f"{k}: {v}\r\n".encode()) for k, v in request.headers.items())
+        assert len((request.path_url or "").encode()) + headers <= 16_384
+
+
 TIMEOUT = 0.5
 
 
@@ -463,20 +490,37 @@ def test_api_call_that_never_answers_times_out_as_retryable(sandbox: Sandbox, cr
     assert TIMEOUT * 0.9 <= time.monotonic() - started < TIMEOUT * 4
 
 
-def test_a_projects_payments_spread_over_several_pages_are_all_read(sandbox: Sandbox):
-    """Salesforce may page a subquery's child rows; the emulator never does, so the page is faked here."""
-    crm = SalesforceCrm(settings=settings_for(sandbox), mapping=sandbox.mapping)
-    pages = {"/next-2": {"done": True, "records": [{"Amount__c": 3, "Status__c": "Paid"}]}}
-    crm._call = lambda fn: fn(type("Sf", (), {"query_more": lambda self, url, identifier_is_url: pages[url]})())
-    project = {
-        "Id": "a01",
-        "Payments__r": {"done": False, "nextRecordsUrl": "/next-2", "records": [{"Amount__c": 1, "Status__c": "Paid"}]},
-    }
+def test_each_projects_payments_are_all_read_when_the_org_pages_them_and_the_projects(
+    paged_subqueries_sandbox: Sandbox, crm_for: CrmFor
+):
+    # A real org pages a subquery's child rows apart from their parents (499 a batch), and paging
+    # the parents on releases the child cursors of the batch before (INVALID_QUERY_LOCATOR).
+    sandbox = paged_subqueries_sandbox
+    projects = [flagged_project(sandbox, f"Project {i}", type="progress", amount="10.00") for i in range(3)]
+    for n, project in enumerate(projects):
+        for k in range(n + 3):
+            sandbox.create_payment(project, type="custom", amount=f"{k + 1}.00", status="paid")
+    crm = crm_for(settings_for(sandbox))
+    crm.connect()
 
-    crm._complete_children(project, "Payments__r")
+    snapshot = crm.read_snapshot()
 
-    assert [r["Amount__c"] for r in project["Payments__r"]["records"]] == [1, 3]
-    assert project["Payments__r"]["done"] is True
+    read = {p.project_id: sorted(x.amount for x in p.payments) for p in snapshot.project_requests}
+    assert read == {p: [Decimal(k + 1) for k in range(n + 3)] for n, p in enumerate(projects)}
+
+
+def test_a_payments_refunds_are_all_read_when_the_org_pages_them(paged_subqueries_sandbox: Sandbox, crm_for: CrmFor):
+    sandbox = paged_subqueries_sandbox
+    deck = sandbox.add_project("Deck", customer_email="jo@example.com")
+    payments = [sandbox.create_payment(deck, type="custom", amount="100.00", status="paid") for _ in range(3)]
+    refunds = {p: [sandbox.request_refund(p, amount=f"{k + 1}.00") for k in range(5)] for p in payments}
+    crm = crm_for(settings_for(sandbox))
+
+    by_id = {p.id: p for p in crm.read_payments(payments)}  # 3 Payments: two pages of parents
+    in_snapshot = {p.id: p for p in crm.read_snapshot().refund_payments}
+
+    for read in (by_id, in_snapshot):
+        assert {p: [r.id for r in read[p].refunds] for p in payments} == refunds
 
 
 def test_clearing_a_taken_requests_flag_leaves_a_project_changed_since_alone(sandbox: Sandbox):

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from sync.adapters.stripe.payments import INACTIVE_MESSAGE, StripePayments
 from sync.domain.actions import CreatePaymentLink, LinkSpec
-from sync.domain.errors import IdempotencyConflict, RetryableError, StripeKeyRejected
+from sync.domain.errors import AmountTooSmall, IdempotencyConflict, RetryableError, StripeKeyRejected
 from sync.domain.requests import Policy, plan_payment
 from sync.sandbox.environment import Sandbox
 from sync.sandbox.httpserver import Request
@@ -139,14 +139,19 @@ def test_same_spec_twice_gives_the_same_link_and_stores_one(sandbox: Sandbox):
 
     first = stripe.create_payment_link(spec)
     again = stripe_for(sandbox).create_payment_link(spec)  # e.g. after a crash, from a new process
+    retried = stripe.create_payment_link(spec)  # this process, its answer lost
 
-    assert again == first and first.active is True
+    assert (again.id, again.url) == (first.id, first.url) and first.active is True
+    # Stripe's Idempotent-Replayed tells the other process it did not make the link; a retry of
+    # this process's own request is its own link.
+    assert (first.made_elsewhere, again.made_elsewhere, retried.made_elsewhere) == (False, True, False)
     [stored] = sandbox.payment_links()
     assert stored["id"] == first.id and stored["url"] == first.url
     assert stored["metadata"] == spec.metadata
     assert stored["restrictions"]["completed_sessions"]["limit"] == 1
     assert [(p["idempotency_key"], p["replayed"]) for p in link_posts(sandbox)] == [
         (spec.idempotency_key, False),
+        (spec.idempotency_key, True),
         (spec.idempotency_key, True),
     ]
     [price] = sandbox.stripe.objects("price")
@@ -163,6 +168,18 @@ def test_same_idempotency_key_with_other_parameters_is_a_conflict(sandbox: Sandb
         stripe.create_payment_link(changed)
 
     assert len(sandbox.payment_links()) == 1
+
+
+def test_an_amount_stripe_finds_too_small_is_amount_too_small_with_stripes_words(sandbox: Sandbox):
+    spec = dataclasses.replace(link_spec(), amount_minor=60, currency="jpy")  # about $0.40 on a USD account
+
+    with pytest.raises(AmountTooSmall) as caught:
+        stripe_for(sandbox).create_payment_link(spec)
+
+    said = str(caught.value)
+    assert said.startswith("Amount must convert to at least 50 cents. ¥60 converts to approximately $0.40.")
+    assert "(amount_too_small) [Stripe Request-Id req_" in said
+    assert sandbox.payment_links() == []
 
 
 def test_deactivated_link_is_inactive_with_the_inactive_message(sandbox: Sandbox):

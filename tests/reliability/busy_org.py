@@ -190,7 +190,7 @@ class BusyOrg:
         self.say(
             f"  busy org: {paid} more paid; {self.counts['contract_shown']} Payments held at Requested and "
             f"{self.counts['paid_refused_shown']} refused Paid showed it "
-            f"({'within ' + format(self.shown_seconds, '.1f') + ' s' if shown else 'not all'}); "
+            f"({'not all' if self.shown_seconds is None else 'within ' + format(self.shown_seconds, '.1f') + ' s'}); "
             f"{self.counts['posts_refused']} staff posts refused; rules lifted"
         )
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.reliability.chaos import SALESFORCE_KINDS, STRIPE_KINDS
 
-pytestmark = pytest.mark.timeout(420)  # the session's chaos run happens in the first test's setup
+pytestmark = pytest.mark.timeout(600)  # the session's chaos run happens in the first test's setup
 
 
 def test_every_invariant_holds_after_the_chaos(chaos_run: Any):

@@ -38,3 +38,10 @@ def test_with_feed_tracking_off_a_post_on_the_object_is_refused_and_describe_say
         assert (caught.value.code, caught.value.fields) == ("FIELD_INTEGRITY_EXCEPTION", ["ParentId"])
         described = describe_sobject(org.catalog, org.catalog.sobject(name), "64.0")  # type: ignore[arg-type]
         assert described["feedEnabled"] is False
+
+
+def test_the_stripe_account_can_start_on_an_older_api_version_and_another_currency():
+    with Sandbox(stripe_api_version="2024-06-20", stripe_default_currency="gbp") as sandbox:
+        assert sandbox.stripe.account_settings() == {"api_version": "2024-06-20", "default_currency": "gbp"}
+        sandbox.set_stripe_account(api_version="2024-10-28.acacia")
+        assert sandbox.stripe.api_version == "2024-10-28.acacia"

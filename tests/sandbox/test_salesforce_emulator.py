@@ -426,6 +426,139 @@ def test_long_text_fields_of_a_parent_path_or_a_subquery_count_toward_the_200_ca
     assert _page_sizes(sf, "SELECT Id, Scope__c, (SELECT Id FROM Payments__r) FROM Project__c") == [250]
 
 
+def test_a_parents_child_rows_past_499_come_back_as_a_nested_query_result_with_its_own_locator(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 1200)
+    org.create_record("Project__c", {"Name": "Empty"})
+    page = sf.query("SELECT Name, (SELECT Amount__c FROM Payments__r ORDER BY Amount__c) FROM Project__c ORDER BY Name")
+
+    assert page["done"] is True  # the parents fit; the children do not
+    empty, kitchen = page["records"]
+    assert empty["Payments__r"] is None
+    children = kitchen["Payments__r"]
+    assert children["totalSize"] == 1200 and children["done"] is False and len(children["records"]) == 499
+    assert re.fullmatch(rf"/services/data/v{VERSION}/query/01g[A-Za-z0-9]{{15}}-499", children["nextRecordsUrl"])
+    amounts = [r["Amount__c"] for r in children["records"]]
+    while not children["done"]:
+        children = sf.query_more(children["nextRecordsUrl"], identifier_is_url=True)
+        amounts += [r["Amount__c"] for r in children["records"]]
+    assert amounts == [float(i) for i in range(1200)]
+
+
+def test_long_text_fields_lower_a_subquerys_batch_to_199(org: SalesforceEmulator, sf: Salesforce) -> None:
+    _payments(org, 250)
+    page = sf.query("SELECT Name, (SELECT Sync_Error__c, Sync_Log__c FROM Payments__r) FROM Project__c")
+    [kitchen] = page["records"]
+    assert len(kitchen["Payments__r"]["records"]) == 199 and kitchen["Payments__r"]["nextRecordsUrl"].endswith("-199")
+
+
+def test_paging_the_parents_on_releases_the_child_cursors_of_the_batch_before(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    org.queries.subquery_batch_size = 2
+    projects = [org.create_record("Project__c", {"Name": f"P{i:03}"}) for i in range(201)]
+    for project in projects[:2]:
+        for i in range(3):
+            org.create_record("Payment__c", {"Project__c": project, "Amount__c": i})
+    soql = "SELECT Name, (SELECT Amount__c FROM Payments__r) FROM Project__c ORDER BY Name"
+    first = sf.query(soql, headers={"Sforce-Query-Options": "batchSize=200"})
+    early, late = (r["Payments__r"]["nextRecordsUrl"] for r in first["records"][:2])
+    assert len(sf.query_more(early, identifier_is_url=True)["records"]) == 1  # read before paging on: fine
+
+    sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    with pytest.raises(SalesforceMalformedRequest, match="INVALID_QUERY_LOCATOR"):
+        sf.query_more(late, identifier_is_url=True)
+
+
+def test_a_query_all_locator_is_a_query_url_that_still_includes_deleted_rows(
+    org: SalesforceEmulator, sf: Salesforce
+) -> None:
+    _payments(org, 2001)
+    doomed = sf.query("SELECT Id FROM Payment__c ORDER BY Amount__c DESC LIMIT 1")["records"][0]["Id"]
+    org.delete_record("Payment__c", doomed)
+    first = sf.query_all("SELECT Id FROM Payment__c", include_deleted=False)
+    assert first["totalSize"] == 2000
+    page = sf.query("SELECT Id FROM Payment__c ORDER BY Amount__c", include_deleted=True)
+    assert re.fullmatch(rf"/services/data/v{VERSION}/query/01g[A-Za-z0-9]{{15}}-2000", page["nextRecordsUrl"])
+    assert [r["Id"] for r in sf.query_more(page["nextRecordsUrl"], identifier_is_url=True)["records"]] == [doomed]
+
+
+NODES = OrgSchema(
+    objects=(
+        SObjectSchema(
+            "Node__c",
+            "Node",
+            "a0N",
+            fields=(
+                FieldSchema(
+                    "Parent__c",
+                    "reference",
+                    "Parent",
+                    reference_to="Node__c",
+                    relationship_name="Parent__r",
+                    child_relationship_name="Children__r",
+                ),
+            ),
+        ),
+    )
+)
+
+
+def _nested(levels: int) -> str:
+    """A query of `levels` parent-to-child levels, the root counted as the first."""
+    inner = "SELECT Name FROM Children__r"
+    for _ in range(levels - 2):
+        inner = f"SELECT Name, ({inner}) FROM Children__r"  # noqa: S608 - SOQL
+    return f"SELECT Name, ({inner}) FROM Node__c" if levels > 1 else "SELECT Name FROM Node__c"  # noqa: S608
+
+
+@pytest.mark.parametrize(
+    ("version", "soql", "refusal"),
+    [
+        ("57.0", _nested(2), None),
+        ("57.0", _nested(3), "more than 1 level away from the root entity object."),
+        ("64.0", _nested(5), None),
+        ("64.0", _nested(6), "more than 4 levels away from the root entity object."),
+        ("64.0", "SELECT Parent__r.Parent__r.Parent__r.Parent__r.Name FROM Node__c", None),
+        (
+            "64.0",
+            "SELECT Name FROM Node__c WHERE Parent__r.Parent__r.Parent__r.Parent__r.Parent__r.Name = 'x'",
+            "more than 5 levels of child-to-parent relationships",
+        ),
+        (
+            "64.0",
+            "SELECT Name, " + ", ".join(["(SELECT Name FROM Children__r)"] * 21) + " FROM Node__c",  # noqa: S608
+            "No more than 20 parent-to-child relationships",
+        ),
+    ],
+)
+def test_queries_past_soqls_relationship_limits_are_refused(
+    server: tuple[SandboxServer, _Current], clock: SandboxClock, session: requests.Session,
+    version: str, soql: str, refusal: str | None,
+) -> None:  # fmt: skip
+    running, current = server
+    emulator = SalesforceEmulator(NODES, clock=clock)
+    emulator.base_url = running.url
+    emulator.register_client_credentials_app(consumer_key=CLIENT_ID, consumer_secret=CLIENT_SECRET, username=USERNAME)
+    current.emulator = emulator
+    try:
+        root = emulator.create_record("Node__c", {"Name": "root"})
+        emulator.create_record("Node__c", {"Name": "leaf", "Parent__c": root})
+        token = client_credentials_token(emulator, session)
+        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], session=session,
+                        version=version)  # fmt: skip
+        if refusal is None:
+            assert sf.query(soql)["totalSize"] == 2
+            return
+        with pytest.raises(SalesforceMalformedRequest, match="MALFORMED_QUERY") as refused:
+            sf.query(soql)
+        assert refusal in str(refused.value.content)
+    finally:
+        current.emulator = None
+        emulator.close()
+
+
 def test_the_query_options_header_lowers_the_batch_but_never_past_the_long_text_cap(
     org: SalesforceEmulator, sf: Salesforce
 ) -> None:
@@ -439,6 +572,26 @@ def test_the_query_options_header_lowers_the_batch_but_never_past_the_long_text_
     assert _page_sizes(sf, plain, asking(100)) == [200, 200, 50]  # the minimum is 200
     assert _page_sizes(sf, long_text, asking(1000)) == [200, 200, 50]
     assert _page_sizes(sf, long_text, asking(2000)) == [200, 200, 50]
+
+
+def test_a_request_past_16384_bytes_of_uri_and_headers_is_refused_431_or_414_for_the_uri_alone(
+    org: SalesforceEmulator, sf: Salesforce, session: requests.Session
+) -> None:
+    seed(org, payments=1)
+    url = f"{sf.base_url}query/"
+    org.reset_api_calls()
+
+    def get(soql: str, **headers: str) -> requests.Response:
+        return session.get(url, params={"q": soql}, headers={**sf.headers, **headers})
+
+    padded = "SELECT Id FROM Payment__c WHERE Name != '{}'"
+    fits = get(padded.format("x" * 15_000))
+    assert fits.status_code == 200
+    big_headers = get(padded.format("x" * 15_000), **{"X-Trace": "t" * 1_500})
+    assert big_headers.status_code == 431 and "Request Header Fields Too Large" in big_headers.text
+    long_uri = get(padded.format("x" * 16_400))
+    assert long_uri.status_code == 414 and "URI Too Long" in long_uri.text
+    assert org.api_calls()["by_endpoint"] == {"GET query": 1}  # refused before the API: no call counted
 
 
 def test_count_queries(org: SalesforceEmulator, sf: Salesforce) -> None:
@@ -891,6 +1044,32 @@ def test_a_graph_payload_of_more_than_fifteen_different_nodes_is_refused(
         caught.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
         and "different nodes" in caught.value.content[0]["message"]
     )
+
+
+def test_a_graph_deeper_than_fifteen_nodes_of_references_is_refused(org: SalesforceEmulator, sf: Salesforce) -> None:
+    # "Maximum depth of a graph: 15" (Composite Graph Limits): a chain of nodes each using the one before.
+    _, project, _ = seed(org, payments=0)
+
+    def chain(length: int) -> dict:
+        nodes = [
+            {"method": "GET", "url": f"/services/data/v{VERSION}/sobjects/Project__c/{project}", "referenceId": "n0"}
+        ]
+        nodes += [
+            {
+                "method": "GET",
+                "url": f"/services/data/v{VERSION}/sobjects/Project__c/@{{n{i - 1}.Id}}",
+                "referenceId": f"n{i}",
+            }
+            for i in range(1, length)
+        ]
+        return {"graphs": [{"graphId": "g0", "compositeRequest": nodes}]}
+
+    [fine] = sf.restful("composite/graph", method="POST", json=chain(15))["graphs"]
+    assert fine["isSuccessful"] is True
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/graph", method="POST", json=chain(16))
+    refusal = caught.value.content[0]
+    assert refusal["errorCode"] == "LIMIT_EXCEEDED" and "depth" in refusal["message"]
 
 
 # -- email, limits, misc ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Small builders of the worker's models for table-driven tests."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sync.config.settings import Settings, load_settings
@@ -44,7 +44,7 @@ def payment(**overrides) -> Payment:
         payment_link_id=None,
         link_revision=0,
         sync_error=None,
-        last_modified=T0,
+        last_modified=T0 - timedelta(days=1),  # long enough ago that no worker may still be emailing it
     )
     values.update(overrides)
     return Payment(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -248,7 +248,12 @@ class FakeCrm:
 
     def save_events_cursor(self, setup_id: str, cursor: str) -> None:
         self.cursors.append(cursor)
-        self.setups = tuple(s.model_copy(update={"events_cursor": cursor or None}) for s in self.setups)
+        self.setups = tuple(
+            s.model_copy(
+                update={"events_cursor": cursor or None, "last_modified": s.last_modified + timedelta(seconds=1)}
+            )
+            for s in self.setups
+        )
 
 
 @dataclass
@@ -259,6 +264,7 @@ class FakeStripe:
     bodies: dict[str, LinkSpec] = field(default_factory=dict)
     deactivated: list[str] = field(default_factory=list)
     fail_for: dict[str, Exception] = field(default_factory=dict)  # payment id -> error to raise
+    made_elsewhere: set[str] = field(default_factory=set)  # payment ids whose link another worker made
     account: StripeAccount = field(default_factory=lambda: StripeAccount(id="acct_1FakeWorkerAccount"))
     calls: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -277,7 +283,10 @@ class FakeStripe:
                 raise IdempotencyConflict("Keys for idempotent requests can only be used with the same parameters")
             return self.links[spec.idempotency_key]
         n = next(self._ids)
-        link = CreatedLink(id=f"plink_{n}", url=f"https://pay.example/{n}", active=True, payment_id=payment_id)
+        link = CreatedLink(
+            id=f"plink_{n}", url=f"https://pay.example/{n}", active=True, payment_id=payment_id,
+            made_elsewhere=payment_id in self.made_elsewhere,
+        )  # fmt: skip
         self.links[spec.idempotency_key], self.bodies[spec.idempotency_key] = link, spec
         return link
 

@@ -68,8 +68,10 @@ ALLOWED = {
     "config": {"config", "domain", "runtime"},
     "adapters": {"adapters", "domain", "ports", "config", "runtime"},
     "service": {"service", "domain", "ports", "config", "runtime"},
-    "entry": {"entry", "service", "adapters", "domain", "ports", "config", "runtime"},
-    "sandbox": {"sandbox", "entry", "service", "adapters", "domain", "ports", "config", "runtime"},
+    # The Salesforce package made from a mapping (`sync metadata`; the sandbox org is built from it).
+    "package": {"package", "config", "domain"},
+    "entry": {"entry", "service", "adapters", "package", "domain", "ports", "config", "runtime"},
+    "sandbox": {"sandbox", "entry", "service", "adapters", "package", "domain", "ports", "config", "runtime"},
 }
 # Runtime helpers know no domain, but retry classifies the worker's error types.
 EXCEPTIONS = {("runtime", "sync.domain.errors")}

@@ -390,7 +390,8 @@ def test_a_cursor_cleared_on_the_record_mid_run_makes_the_worker_sweep_everythin
     crm.payments["pB"] = crm.payments["pB"].model_copy(update={"status": PaymentStatus.PAID})  # drifted
     outcomes.poll(crm.setups[0], stripe)
     assert not outcomes.sweep_due()  # a cursor is held: no sweep before the interval
-    crm.setups = (crm.setups[0].model_copy(update={"events_cursor": None}),)  # an admin clears it
+    cleared = {"events_cursor": None, "last_modified": crm.setups[0].last_modified + timedelta(minutes=1)}
+    crm.setups = (crm.setups[0].model_copy(update=cleared),)  # an admin clears it
 
     outcomes.poll(crm.setups[0], stripe)
 
@@ -760,3 +761,38 @@ def test_edited_stripe_fields_are_put_back_and_said():
     restored = crm.payments["pA"]
     assert restored.charge_id == "ch_pA" and restored.amount_paid == Decimal("20000")
     assert "Charge Id, Amount Paid: did not match Stripe" in restored.sync_log
+
+
+def test_an_outcome_written_on_a_paid_payment_puts_back_an_amount_staff_edited():
+    # The edit would no longer show as another's once the worker has written the record (the
+    # staff-action read looks for paid Payments last changed by someone else): put back now or never.
+    recorded = dict(
+        status=PaymentStatus.PAID, payment_link_id="plink_pA", link_url="u", amount_paid=Decimal("20000.00"),
+        paid_at=T0, charge_id="ch_pA", checkout_session_id="cs_pA", payment_intent_id="pi_pA",
+        receipt_url="https://r/pA", amount_refunded=Decimal("0"),
+    )  # fmt: skip
+    crm = FakeCrm(setups=(setup(),), payments={"pA": payment(id="pA", amount=Decimal("20025.00"), **recorded)})
+    stripe = FakeStripe(states={"plink_pA": paid("pA", amount_refunded_minor=100_000)})  # refunded in the Dashboard
+
+    sync_for(crm).sweep(stripe, include_settled=True)
+
+    after = crm.payments["pA"]
+    assert (after.status, after.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, Decimal("1000.00"))
+    assert after.amount == Decimal("20000.00")
+    assert after.sync_error == messages.AMOUNT_EDIT_REFUSED_PAID.format(charged="$20,000.00")
+    assert "Amount put back to $20,000.00: it had been changed to $20,025.00 after the payment." in after.sync_log
+
+
+def test_a_poll_with_the_setup_read_before_its_last_save_walks_on_from_the_cursor_it_saved():
+    # The events loop polls every few seconds with the Setup the CRM cycle read up to a poll
+    # interval ago: it must not walk the same events again, nor save the cursor again.
+    crm = crm_with_links()
+    stripe = FakeStripe(events=[_event(1, "checkout.session.completed", "pA")], states={"plink_pA": paid("pA")})
+    outcomes = sync_for(crm)
+    stale = crm.setups[0]
+    outcomes.poll(stale, stripe)
+    assert crm.cursors == ["evt_001"]
+
+    again = outcomes.poll(stale, stripe)
+
+    assert crm.cursors == ["evt_001"] and not again.changed

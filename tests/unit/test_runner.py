@@ -15,7 +15,8 @@ from sync.domain import messages
 from sync.domain.errors import PermanentError, RetryableError, StripeKeyRejected
 from sync.domain.models import CreatedLink, PaymentStatus, StripeAccount
 from sync.domain.staff_actions import ReminderPolicy
-from sync.entry.bootstrap import build_app
+from sync.entry.bootstrap import build_app, email_hold_for
+from sync.ports import OutboundEmail
 from sync.service.runner import Runner
 from tests.unit.factories import T0, payment, settings
 from tests.unit.fakes import FakeCrm, FakeStripe
@@ -106,6 +107,42 @@ def test_an_existing_link_is_emailed_once_stripe_shows_it_is_this_payments():
     assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
     assert "https://pay.example/9" in crm.sent[0].body
     assert stripe.links == {}  # no second link
+
+
+def test_a_link_another_worker_made_is_emailed_only_once_the_hold_has_passed_and_the_log_shows_none():
+    # Two workers: this one's create was answered with a replay of the other's, which may be
+    # emailing it right now (the record is written back, the email waits for the hold).
+    clock = [T0]
+    crm = crm_with("p1")
+    stripe = FakeStripe(made_elsewhere={"p1"})
+    runner = build(crm, stripe, now=lambda: clock[0])
+    runner.run_cycle()
+    written = crm.payments["p1"]
+    assert written.payment_link_id == "plink_1" and written.status is PaymentStatus.REQUESTED
+    assert crm.sent == []
+
+    crm.payments["p1"] = written.model_copy(update={"last_modified": clock[0]})  # the write-back's stamp
+    runner.run_cycle()
+    assert crm.sent == []  # still within the hold
+
+    clock[0] += email_hold_for(20) + timedelta(seconds=1)
+    runner.run_cycle()
+    assert [e.related_record_id for e in crm.sent] == ["p1"]
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
+    assert len(stripe.links) == 1
+
+
+def test_a_held_link_the_other_worker_emailed_is_recorded_never_sent_again():
+    crm = crm_with("p1", payment_link_id="plink_9", link_url="https://pay.example/9", last_modified=T0)
+    stripe = FakeStripe(
+        existing={"plink_9": CreatedLink(id="plink_9", url="https://pay.example/9", active=True, payment_id="p1")}
+    )
+    other = OutboundEmail(to="pat@example.com", subject="Pay", body="Pay here: https://pay.example/9",
+                          related_record_id="p1")  # fmt: skip
+    crm.sent.append(other)  # the other worker's email, in the org's log
+    build(crm, stripe).run_cycle()
+    assert crm.sent == [other]
+    assert crm.payments["p1"].status is PaymentStatus.LINK_SENT
 
 
 def test_an_existing_link_is_emailed_with_its_own_url_never_the_one_typed_on_the_record():

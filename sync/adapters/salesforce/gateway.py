@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -67,7 +68,10 @@ EMAIL_INPUTS_LIMIT = 100
 # en-us.api_rest.meta/api_rest/resources_composite_composite.htm, "Composite Request Body").
 COMPOSITE_QUERIES_LIMIT = 5
 EMAIL_QUOTA_TTL_SECONDS = 60.0  # how long the single emails left today, once read, are trusted
-IDS_PER_QUERY = 200  # keeps an `Id IN (...)` query far below SOQL's 100,000-character limit
+# An id list goes in a GET query's URL, 28 bytes an id once encoded: 200 keep the longest (Payment
+# fields, or PaymentIntent ids) near 7,500 bytes, within the 16,384 bytes of URI and headers an org
+# accepts (414 or 431 past them; Salesforce Help 000386264) and far below SOQL's 100,000 characters.
+IDS_PER_QUERY = 200
 _RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _Outcome = tuple[int, "OutcomeWrite", tuple["ChatterPost", ...]]  # (index in the call's input, write, posts)
 
@@ -151,13 +155,22 @@ class SalesforceCrm:
         self._token: AccessToken | None = None
         self._post_refusal_said = False  # a refused staff post is logged as a warning once a process
         self._sf: simple_salesforce.Salesforce | None = None
-        # The org's clock when it served the last answer (its Date header); see `_stamp`.
-        self._served_at: datetime | None = None
+        # The org's clock when it served this thread's last answer (its Date header): the worker's
+        # CRM cycle and its Stripe events loop call the org from threads of their own.
+        self._local = threading.local()
         self._on_server_time = on_server_time
         self.budget = budget or ApiBudget(settings.salesforce_api_share)
         self._http.hooks["response"].append(self._note_server_time)
         # Payments read but not decodable, by id, until the runner takes them (see take_unreadable).
         self._unreadable: dict[str, RecordFault] = {}
+
+    @property
+    def _served_at(self) -> datetime | None:
+        return getattr(self._local, "served_at", None)
+
+    @_served_at.setter
+    def _served_at(self, value: datetime | None) -> None:
+        self._local.served_at = value
 
     def _note_server_time(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         self.budget.observe(response.headers.get("Sforce-Limit-Info"))
@@ -258,8 +271,6 @@ class SalesforceCrm:
             ),
         }
         results = self._composite_queries(queries)
-        for project in results["projects"]:
-            self._complete_children(project, self._m.payment.child_relationship)
         actions = results["actions"]
         return CrmSnapshot(
             setups=tuple(self._codec.setup(r) for r in results["setups"]),
@@ -351,7 +362,6 @@ class SalesforceCrm:
 
     def _payment(self, rec: dict[str, Any]) -> Payment | None:
         """The Payment, or None when a field cannot be decoded: it is kept aside for take_unreadable."""
-        self._complete_children(rec, self._m.refund.child_relationship)
         try:
             payment = self._codec.payment(rec)
         except Exception as exc:  # one record's value never stops the others (invariant 6)
@@ -393,19 +403,26 @@ class SalesforceCrm:
             served_at = self._served_at
             for record in page.get("records", []):
                 record[SERVED_AT] = served_at
+                self._complete_children(record)
                 yield record
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
             next_url = page["nextRecordsUrl"]
             page = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
 
-    def _complete_children(self, record: dict[str, Any], relationship: str) -> None:
-        """Follow a subquery's own paging: a parent's child rows may arrive in several pages."""
-        key = next((k for k in record if k.lower() == relationship.lower()), None)
-        children = record.get(key) if key else None
-        if isinstance(children, dict) and not children.get("done", True):
-            children["records"] = list(self._pages(children))
-            children["done"] = True
+    def _complete_children(self, record: dict[str, Any]) -> None:
+        """Follow each subquery's own paging, before the parents page on.
+
+        An org pages a parent's child rows apart from the parents (499 a batch in practice), and
+        paging the parents on releases the child cursors of the batch before: "A queryMore() call on
+        a parent object invalidates all child cursors in the previous result set" (SOAP API Developer
+        Guide, QueryLocator; REST's nextRecordsUrl is the same cursor). So the children are read as
+        each parent is reached, never after the parents' last page.
+        """
+        for children in list(record.values()):
+            if isinstance(children, dict) and "records" in children and not children.get("done", True):
+                children["records"] = list(self._pages(children))
+                children["done"] = True
 
     def _composite_queries(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         """Run the queries in composite calls of at most five (the most a composite call may hold)."""

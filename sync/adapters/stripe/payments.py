@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,7 +24,13 @@ from stripe import _util as stripe_util
 
 from sync.adapters.stripe import payment_state as outcomes
 from sync.domain.actions import LinkSpec
-from sync.domain.errors import IdempotencyConflict, PermanentError, RetryableError, StripeKeyRejected
+from sync.domain.errors import (
+    AmountTooSmall,
+    IdempotencyConflict,
+    PermanentError,
+    RetryableError,
+    StripeKeyRejected,
+)
 from sync.domain.models import (
     ActiveLinkStep,
     CreatedLink,
@@ -182,9 +190,17 @@ class StripePayments:
     """PaymentsGateway for one Stripe key."""
 
     def __init__(
-        self, *, key: SecretStr, api_base: str, timeout: float, bucket: TokenBucket | None = None, pool: int = 1
+        self,
+        *,
+        key: SecretStr,
+        api_base: str,
+        timeout: float,
+        bucket: TokenBucket | None = None,
+        pool: int = 1,
+        keys_sent: KeysSent | None = None,
     ) -> None:
         http = _ThrottledHttp(bucket=bucket, timeout=timeout, pool=pool)
+        self._keys_sent = keys_sent or KeysSent()
         self._client = stripe.StripeClient(
             key.get_secret_value(),
             base_addresses={"api": api_base.rstrip("/")},
@@ -210,13 +226,18 @@ class StripePayments:
         """
 
         def create(key: str) -> CreatedLink:
+            ours = self._keys_sent.sent_before(key)
             link = self._client.v1.payment_links.create(
                 params=link_params(spec),  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
-            return CreatedLink(id=link.id, url=link.url, active=link.active)
+            elsewhere = _replayed(link.last_response) and not ours
+            return CreatedLink(id=link.id, url=link.url, active=link.active, made_elsewhere=elsewhere)
 
-        made = functools.partial(self._live_link_for, spec)
+        def made() -> CreatedLink | None:
+            found = self._live_link_for(spec)  # made by this request or another's: not known
+            return found.model_copy(update={"made_elsewhere": True}) if found else None
+
         return _past_saved_failures(spec.idempotency_key, create, made, what="payment_link")
 
     def _live_link_for(self, spec: LinkSpec) -> CreatedLink | None:
@@ -491,6 +512,8 @@ def _translate(exc: stripe.StripeError) -> Exception:
         )
     if status is None:
         return RetryableError(f"Stripe: {type(exc).__name__}{rid}")
+    if code == "amount_too_small":  # docs.stripe.com/error-codes/amount-too-small
+        return AmountTooSmall(f"{message} ({code}){rid}")
     return PermanentError(f"{message}" + (f" ({code})" if code else "") + rid)
 
 
@@ -515,6 +538,36 @@ def _past_saved_failures(key: str, create: Callable[[str], T], made: Callable[[]
     # Replayed for 24 hours: retrying now would replay them again; the next cycle looks afresh.
     raise RetryableError(f"Stripe saved a failure under each of {SAVED_FAILURE_KEYS} keys for this {what}",
                          retry_now=False)  # fmt: skip
+
+
+class KeysSent:
+    """The link idempotency keys this process has sent, the latest `keep` of them.
+
+    A replay under a key it sent is its own earlier try (a lost answer, a write-back that failed); a
+    replay under one it never sent is another worker's link. Kept across key rotations (bootstrap).
+    """
+
+    def __init__(self, keep: int = 50_000) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def sent_before(self, key: str) -> bool:
+        """Whether `key` was sent before; from now on it has been."""
+        with self._lock:
+            seen = key in self._keys
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            if len(self._keys) > self._keep:
+                self._keys.popitem(last=False)
+            return seen
+
+
+def _replayed(response: Any) -> bool:
+    """Stripe marks an answer it replays under an idempotency key with `Idempotent-Replayed: true`
+    (docs.stripe.com/error-low-level#sending-idempotency-keys)."""
+    headers = getattr(response, "headers", None) or {}
+    return any(k.lower() == "idempotent-replayed" and str(v).lower() == "true" for k, v in headers.items())
 
 
 def _may_retry(exc: stripe.StripeError) -> bool:

@@ -35,6 +35,28 @@ _SEASONS = ("Spring", "Summer", "Winter")
 _JSON = "application/json;charset=UTF-8"
 
 
+# "In each REST API call, the maximum combined length of the URI and headers is 16,384 bytes. A request
+# exceeding this limit returns a 431 Request Header Fields Too Large error. If the URI itself exceeds
+# the limit, the request returns a 414 URI Too Long error" (Salesforce Help 000386264, "Maximum number
+# of rows returned by SOQL queries over the REST API", which points to the REST API Developer Guide's
+# "Request Size Limits"; Stack Exchange question 195449 saw both statuses from an org). The
+# refusal comes from the web tier, before the API, in its own plain body ("Bad Message 431 reason:
+# Request Header Fields Too Large", as Stitch's Salesforce troubleshooting page quotes it), and
+# counts no API call.
+MAX_URI_AND_HEADERS = 16_384
+_TOO_LONG = {414: "URI Too Long", 431: "Request Header Fields Too Large"}
+
+
+def _too_long(request: Request) -> Response | None:
+    uri = len(request.path.encode()) + (len(request.raw_query.encode()) + 1 if request.raw_query else 0)
+    headers = sum(len(f"{name}: {value}\r\n".encode()) for name, value in request.headers.items())
+    status = 414 if uri > MAX_URI_AND_HEADERS else 431 if uri + headers > MAX_URI_AND_HEADERS else None
+    if status is None:
+        return None
+    body = f"<h1>Bad Message {status}</h1><pre>reason: {_TOO_LONG[status]}</pre>".encode()
+    return Response(status=status, body=body, headers={"Content-Type": "text/html;charset=iso-8859-1"})
+
+
 def release_label(version: str) -> str:
     """55.0 -> "Summer '22": three releases a year, Winter named for the following year."""
     index = int(float(version)) - 55 + 1  # 55.0 is Summer '22, the second release of 2022
@@ -58,6 +80,7 @@ class SalesforceEmulator:
         daily_api_limit: int = 100_000,
         token_ttl_seconds: int = 7200,
         batch_size: int = 2000,
+        subquery_batch_size: int = 499,
     ) -> None:
         self.clock = clock
         self.api_versions = tuple(api_versions)
@@ -69,7 +92,10 @@ class SalesforceEmulator:
         self.usage = ApiUsage(self.db, daily_limit=daily_api_limit)
         actions.create_tables(self.db)
         self.writer = RecordWriter(catalog=self.catalog, store=self.store, clock=clock, is_user=self.accounts.is_user)
-        self.queries = QueryApi(db=self.db, catalog=self.catalog, store=self.store, batch_size=batch_size)
+        self.queries = QueryApi(
+            db=self.db, catalog=self.catalog, store=self.store, batch_size=batch_size,
+            subquery_batch_size=subquery_batch_size,
+        )  # fmt: skip
         self.sobjects = SObjectApi(catalog=self.catalog, store=self.store, writer=self.writer, queries=self.queries)
         composite = CompositeApi(
             catalog=self.catalog, writer=self.writer, sobjects=self.sobjects, versions=self.api_versions
@@ -99,6 +125,9 @@ class SalesforceEmulator:
         path = request.path
         if path.startswith("/__sandbox/"):
             return handle_control(self, request)
+        too_long = _too_long(request)
+        if too_long is not None:
+            return too_long
         if path.rstrip("/") == "/services/oauth2/token":
             return self._token(request)
         if path.rstrip("/") == "/services/data" and request.method == "GET":

@@ -5,6 +5,7 @@ Rollback uses SQLite savepoints inside the request's transaction, so allOrNone r
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable
@@ -36,6 +37,10 @@ MAX_GRAPH_FAILURES = 14
 # resources from different API versions, a different HTTP method, or different types of objects"
 # (the same page). The refusal's wording is the emulator's: the page gives none.
 MAX_DIFFERENT_NODES = 15
+# "Maximum depth of a graph: 15" (the same page). The page does not define depth; the emulator takes
+# it as the longest chain of nodes each referring (@{ref}) to the one before, a node on its own being
+# depth 1, and refuses the payload as it does for the other limits on the page, in its own words.
+MAX_GRAPH_DEPTH = 15
 _NODE_KIND = re.compile(r"/services/data/v(\d+\.\d)/sobjects/([^/?]+)", re.IGNORECASE)
 ROLLED_BACK = "The transaction was rolled back since another operation in the same transaction failed."
 RECORD_ROLLED_BACK = "Record rolled back because not all records were valid and the request was using AllOrNone header"
@@ -91,6 +96,11 @@ class CompositeApi:
             raise bad_request(
                 "LIMIT_EXCEEDED", f"Exceeded max limit of different nodes allowed in one payload: {MAX_DIFFERENT_NODES}"
             )
+        for graph in graphs:
+            requests = graph.get("compositeRequest") if isinstance(graph, dict) else None
+            if isinstance(requests, list) and _depth(requests) > MAX_GRAPH_DEPTH:
+                message = f"Exceeded max depth of a graph allowed: {MAX_GRAPH_DEPTH} ({graph.get('graphId')})"
+                raise bad_request("LIMIT_EXCEEDED", message)
         out = []
         failures = 0
         for graph in graphs:
@@ -185,6 +195,14 @@ class CompositeApi:
         match = _DATA_URL.match(parts.path.rstrip("/"))
         if not match or match.group(1) not in self.versions:
             return Result.error(ApiError(404, "NOT_FOUND", "The requested resource does not exist"))
+        # A subrequest, a graph's node included, carries its own headers: "Request headers and their
+        # values to include with the subrequest. You can include any header supported by the
+        # requested resource" except Accept, Authorization and Content-Type (REST API Developer Guide,
+        # "Composite Request Body", Composite Subrequest's httpHeaders; developer.salesforce.com/docs/
+        # atlas.en-us.api_rest.meta/api_rest/requests_composite.htm). A graph's nodes are composite
+        # subrequests (REST API Developer Guide, "Composite Graph", resources_composite_graph_
+        # introduction.htm), so the sObject Rows PATCH's If-Unmodified-Since guard holds inside a
+        # graph too (its 412 rolls the graph back).
         headers = dict(call.headers)
         extra = sub.get("httpHeaders") or {}
         headers.update({str(k).lower(): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {})
@@ -350,6 +368,18 @@ def _node_kind(sub: Any) -> tuple[str, str, str]:
     found = _NODE_KIND.search(str(sub.get("url", "")))
     version, sobject = (found.group(1), found.group(2).lower()) if found else ("", str(sub.get("url", "")))
     return (version, str(sub.get("method", "")).upper(), sobject)
+
+
+def _depth(requests: list[Any]) -> int:
+    """The longest chain of references among a graph's nodes (1 for nodes that refer to none)."""
+    depths: dict[str, int] = {}
+    for sub in requests:
+        if not isinstance(sub, dict):
+            continue
+        text = f"{sub.get('url', '')} {json.dumps(sub.get('body'), default=str)}"
+        refs = {m.group(1) for m in _REFERENCE.finditer(text)}
+        depths[str(sub.get("referenceId"))] = 1 + max((depths.get(r, 0) for r in refs), default=0)
+    return max(depths.values(), default=0)
 
 
 def _halted(ref: str) -> dict[str, Any]:

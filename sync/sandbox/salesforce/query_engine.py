@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -68,6 +69,11 @@ class Logic:
 class Child:
     relationship: ChildRelationship
     plan: Plan
+
+
+# (position of the subquery in the query's plan, all its child rows of one parent) -> (the rows to
+# return now, the nested QueryResult's paging keys: done, and nextRecordsUrl when not done).
+ChildPager = Callable[[tuple[int, ...], list[Row]], tuple[list[Row], dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -388,24 +394,41 @@ class QueryEngine:
 
     # -- shaping ----------------------------------------------------------------------------------
 
-    def render(self, plan: Plan, row: Row, *, version: str, include_deleted: bool) -> dict[str, Any]:
-        """One record as the REST API returns it, attributes first, then fields in SELECT order."""
+    def render(
+        self,
+        plan: Plan,
+        row: Row,
+        *,
+        version: str,
+        include_deleted: bool,
+        pager: ChildPager | None = None,
+        at: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
+        """One record as the REST API returns it, attributes first, then fields in SELECT order.
+
+        `pager` decides how many of a subquery's child rows come back now (and the rest's locator);
+        `at` is the position of `plan` in the query's own plan (item indexes, one a subquery level).
+        """
         out: dict[str, Any] = {"attributes": attributes(plan.sobject.name, row.id, version)}
-        for item in plan.items:
+        for index, item in enumerate(plan.items):
             if isinstance(item, Child):
                 children = self._children(item.relationship, include_deleted).get(row.id, [])
                 picked = self._select(item.plan, list(children), include_deleted=include_deleted)
-                out[item.relationship.name] = (
-                    {
-                        "totalSize": len(picked),
-                        "done": True,
-                        "records": [
-                            self.render(item.plan, c, version=version, include_deleted=include_deleted) for c in picked
-                        ],
-                    }
-                    if picked
-                    else None
-                )
+                if not picked:
+                    out[item.relationship.name] = None
+                    continue
+                path = (*at, index)
+                now, paging = pager(path, picked) if pager else (picked, {"done": True})
+                out[item.relationship.name] = {
+                    "totalSize": len(picked),
+                    **paging,
+                    "records": [
+                        self.render(
+                            item.plan, c, version=version, include_deleted=include_deleted, pager=pager, at=path
+                        )
+                        for c in now
+                    ],
+                }
                 continue
             target = out
             current: Row | None = row

@@ -27,6 +27,7 @@ class Actions:
     db: Database
     clock: SandboxClock
     api_version: str
+    default_currency: str
 
     def base_for(self, request: Request | None) -> str:
         """The emulator's own URL (implemented by `StripeEmulator`)."""
@@ -187,6 +188,7 @@ class Actions:
             now=int(self.clock.time()),
             api_version=self.api_version,
             base_url=self.base_for(request),
+            settlement_currency=self.default_currency,
         )
 
     @staticmethod

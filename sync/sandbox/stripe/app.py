@@ -20,7 +20,7 @@ from typing import Any
 from ..clock import SandboxClock
 from ..db import Database
 from ..httpserver import Request, Response
-from . import account_object, control, errors, handlers, ids, payment_handlers, store
+from . import account_object, api_versions, charge_limits, control, errors, handlers, ids, payment_handlers, store
 from .actions import Actions
 from .forms import FormError, decode_form
 
@@ -55,16 +55,19 @@ class StripeEmulator(Actions):
         *,
         clock: SandboxClock,
         db_path: str = ":memory:",
-        api_version: str = DEFAULT_API_VERSION,
+        api_version: str | None = None,
+        default_currency: str | None = None,
         display_name: str = "crm-stripe-sync sandbox",
     ) -> None:
+        """`api_version`: the account's default API version, in which its events are rendered
+        (DEFAULT_API_VERSION, or what the state folder keeps); `default_currency`: the currency it
+        settles (is paid out) in, "usd" unless kept. Both can change later (`set_account`)."""
         self.clock = clock
         self._permissions: dict[str, dict[str, str]] = {}  # restricted key -> resource -> level
         self.db = Database(db_path)
         self.db.executescript(store.SCHEMA)
         with self.db.transaction() as conn:
             store.migrate(conn)
-        self.api_version = api_version
         self.base_url: str | None = None
         # Test hook: called after an idempotency key is claimed and before the handler runs,
         # outside any transaction, so a test can hold one request in flight.
@@ -79,9 +82,16 @@ class StripeEmulator(Actions):
                 store.set_meta(conn, "account_id", account_id)
                 store.set_meta(conn, "account_created", str(int(clock.time())))
             created = int(store.get_meta(conn, "account_created") or 0)
+            kept_version = store.get_meta(conn, "api_version")
+            kept_currency = store.get_meta(conn, "default_currency")
         self.account_id = account_id
-        self._account = account_object.account(
-            account_id=account_id, created=created, display_name=display_name, country="US", currency="usd"
+        self._created = created
+        self._display_name = display_name
+        self.api_version = DEFAULT_API_VERSION
+        self.default_currency = "usd"
+        self.set_account(
+            api_version=api_version or kept_version or DEFAULT_API_VERSION,
+            default_currency=default_currency or kept_currency or "usd",
         )
         self._routes = [
             _route("GET", "/v1/account", lambda call: handlers.get_account(call, self._account)),
@@ -110,6 +120,39 @@ class StripeEmulator(Actions):
         ]
 
     # --- control API (Python) ------------------------------------------------------------------
+
+    def set_account(self, *, api_version: str | None = None, default_currency: str | None = None) -> None:
+        """Change the account as in the Dashboard: its default API version (Workbench: events
+        recorded from now on are rendered in it) or its default currency, which it settles in
+        (Stripe's minimum charge is checked after converting to it: charge_limits.py).
+
+        Raises:
+            ValueError: a version Stripe does not know, or a currency without a minimum charge.
+        """
+        if api_version is not None:
+            try:
+                api_versions.check(api_version)
+            except errors.StripeError as exc:
+                raise ValueError(exc.message) from None
+        if default_currency is not None and default_currency.lower() not in charge_limits.MINIMUM_CHARGE:
+            raise ValueError(f"{default_currency} is not a settlement currency with a minimum charge")
+        with self.db.transaction() as conn:
+            if api_version is not None:
+                self.api_version = api_version
+                store.set_meta(conn, "api_version", api_version)
+            if default_currency is not None:
+                self.default_currency = default_currency.lower()
+                store.set_meta(conn, "default_currency", self.default_currency)
+        self._account = account_object.account(
+            account_id=self.account_id,
+            created=self._created,
+            display_name=self._display_name,
+            country="US",
+            currency=self.default_currency,
+        )
+
+    def account_settings(self) -> dict[str, str]:
+        return {"api_version": self.api_version, "default_currency": self.default_currency}
 
     def add_api_key(self, key: str, *, permissions: dict[str, str] | None = None) -> str:
         """Register a secret or restricted key; its prefix decides the mode, which is returned.
@@ -206,7 +249,8 @@ class StripeEmulator(Actions):
     def _api(self, request: Request) -> Response:
         request_id = ids.new_id("req")
         now = self.clock.time()
-        version = request.header("Stripe-Version") or self.api_version
+        asked_version = request.header("Stripe-Version")
+        version = asked_version if asked_version in api_versions.KNOWN else self.api_version
         route, path_args = self._match(request)
         idempotency_key = request.header("Idempotency-Key") if request.method == "POST" else None
         entry: dict[str, Any] = {
@@ -244,6 +288,8 @@ class StripeEmulator(Actions):
             if mode is None:
                 raise errors.invalid_api_key(ids.mask_key(key))
             entry["mode"] = mode
+            if asked_version is not None:
+                api_versions.check(asked_version)
             if form_error is not None:
                 raise errors.invalid(str(form_error), param=form_error.param)
             if route is None:
@@ -305,6 +351,7 @@ class StripeEmulator(Actions):
                     account_api_version=self.api_version,
                     link_url=self._link_url(request),
                     base_url=self.base_for(request),
+                    settlement_currency=self.default_currency,
                 )
                 status, body = 200, json.dumps(route.handler(call), indent=2).encode()
             if failure is not None:  # the work is done and kept; the answer is a 500, saved as such

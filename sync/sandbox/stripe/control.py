@@ -14,6 +14,8 @@ Customer and Dashboard actions (JSON bodies; amounts in minor units; 201 when ob
   POST /__sandbox/disputes/{id}/close       {won}
   POST /__sandbox/saved-errors              {path, method?, times?, after_work?} (a 500 saved under the key)
   POST /__sandbox/event-delay               {seconds, count?} (the next events show in the list late)
+  GET|POST /__sandbox/account               {api_version?, default_currency?} (the account's default API
+                                            version, in which events are rendered; the currency it settles in)
   GET  /__sandbox/clock    POST /__sandbox/clock/advance {days?, hours?, minutes?, seconds?} (shared)
   GET|POST|DELETE /__sandbox/faults  served in front of this app by the fault layer (sandbox/faults/control.py)
 `card` is a Stripe test card number (cards.py): 4242424242424242 pays; 4000000000000002 and its kin
@@ -80,6 +82,17 @@ def handle(emulator: StripeEmulator, request: Request) -> Response:
                 return _hosted_page(emulator, token)
             case "POST", ["pay", token]:
                 return _submit_payment_form(emulator, token, request)
+            case "GET", ["account"]:
+                return Response.json(emulator.account_settings())
+            case "POST", ["account"]:
+                body = _fields(request, optional=("api_version", "default_currency"))
+                emulator.set_account(
+                    api_version=None if body.get("api_version") is None else _text(body["api_version"], "api_version"),
+                    default_currency=None
+                    if body.get("default_currency") is None
+                    else _text(body["default_currency"], "default_currency"),
+                )
+                return Response.json(emulator.account_settings())
             case "POST", ["event-delay"]:
                 body = _fields(request, required=("seconds",), optional=("count",))
                 emulator.delay_events(int(body["seconds"]), count=int(body.get("count", 1_000_000)))

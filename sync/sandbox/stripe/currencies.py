@@ -31,13 +31,21 @@ def invalid_currency_message(value: str) -> str:
 
 # Amounts in these are whole units (https://docs.stripe.com/currencies#zero-decimal).
 ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "$", "aud": "$", "nzd": "$", "sgd": "$", "hkd": "$", "jpy": "¥"}
+# Amounts in these are thousandths (https://docs.stripe.com/currencies, "Three-decimal currencies").
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+# `mxn`, `pkr` and `aed` as Stripe's minimum-charge texts show them ("$10.00 mxn", "₨50.00 converts
+# to approximately د.إ0.66"; see charge_limits.py).
+_SYMBOLS = {
+    "usd": "$", "eur": "€", "gbp": "£", "cad": "$", "aud": "$", "nzd": "$", "sgd": "$", "hkd": "$", "jpy": "¥",
+    "mxn": "$", "pkr": "₨", "aed": "د.إ",
+}  # fmt: skip
 
 
 def display_amount(amount: int, currency: str) -> str:
     """An amount as Stripe's refund errors show it: `$20.00`, `€7.00`; other currencies `12.00 SEK`."""
     currency = currency.lower()
     # Thousands separated by commas: not confirmed against the live API (quoted texts are all < 1,000).
-    major = f"{amount:,}" if currency in ZERO_DECIMAL else f"{Decimal(amount).scaleb(-2):,.2f}"
+    places = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    major = f"{Decimal(amount).scaleb(-places):,.{places}f}"
     symbol = _SYMBOLS.get(currency)
     return f"{symbol}{major}" if symbol else f"{major} {currency.upper()}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import currencies, errors, event_objects, ids, objects, param_specs, store
+from . import charge_limits, currencies, errors, event_objects, ids, objects, param_specs, store
 from .listing import created_matches, page, reject_unknown_expansions, split_expand
 from .schema import Obj, check
 from .scope import Scope
@@ -36,6 +36,7 @@ class Call:
     account_api_version: str
     link_url: Callable[[str], str]
     base_url: str = "http://127.0.0.1"
+    settlement_currency: str = "usd"  # the account's default currency, which it is paid out in
 
     @property
     def livemode(self) -> bool:
@@ -49,6 +50,7 @@ class Call:
             now=self.now,
             api_version=self.account_api_version,
             base_url=self.base_url,
+            settlement_currency=self.settlement_currency,
             request_id=self.request_id,
             idempotency_key=self.idempotency_key,
         )
@@ -86,6 +88,7 @@ def create_payment_link(call: Call) -> dict[str, Any]:
             raise errors.invalid(
                 f"The currency {currency} is not supported by every line item's price.", param="currency"
             )
+    _check_amounts(call, planned, link_currency)
     items = [_create_line_item(call, item) for item in planned]
     link_id = ids.new_id("plink")
     token = ids.new_link_token(call.mode)
@@ -100,6 +103,28 @@ def create_payment_link(call: Call) -> dict[str, Any]:
     store.insert_object(call.conn, link, mode=call.mode, internal={"token": token, "line_items": items})
     _record_event(call, "payment_link.created", link, previous=None)
     return _render_link(call, link, items, expand)
+
+
+def _check_amounts(call: Call, planned: list[dict[str, Any]], currency: str) -> None:
+    """Refuse a three-decimal amount not ending in 0, and a total under Stripe's minimum charge
+    (converted to the account's settlement currency): see charge_limits.py for the sources."""
+    total = Decimal(0)
+    for index, item in enumerate(planned):
+        if "existing_price" in item:
+            unit = Decimal(item["existing_price"]["unit_amount"] or 0)
+        else:
+            data = item["price_data"]
+            name = "unit_amount" if "unit_amount" in data else "unit_amount_decimal"
+            unit = Decimal(data[name])
+            problem = charge_limits.three_decimal_problem(
+                unit, currency, param=f"line_items[{index}][price_data][{name}]"
+            )
+            if problem is not None:
+                raise problem
+        total += unit * item["quantity"]
+    problem = charge_limits.minimum_problem(total, currency, settlement=call.settlement_currency)
+    if problem is not None:
+        raise problem
 
 
 def retrieve_payment_link(call: Call) -> dict[str, Any]:

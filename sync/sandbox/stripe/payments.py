@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import errors, ids, payment_objects, store
+from . import charge_limits, errors, ids, payment_objects, store
 from .cards import TEST_CARDS, Card, card_for
 from .scope import Scope
 
@@ -73,7 +74,8 @@ def pay(
 
     Raises:
         ValueError: an unknown test card number.
-        errors.ActionError: the link is inactive or sells a subscription; nothing is created.
+        errors.ActionError: the link is inactive, sells a subscription, or charges less than Stripe's
+            minimum once converted to the account's settlement currency; nothing is created.
     """
     test_card = card_for(card)
     link = stored_link.body
@@ -82,6 +84,11 @@ def pay(
         raise errors.ActionError(f"Payment link {link['id']} is inactive: {message}")
     if link["subscription_data"] is not None:
         raise errors.ActionError("The emulator pays one-time payment links only, not subscriptions")
+    total = payment_objects.line_total(stored_link.internal["line_items"])
+    too_small = charge_limits.minimum_problem(Decimal(total), link["currency"], settlement=scope.settlement_currency)
+    if too_small is not None:
+        # Checkout makes and confirms the PaymentIntent at the account's settlement currency of now.
+        raise errors.ActionError(too_small.message)
     _expire_due_sessions(scope, link["id"])
     session = None if new_session else _open_session(scope, link["id"])
     if session is None:

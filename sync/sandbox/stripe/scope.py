@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import event_objects, ids, store
+from . import api_versions, event_objects, ids, store
 
 
 @dataclass(frozen=True)
@@ -24,18 +24,22 @@ class Scope:
     # carry `request: {id: null, idempotency_key: null}`.
     request_id: str | None = None
     idempotency_key: str | None = None
+    settlement_currency: str = "usd"  # the account's default currency, which it is paid out in
 
     @property
     def livemode(self) -> bool:
         return self.mode == "live"
 
     def record(self, type: str, obj: dict[str, Any], *, previous: dict[str, Any] | None = None) -> None:
-        """Record an event whose `data.object` is a snapshot of `obj` now."""
+        """Record an event whose `data.object` is a snapshot of `obj` now, in the account's API version
+        (which also decides whether the event is sent at all: api_versions.py)."""
+        if not api_versions.sends_event(type, obj, version=self.api_version):
+            return
         event = event_objects.event(
             event_id=ids.new_id("evt"),
             type=type,
-            obj=obj,
-            previous=previous,
+            obj=api_versions.render(self.conn, obj, version=self.api_version),
+            previous=api_versions.render_previous(obj, previous, version=self.api_version),
             api_version=self.api_version,
             created=self.now,
             livemode=self.livemode,
