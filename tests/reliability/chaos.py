@@ -2,7 +2,7 @@
 
     python -m tests.reliability.chaos --seed 7 --mode ci      # about 2½ minutes on two cores
     python -m tests.reliability.chaos --mode long             # about 35 minutes; a random seed, printed
-    python -m tests.reliability.chaos --mode busy --seed 7    # about 4 minutes, on a busy org (busy_org.py)
+    python -m tests.reliability.chaos --mode busy --seed 7    # 4–5 minutes, on a busy org (busy_org.py)
 
 The driver acts as staff, customers and the Stripe Dashboard in this process, straight on the sandbox
 (no fault reaches them). It acts in rounds, while the worker runs as a real process (`python -m sync
