@@ -51,6 +51,7 @@ RULE_MESSAGE = {"contract": CONTRACT_RULE, "automation": PAID_TRIGGER}
 KINDS = ("contract", "automation", "lock_link", "lock_paid")
 BIND_EVERY = 3  # one request in three (of those with a description) meets a refusal
 SHOWN_WITHIN_SECONDS = 60.0  # faults off, a refusal the worker met shows on its record within this
+HELD_WITHIN_SECONDS = 15.0  # ... and a Payment whose post was refused shows its payment within this
 REFUSAL_SAID = messages.CRM_REFUSED_UPDATE.split("{", 1)[0]
 # A run that met fewer proves too little (shortfalls; test_busy_chaos.py).
 MINIMUMS = {
@@ -180,6 +181,7 @@ class BusyOrg:
         for kind, name in (("contract", "contract_shown"), ("automation", "paid_refused_shown")):
             self.counts[name] = sum(1 for p in tried[kind] if RULE_MESSAGE[kind] in (p["sync_error"] or ""))
         self._count_refusals()
+        wait_until(lambda: not self._held_by_a_post(), timeout=HELD_WITHIN_SECONDS, interval=2.0)
         self.shown_violations += self._held_by_a_post()
         self.dump("busy-before-lift.json")
         self.sandbox.salesforce.clear_validation_rules()
@@ -214,17 +216,19 @@ class BusyOrg:
                 self.counts[f"{kind}_fired"] += 1 if rule.fired else 0
             else:
                 self.counts[f"{kind}_refusals"] += rule.fired
-        refused: set[str] = set()
+
+    def note_posts_refused(self) -> None:
+        """Put the Payments whose staff post the org refused, by the workers' logs, in the ledger (g)."""
         for worker in self.workers.all:
             for event in worker.log_events():
                 if event.get("event") == "staff_post.refused" and event.get("payment_id"):
-                    refused.add(str(event["payment_id"]))
-        self.ledger.posts_refused |= refused
-        self.counts["posts_refused"] = len(refused)
+                    self.ledger.posts_refused.add(str(event["payment_id"]))
+        self.counts["posts_refused"] = len(self.ledger.posts_refused)
 
     def _held_by_a_post(self) -> list[Violation]:
         """A refused staff post never holds the outcome back: each Payment whose post the org refused
         shows the payment (feed tracking is still off), unless a standing rule holds it."""
+        self.note_posts_refused()
         charged = self._charged()
         out = []
         for p in self.sandbox.payments():
