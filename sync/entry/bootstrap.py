@@ -15,7 +15,7 @@ from typing import TypeVar
 from pydantic import SecretStr
 
 from sync.adapters.salesforce.gateway import CallTimeouts, SalesforceCrm
-from sync.adapters.stripe.payments import KeysSent, StripePayments
+from sync.adapters.stripe.payments import KeysMade, StripePayments
 from sync.config.email_templates import load_templates
 from sync.config.mapping import Mapping, load_mapping
 from sync.config.settings import ClockSource, Settings
@@ -62,7 +62,7 @@ def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
         for mode, limit in STRIPE_LIMITS.items()
     }
 
-    keys_sent = KeysSent()
+    keys_made = KeysMade()
 
     def build(key: SecretStr) -> PaymentsGateway:
         return StripePayments(
@@ -71,7 +71,7 @@ def stripe_factory(settings: Settings) -> PaymentsGatewayFactory:
             timeout=settings.stripe_timeout_seconds,
             bucket=buckets[stripe_mode_of(key.get_secret_value())],
             pool=settings.stripe_concurrency,
-            keys_sent=keys_sent,
+            keys_made=keys_made,
         )
 
     return build

@@ -75,6 +75,7 @@ UNREACHABLE_AFTER = 3
 # Active links scanned for orphans per sweep (ten pages); the walk resumes there at the next sweep,
 # so an account with many links, some not ours, is covered over several sweeps, never in one.
 LINKS_PER_SWEEP = 1000
+UNSETTLED_KEPT = 10_000  # deleted Payments kept to settle; more would be an org refusing every post
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class OutcomeSync:
         # a refund or dispute during the gap would otherwise go unseen.
         self._sweep_everything = False
         self._links_after: str | None = None  # where the next sweep's walk over active links resumes
+        self._unsettled: set[str] = set()  # deleted Payments whose paid post did not go: tried each sweep
 
     # --- events ----------------------------------------------------------------------------------
     def poll(self, setup: StripeSetup, gateway: PaymentsGateway, *, also: Iterable[str] = ()) -> OutcomeReport:
@@ -418,7 +420,7 @@ class OutcomeSync:
         except (RetryableError, PermanentError) as exc:
             log.warning("orphans.scan_failed", error=str(exc))
             return 0
-        retired = self._settle_deleted({i for i in unknown if i not in known}, gateway)
+        retired = self._settle_deleted({i for i in unknown if i not in known} | self._unsettled, gateway)
         owner_of = {link.id: payment_id for payment_id, link in active}
         for payment_id, link in active:
             payment = known.get(payment_id)
@@ -701,12 +703,18 @@ class OutcomeSync:
                 log.warning("crm.record_write_failed", record_id=update.payment_id, error=result.error)
 
     def _settle_deleted(self, payment_ids: set[str], gateway: PaymentsGateway) -> int:
-        """Links of Payments staff deleted (this org's recycle bin) turned off; money paid on one said."""
+        """Links of Payments staff deleted (this org's recycle bin) turned off; money paid on one said.
+        Those not settled are kept for the next sweeps (in this process: after a restart, the error
+        log `payment.paid_after_delete` is what is left of one)."""
 
         def post(notice: StaffNotice) -> ChatterPost | None:
             return self._post(notice) if self._wants(notice) else None
 
-        return settle_deleted(payment_ids, gateway, crm=self._crm, retry=self._retry, post=post)
+        settled = settle_deleted(payment_ids, gateway, crm=self._crm, retry=self._retry, post=post)
+        self._unsettled = (self._unsettled - payment_ids) | settled.unsettled
+        if len(self._unsettled) > UNSETTLED_KEPT:
+            self._unsettled = set(sorted(self._unsettled)[:UNSETTLED_KEPT])
+        return settled.retired
 
     def _wants(self, notice: StaffNotice) -> bool:
         return self._notices is not None and bool(self._notices.for_kind(notice.kind))

@@ -138,19 +138,23 @@ def test_same_spec_twice_gives_the_same_link_and_stores_one(sandbox: Sandbox):
     spec = link_spec()
 
     first = stripe.create_payment_link(spec)
-    again = stripe_for(sandbox).create_payment_link(spec)  # e.g. after a crash, from a new process
-    retried = stripe.create_payment_link(spec)  # this process, its answer lost
+    other = stripe_for(sandbox)  # e.g. after a crash, or a second worker
+    again = other.create_payment_link(spec)
+    retried = stripe.create_payment_link(spec)  # this process, its write-back failed
+    other_retried = other.create_payment_link(spec)  # the other's retry, as after a lost answer
 
     assert (again.id, again.url) == (first.id, first.url) and first.active is True
-    # Stripe's Idempotent-Replayed tells the other process it did not make the link; a retry of
-    # this process's own request is its own link.
-    assert (first.made_elsewhere, again.made_elsewhere, retried.made_elsewhere) == (False, True, False)
+    # Stripe's Idempotent-Replayed tells the other process it did not make the link, even on its
+    # own retry; a retry of the request that made it is its own link.
+    made_elsewhere = [link.made_elsewhere for link in (first, again, retried, other_retried)]
+    assert made_elsewhere == [False, True, False, True]
     [stored] = sandbox.payment_links()
     assert stored["id"] == first.id and stored["url"] == first.url
     assert stored["metadata"] == spec.metadata
     assert stored["restrictions"]["completed_sessions"]["limit"] == 1
     assert [(p["idempotency_key"], p["replayed"]) for p in link_posts(sandbox)] == [
         (spec.idempotency_key, False),
+        (spec.idempotency_key, True),
         (spec.idempotency_key, True),
         (spec.idempotency_key, True),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sync.domain.models import CreatedLink, StripePaymentState
 from sync.ports import ChatterPost, DeletedPayment
 from sync.runtime.retry import no_retry
-from sync.service.deleted_payments import settle_deleted
+from sync.service.deleted_payments import Settled, settle_deleted
 from tests.unit.fakes import FakeCrm, FakeStripe
 
 
@@ -13,7 +13,7 @@ def _link(link_id: str, owner: str) -> CreatedLink:
     return CreatedLink(id=link_id, url=f"https://pay.example/{link_id}", active=True, payment_id=owner)
 
 
-def _settle(crm: FakeCrm, stripe: FakeStripe, ids: list[str]) -> int:
+def _settle(crm: FakeCrm, stripe: FakeStripe, ids: list[str]) -> Settled:
     return settle_deleted(
         ids, stripe, crm=crm, retry=no_retry, post=lambda n: ChatterPost(n.project_id, f"{n.kind}: {n.values}")
     )
@@ -27,7 +27,7 @@ def test_only_the_recycle_bins_payments_and_only_their_own_links_are_touched():
         }
     )
     stripe = FakeStripe(existing={"plink_1": _link("plink_1", "p1"), "plink_other": _link("plink_other", "p9")})
-    assert _settle(crm, stripe, ["p1", "p2", "p_of_another_org"]) == 1
+    assert _settle(crm, stripe, ["p1", "p2", "p_of_another_org"]) == Settled(retired=1)
     assert stripe.deactivated == ["plink_1"]
     assert crm.posts == []  # nothing was paid
 
@@ -38,7 +38,7 @@ def test_a_payment_made_on_a_deleted_payments_link_is_posted_on_its_project():
     stripe.states["plink_1"] = StripePaymentState(
         payment_link_id="plink_1", paid=True, amount_paid_minor=500000, currency="usd", charge_id="ch_1", payer="Pat"
     )
-    assert _settle(crm, stripe, ["p1"]) == 0  # inactive already (a completed single-use link)
+    assert _settle(crm, stripe, ["p1"]) == Settled(retired=0)  # inactive already (a completed single-use link)
     [post] = crm.posts
     assert post.project_id == "proj1" and post.body.startswith("deleted_paid:")
     assert "$5,000.00" in post.body and "ch_1" in post.body and "Pat" in post.body
@@ -62,8 +62,8 @@ def test_a_post_the_crm_refused_is_not_noted_and_is_tried_again():
     stripe.states["plink_1"] = StripePaymentState(
         payment_link_id="plink_1", paid=True, amount_paid_minor=500000, currency="usd", charge_id="ch_1", payer="Pat"
     )
-    _settle(crm, stripe, ["p1"])
+    assert _settle(crm, stripe, ["p1"]).unsettled == {"p1"}  # handed back, to be tried each sweep
     assert stripe.link("plink_1").deleted_paid_said is None
     crm.refuse_posts = False
-    _settle(crm, stripe, ["p1"])
+    assert _settle(crm, stripe, ["p1"]).unsettled == set()
     assert len(crm.posts) == 1 and stripe.link("plink_1").deleted_paid_said == "ch_1"

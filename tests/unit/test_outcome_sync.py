@@ -26,6 +26,7 @@ from sync.domain.models import (
     StripePaymentState,
     StripeRefund,
 )
+from sync.ports import DeletedPayment
 from sync.sandbox.environment import DEFAULT_TEMPLATES
 from sync.service.stripe_results import READ_CHUNK, UNREACHABLE_AFTER, OutcomeConfig, OutcomeSync
 from tests.unit.factories import T0, payment
@@ -423,6 +424,32 @@ def test_the_sweep_deactivates_live_links_their_payment_does_not_name_and_only_t
 
     assert sorted(stripe.deactivated) == ["plink_pA_lost", "plink_pC_other"]
     assert report.orphans_deactivated == 2
+
+
+def test_a_deleted_payments_paid_post_the_org_refused_is_told_at_a_later_sweep_though_its_link_is_off():
+    # Feed tracking off on the Project: the walk over active links finds the deleted Payment's link
+    # once, and turns it off; the post is tried again at each sweep until the org takes it (busy chaos).
+    crm = crm_with_links()
+    crm.deleted = {"pX": DeletedPayment("pX", "projX", "plink_pX")}
+    crm.refuse_posts = True
+    link = CreatedLink(id="plink_pX", url="https://pay.example/pX", active=True, payment_id="pX")
+
+    class Account(FakeStripe):
+        def active_links(self, after, *, most):
+            return step_of([("pX", link)] if "plink_pX" not in self.deactivated else [], after, most=most)
+
+    stripe = Account(existing={"plink_pX": link})
+    stripe.states["plink_pX"] = paid("pX")
+    outcomes = sync_for(crm)
+    outcomes.sweep(stripe)
+    assert stripe.deactivated == ["plink_pX"] and crm.posts == []
+
+    outcomes.sweep(stripe)  # still refused: kept
+    crm.refuse_posts = False
+    outcomes.sweep(stripe)
+    outcomes.sweep(stripe)
+    [post] = crm.posts
+    assert post.project_id == "projX" and stripe.link("plink_pX").deleted_paid_said == "ch_pX"
 
 
 def test_each_sweep_scans_a_bounded_step_of_active_links_and_the_next_goes_on_from_there(monkeypatch):

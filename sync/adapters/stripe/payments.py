@@ -197,10 +197,10 @@ class StripePayments:
         timeout: float,
         bucket: TokenBucket | None = None,
         pool: int = 1,
-        keys_sent: KeysSent | None = None,
+        keys_made: KeysMade | None = None,
     ) -> None:
         http = _ThrottledHttp(bucket=bucket, timeout=timeout, pool=pool)
-        self._keys_sent = keys_sent or KeysSent()
+        self._keys_made = keys_made or KeysMade()
         self._client = stripe.StripeClient(
             key.get_secret_value(),
             base_addresses={"api": api_base.rstrip("/")},
@@ -226,12 +226,17 @@ class StripePayments:
         """
 
         def create(key: str) -> CreatedLink:
-            ours = self._keys_sent.sent_before(key)
             link = self._client.v1.payment_links.create(
                 params=link_params(spec),  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
-            elsewhere = _replayed(link.last_response) and not ours
+            if _replayed(link.last_response):
+                # Ours only if this process had Stripe's first answer: after a try whose answer was
+                # lost, the link may as well be another worker's, who is emailing it (busy chaos).
+                elsewhere = not self._keys_made.made(key)
+            else:
+                self._keys_made.add(key)
+                elsewhere = False
             return CreatedLink(id=link.id, url=link.url, active=link.active, made_elsewhere=elsewhere)
 
         def made() -> CreatedLink | None:
@@ -540,11 +545,13 @@ def _past_saved_failures(key: str, create: Callable[[str], T], made: Callable[[]
                          retry_now=False)  # fmt: skip
 
 
-class KeysSent:
-    """The link idempotency keys this process has sent, the latest `keep` of them.
+class KeysMade:
+    """The link idempotency keys under which this process had Stripe's first answer (the link was
+    made by its request), the latest `keep` of them.
 
-    A replay under a key it sent is its own earlier try (a lost answer, a write-back that failed); a
-    replay under one it never sent is another worker's link. Kept across key rotations (bootstrap).
+    A replay under such a key is its own link (its write-back failed, say); a replay under any other
+    is a link it cannot call its own, even after a try of its own whose answer was lost: that try
+    may have come second. Kept across key rotations (bootstrap).
     """
 
     def __init__(self, keep: int = 50_000) -> None:
@@ -552,15 +559,18 @@ class KeysSent:
         self._keep = keep
         self._lock = threading.Lock()
 
-    def sent_before(self, key: str) -> bool:
-        """Whether `key` was sent before; from now on it has been."""
+    def add(self, key: str) -> None:
+        """Keep that this process's request under `key` made its link."""
         with self._lock:
-            seen = key in self._keys
             self._keys[key] = None
             self._keys.move_to_end(key)
             if len(self._keys) > self._keep:
                 self._keys.popitem(last=False)
-            return seen
+
+    def made(self, key: str) -> bool:
+        """Whether this process's request under `key` made its link (among the latest kept)."""
+        with self._lock:
+            return key in self._keys
 
 
 def _replayed(response: Any) -> bool:
